@@ -1,0 +1,67 @@
+"""LLM Assistant Studio: the web app's entry point.
+
+    python app.py                                   # embedded SmolLM2-135M-Instruct, 4-bit NF4, port 7860
+    python app.py --model ./my-model --quant none --port 7861
+    python app.py --help                            # every flag and its environment variable
+
+Settings from flags/env -> check the port -> load the model once -> build the UI -> launch.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+
+from assistant.errors import UserError
+from assistant.settings import AppSettings
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail before the slow model load if the port is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(
+                f"Port {port} on {host} is not available ({exc.strerror}). "
+                f"Stop what is using it or start with --port {port + 1}."
+            ) from None
+
+
+def quiet_libraries() -> None:
+    """Hide progress bars and log lines a user cannot act on."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = AppSettings.from_cli_and_env(argv)
+        ensure_port_free(settings.host, settings.port)
+        quiet_libraries()
+        started = time.perf_counter()
+
+        from assistant.chat import ChatEngine
+        from assistant.loading import load_causal_lm
+        from assistant.ui.app_ui import build_app
+
+        loaded = load_causal_lm(settings.model, settings.quant, settings.device,
+                                settings.trust_remote_code, settings.cache_dir)
+        for notice in loaded.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        demo = build_app(ChatEngine(loaded))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Loaded {loaded.describe()} in {time.perf_counter() - started:.1f} s", flush=True)
+    demo.queue(default_concurrency_limit=4).launch(server_name=settings.host, server_port=settings.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

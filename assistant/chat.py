@@ -1,0 +1,201 @@
+"""The chat engine: template, trim to the context window, and stream tokens with a stop switch.
+
+Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it.
+
+    python -m assistant.chat "What is LoRA?"      # one streamed reply from the default model
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+from assistant.errors import InputError
+from assistant.loading import LoadedModel
+
+Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+@dataclass
+class GenerationSettings:
+    """Sampling knobs shown in the Chat tab; validated on creation."""
+
+    temperature: float = 0.7
+    """0 means greedy decoding (deterministic)."""
+    top_p: float = 0.9
+    """Nucleus sampling: keep the smallest token set whose probability reaches top_p."""
+    max_new_tokens: int = 256
+    """Upper bound on the reply length, in tokens."""
+    repetition_penalty: float = 1.1
+    """Above 1 discourages repeating tokens already in the text."""
+
+    def __post_init__(self):
+        self.temperature = float(self.temperature)
+        self.top_p = float(self.top_p)
+        self.max_new_tokens = int(self.max_new_tokens)
+        self.repetition_penalty = float(self.repetition_penalty)
+        if not 0.0 <= self.temperature <= 5.0:
+            raise InputError(f"Temperature must be between 0 and 5 (0 = greedy); got {self.temperature}.")
+        if not 0.0 < self.top_p <= 1.0:
+            raise InputError(f"Top-p must be in (0, 1]; got {self.top_p}.")
+        if not 1 <= self.max_new_tokens <= 8192:
+            raise InputError(f"Max new tokens must be between 1 and 8192; got {self.max_new_tokens}.")
+        if not 0.5 <= self.repetition_penalty <= 3.0:
+            raise InputError(f"Repetition penalty must be between 0.5 and 3; got {self.repetition_penalty}.")
+
+    def generate_kwargs(self) -> dict:
+        kwargs = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
+        if self.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+
+def message_text(content) -> str:
+    """Plain text of a chat message's content (a string or a list of typed parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, (list, tuple)):
+        return "".join(message_text(part) for part in content)
+    return "" if content is None else str(content)
+
+
+class _StopOnEvent(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class ChatEngine:
+    """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.tokenizer = loaded.tokenizer
+        self._lock = threading.Lock()
+
+    def conversation(self, message: str, history: list[Message], system_prompt: str = "") -> list[Message]:
+        """System prompt + prior turns + the new user message, as plain-text messages."""
+        messages = [{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []
+        for turn in history or []:
+            role = turn.get("role")
+            if role in ("user", "assistant"):
+                messages.append({"role": role, "content": message_text(turn.get("content"))})
+        messages.append({"role": "user", "content": message})
+        return messages
+
+    def _encode(self, messages: list[Message]) -> list[int]:
+        encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if hasattr(encoded, "keys"):
+            encoded = encoded["input_ids"]
+        return list(encoded)
+
+    def prompt_ids(self, messages: list[Message], max_new_tokens: int) -> tuple[list[int], int]:
+        """Token ids of the prompt, dropping the oldest turns until it fits; returns (ids, turns dropped)."""
+        budget = self.loaded.context_window - max_new_tokens
+        if budget <= 0:
+            raise InputError(
+                f"Max new tokens ({max_new_tokens}) leaves no room for the prompt in this model's "
+                f"{self.loaded.context_window}-token context. Lower max new tokens."
+            )
+        system = messages[:1] if messages and messages[0]["role"] == "system" else []
+        turns = messages[len(system):]
+        dropped = 0
+        while True:
+            ids = self._encode(system + turns)
+            if len(ids) <= budget:
+                return ids, dropped
+            if len(turns) <= 1:
+                raise InputError(
+                    f"Your message is too long: the prompt needs {len(ids)} tokens but this model's context "
+                    f"holds {budget} besides the {max_new_tokens} reserved for the reply. "
+                    "Shorten the message or the system prompt, or lower max new tokens."
+                )
+            # Drop the oldest turn; never start the kept history with an assistant turn.
+            turns = turns[1:]
+            dropped += 1
+            while len(turns) > 1 and turns[0]["role"] != "user":
+                turns = turns[1:]
+                dropped += 1
+
+    def stream(
+        self,
+        message: str,
+        history: list[Message] | None = None,
+        system_prompt: str = "",
+        settings: GenerationSettings | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply as it grows (each item is the full text so far)."""
+        message = (message or "").strip()
+        if not message:
+            raise InputError("Type a message first: an empty message cannot be answered.")
+        settings = settings or GenerationSettings()
+        stop_event = stop_event or threading.Event()
+        ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
+
+        model = self.loaded.model
+        input_ids = torch.tensor([ids], device=model.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)
+        failure: list[BaseException] = []
+
+        def run():
+            # The worker, not the consumer, holds the lock: an abandoned consumer (closed tab,
+            # cancelled request) cannot keep the model locked; the stop event ends its run.
+            try:
+                with self._lock, torch.inference_mode():
+                    if not stop_event.is_set():
+                        model.generate(
+                            input_ids=input_ids,
+                            attention_mask=torch.ones_like(input_ids),
+                            streamer=streamer,
+                            stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop_event)]),
+                            pad_token_id=self.tokenizer.pad_token_id,
+                            **settings.generate_kwargs(),
+                        )
+            except BaseException as exc:  # re-raised in the consumer below
+                failure.append(exc)
+            finally:
+                streamer.end()  # harmless after generate's own end(); unblocks the consumer on failure
+
+        worker = threading.Thread(target=run, name="chat-generate", daemon=True)
+        worker.start()
+        text = ""
+        try:
+            for piece in streamer:
+                if piece:
+                    text += piece
+                    yield text
+        finally:
+            stop_event.set()  # a closed generator (Stop, disconnect) ends generation at the next token
+        worker.join()
+        if failure:
+            raise failure[0]
+
+    def reply(self, message: str, history=None, system_prompt: str = "", settings=None) -> str:
+        """The whole reply at once (the last streamed text)."""
+        text = ""
+        for text in self.stream(message, history, system_prompt, settings):
+            pass
+        return text
+
+
+if __name__ == "__main__":
+    from assistant.loading import load_causal_lm
+
+    engine = ChatEngine(load_causal_lm("smollm2-135m-instruct"))
+    shown = ""
+    for partial in engine.stream(" ".join(sys.argv[1:]) or "Hello!", settings=GenerationSettings(temperature=0)):
+        print(partial[len(shown):], end="", flush=True)
+        shown = partial
+    print()

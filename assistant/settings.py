@@ -1,0 +1,110 @@
+"""App settings: one dataclass, filled from command-line flags, then environment variables,
+then defaults, and checked on creation.
+
+Every flag has an environment variable (for Hugging Face Spaces and Docker), e.g.
+``--model`` / ``ASSISTANT_MODEL``. ``python app.py --help`` lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from assistant.errors import InputError
+from assistant.loading import QUANT_CHOICES
+from assistant.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
+
+
+@dataclass
+class AppSettings:
+    """How the app runs. Each field: its flag is ``--name-with-dashes``, its env var is in ``ENV``."""
+
+    model: str = DEFAULT_CHAT_MODEL
+    """Chat model: an embedded short name, a local folder (safetensors or .gguf) or a hub id."""
+    quant: str = "nf4"
+    """Precision: nf4 (4-bit, default), int8, bf16, fp32, or none (full precision for the device)."""
+    device: str = "auto"
+    """auto (CUDA if present, else CPU), cpu or cuda."""
+    host: str = "127.0.0.1"
+    """Interface to listen on; 0.0.0.0 to serve other machines (set in the Docker image)."""
+    port: int = 7860
+    """TCP port for the web UI and API."""
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    """Where converted models are cached."""
+    trust_remote_code: bool = False
+    """Allow a model folder's own Python code to run. Off unless you trust the model."""
+
+    ENV = {
+        "model": "ASSISTANT_MODEL",
+        "quant": "ASSISTANT_QUANT",
+        "device": "ASSISTANT_DEVICE",
+        "host": "GRADIO_SERVER_NAME",
+        "port": "GRADIO_SERVER_PORT",
+        "cache_dir": "ASSISTANT_CACHE_DIR",
+        "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE",
+    }
+
+    def __post_init__(self):
+        self.model = str(self.model).strip()
+        if not self.model:
+            raise InputError("--model is empty: give an embedded short name, a folder or a hub id.")
+        if self.quant not in QUANT_CHOICES:
+            raise InputError(f"--quant '{self.quant}' is not one of {', '.join(QUANT_CHOICES)}.")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"--device '{self.device}' is not one of auto, cpu, cuda.")
+        try:
+            self.port = int(self.port)
+        except (TypeError, ValueError):
+            raise InputError(f"--port must be a number between 1 and 65535; got '{self.port}'.") from None
+        if not 1 <= self.port <= 65535:
+            raise InputError(f"--port must be between 1 and 65535; got {self.port}.")
+        self.cache_dir = Path(self.cache_dir).expanduser()
+        if isinstance(self.trust_remote_code, str):
+            self.trust_remote_code = self.trust_remote_code.strip().lower() in ("1", "true", "yes", "on")
+
+    @classmethod
+    def parser(cls) -> argparse.ArgumentParser:
+        embedded = ", ".join(EMBEDDED_MODELS)
+        parser = argparse.ArgumentParser(
+            prog="python app.py",
+            description=f"LLM assistant studio. Embedded models (no download needed): {embedded}.",
+        )
+        for f in fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            help_text = f"{_field_doc(f.name)} Env: {cls.ENV[f.name]}."
+            if f.type in ("bool", bool):
+                parser.add_argument(flag, action="store_true", default=None, help=help_text)
+            elif f.name == "quant":
+                parser.add_argument(flag, choices=QUANT_CHOICES, help=help_text)
+            else:
+                parser.add_argument(flag, help=help_text)
+        return parser
+
+    @classmethod
+    def from_cli_and_env(cls, argv: list[str] | None = None, env: dict | None = None) -> "AppSettings":
+        env = os.environ if env is None else env
+        args = vars(cls.parser().parse_args(argv))
+        values = {}
+        for f in fields(cls):
+            if args.get(f.name) is not None:
+                values[f.name] = args[f.name]
+            elif env.get(cls.ENV[f.name]):
+                values[f.name] = env[cls.ENV[f.name]]
+        return cls(**values)
+
+
+_DOCS = {
+    "model": "Chat model: embedded short name, local folder (safetensors or .gguf) or hub id.",
+    "quant": "Precision: nf4 (default), int8, bf16, fp32, none.",
+    "device": "auto, cpu or cuda.",
+    "host": "Interface to listen on.",
+    "port": "Port for the UI and API (default 7860).",
+    "cache_dir": "Cache for converted models (default ~/.cache/assistant-studio).",
+    "trust_remote_code": "Run a model's own code (off by default).",
+}
+
+
+def _field_doc(name: str) -> str:
+    return _DOCS[name]

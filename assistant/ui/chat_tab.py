@@ -1,0 +1,101 @@
+"""The Chat tab and the ``/chat`` API endpoint: widgets wired to ``ChatEngine``, nothing more."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from assistant.chat import ChatEngine, GenerationSettings, message_text
+from assistant.errors import UserError
+
+MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
+
+
+class StopSwitches:
+    """One stop event per browser session, so Stop ends that session's reply only."""
+
+    def __init__(self):
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, session: str) -> threading.Event:
+        with self._lock:
+            event = self._events[session] = threading.Event()
+            return event
+
+    def stop(self, session: str) -> None:
+        with self._lock:
+            event = self._events.pop(session, None)
+        if event is not None:
+            event.set()
+
+
+def build_chat_tab(engine: ChatEngine) -> None:
+    """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events."""
+    stops = StopSwitches()
+    loaded = engine.loaded
+
+    gr.Markdown(
+        f"**Model** {loaded.name} · **device** {loaded.device} · **precision** {loaded.precision}"
+        f" · **memory** {loaded.footprint_bytes / 2**20:.0f} MiB · **context** {loaded.context_window} tokens",
+        elem_id="model-info",
+    )
+    for notice in loaded.notices:
+        gr.Markdown(f"> ⚠️ {notice}")
+    chatbot = gr.Chatbot(label="Chat", height=440, elem_id="chatbot", buttons=["copy", "copy_all"])
+    with gr.Row():
+        message = gr.Textbox(
+            placeholder="Ask anything… / 输入你的问题…", show_label=False, scale=8, elem_id="chat-input",
+            max_lines=8,
+        )
+        send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+        stop = gr.Button("Stop", variant="stop", scale=1, elem_id="chat-stop")
+        clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
+    with gr.Accordion("System prompt and generation settings", open=False):
+        system = gr.Textbox(label="System prompt", value="You are a helpful assistant.", lines=2)
+        with gr.Row():
+            temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature (0 = greedy)")
+            top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, label="Top-p")
+            max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label="Max new tokens")
+            repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label="Repetition penalty")
+
+    def add_user_message(text: str, history: list):
+        if not (text or "").strip():
+            raise gr.Error("Type a message first: an empty message cannot be answered.")
+        return "", (history or []) + [{"role": "user", "content": text.strip()}]
+
+    def respond(history, system_prompt, temp, p, max_new, penalty, request: gr.Request):
+        history = history or []
+        if not history or history[-1]["role"] != "user":
+            return
+        prior, last = history[:-1], message_text(history[-1]["content"])
+        stop_event = stops.fresh(request.session_hash if request else "")
+        try:
+            settings = GenerationSettings(temp, p, max_new, penalty)
+            for text in engine.stream(last, prior, system_prompt, settings, stop_event):
+                yield history + [{"role": "assistant", "content": text}]
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def stop_reply(request: gr.Request):
+        stops.stop(request.session_hash if request else "")
+
+    inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty]
+    runs = []
+    for trigger in (message.submit, send.click):
+        staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
+        runs.append(staged.success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                                   api_visibility="private"))
+    stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
+    clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
+
+    def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256) -> str:
+        """Answer one message (no history) and return the whole reply."""
+        try:
+            settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
+            return engine.reply(message, [], system_prompt or "", settings)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
