@@ -82,7 +82,6 @@ class ChatEngine:
     def __init__(self, loaded: LoadedModel):
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
-        self._lock = threading.Lock()
 
     def conversation(self, message: str, history: list[Message], system_prompt: str = "") -> list[Message]:
         """System prompt + prior turns + the new user message, as plain-text messages."""
@@ -153,7 +152,7 @@ class ChatEngine:
             # The worker, not the consumer, holds the lock: an abandoned consumer (closed tab,
             # cancelled request) cannot keep the model locked; the stop event ends its run.
             try:
-                with self._lock, torch.inference_mode():
+                with self.loaded.lock, torch.inference_mode():
                     if not stop_event.is_set():
                         model.generate(
                             input_ids=input_ids,

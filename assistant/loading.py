@@ -11,6 +11,7 @@ on a CPU.
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +43,20 @@ class LoadedModel:
     footprint_bytes: int
     context_window: int
     notices: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held while the model computes: chat, tasks and evaluation share one model in memory."""
 
     def describe(self) -> str:
         """One line for the UI header: name, device, precision, memory."""
-        return (
-            f"{self.name} · {self.device} · {self.precision} · "
-            f"{self.footprint_bytes / 2**20:.0f} MiB"
-        )
+        return f"{self.name} · {self.device} · {self.precision} · {human_bytes(self.footprint_bytes)}"
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GiB"
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -8,6 +8,7 @@ import gradio as gr
 
 from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.errors import UserError
+from assistant.loading import human_bytes
 
 MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
 
@@ -38,7 +39,7 @@ def build_chat_tab(engine: ChatEngine) -> None:
 
     gr.Markdown(
         f"**Model** {loaded.name} · **device** {loaded.device} · **precision** {loaded.precision}"
-        f" · **memory** {loaded.footprint_bytes / 2**20:.0f} MiB · **context** {loaded.context_window} tokens",
+        f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens",
         elem_id="model-info",
     )
     for notice in loaded.notices:
