@@ -1,0 +1,72 @@
+"""A real browser against the running app: type, send, watch the reply stream in; call /chat."""
+
+import time
+
+import pytest
+
+from tests.app_server import running_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.real]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def bot_text(page) -> str:
+    bubbles = page.locator("#chatbot .message.bot, #chatbot [data-testid='bot']")
+    return bubbles.last.inner_text() if bubbles.count() else ""
+
+
+def test_send_a_message_and_see_it_stream(app_url, browser):
+    page = browser.new_page()
+    page.goto(app_url)
+    page.locator("#model-info").wait_for()
+    assert "nf4" in page.locator("#model-info").inner_text()
+    page.locator("#chat-input textarea").fill("Write two sentences about the sea.")
+    page.locator("#chat-send").click()
+
+    snapshots = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = bot_text(page)
+        if text and not text.startswith("Loading") and (not snapshots or text != snapshots[-1]):
+            snapshots.append(text)
+        if len(snapshots) >= 3:
+            break
+        time.sleep(0.05)
+    assert len(snapshots) >= 3, f"reply did not stream: {snapshots}"
+    assert all(later.startswith(earlier.rstrip()) for earlier, later in zip(snapshots, snapshots[1:]))
+    page.locator("#chat-stop").click()
+    page.close()
+
+
+def test_empty_message_shows_an_error_not_a_traceback(app_url, browser):
+    page = browser.new_page()
+    page.goto(app_url)
+    page.locator("#chat-send").click()
+    toast = page.get_by_text("Type a message first")
+    toast.first.wait_for(timeout=15000)
+    assert "Traceback" not in page.content()
+    page.close()
+
+
+def test_chat_api_with_gradio_client(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    reply = client.predict(message="What is the capital of France?", temperature=0.0, max_new_tokens=16,
+                           api_name="/chat")
+    assert isinstance(reply, str) and "Paris" in reply
