@@ -54,17 +54,21 @@ class SentenceEncoder:
         """A float32 tensor of shape (len(texts), dimension), each row L2-normalised."""
         if not texts:
             return torch.zeros((0, self.dimension))
+        # Batch texts of similar length together (less padding), then restore the caller's order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         rows = []
         step = self.settings.batch_size
         with self._lock, torch.inference_mode():
-            for start in range(0, len(texts), step):
+            for start in range(0, len(order), step):
                 batch = self.tokenizer(
-                    list(texts[start:start + step]), padding=True, truncation=True,
+                    [texts[i] for i in order[start:start + step]], padding=True, truncation=True,
                     max_length=self.settings.max_length, return_tensors="pt",
                 )
                 states = self.model(**batch).last_hidden_state
                 rows.append(mean_pool(states, batch["attention_mask"]))
-        return torch.nn.functional.normalize(torch.cat(rows), p=2, dim=1)
+        vectors = torch.empty((len(texts), self.dimension))
+        vectors[torch.tensor(order)] = torch.cat(rows).float()
+        return torch.nn.functional.normalize(vectors, p=2, dim=1)
 
 
 def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,62 @@
+"""App start benchmark: cold (first run, GGUF conversion) and warm start to ready, and RSS.
+
+    python bench/app_start.py            # prints a markdown table
+
+Cold start uses an empty cache folder; warm start reuses it. "Ready" = the page answers HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_once(cache_dir: str, extra: list[str]) -> tuple[float, float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_CACHE_DIR": cache_dir}
+    began = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *extra], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited with {proc.returncode}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        ready = time.perf_counter() - began
+        time.sleep(1)
+        rss = psutil.Process(proc.pid).memory_info().rss
+        return ready, rss
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    extra = sys.argv[1:]
+    with tempfile.TemporaryDirectory() as cache:
+        cold = start_once(cache, extra)
+        warm = start_once(cache, extra)
+    print(f"| start | ready (s) | RSS (MiB) |\n|---|---|---|")
+    print(f"| cold (GGUF conversion) | {cold[0]:.1f} | {cold[1] / 2**20:.0f} |")
+    print(f"| warm | {warm[0]:.1f} | {warm[1] / 2**20:.0f} |")
+    print(f"\ncommand: python bench/app_start.py {' '.join(extra)}".rstrip())
+
+
+if __name__ == "__main__":
+    main()
