@@ -57,6 +57,15 @@ def test_sample_loads_without_errors_and_task_is_guessed(name):
     assert len(loaded.fingerprint) == 64
 
 
+def test_preview_table_renders_in_a_gradio_dataframe():
+    import gradio as gr
+
+    loaded = load_dataset_file(SAMPLES / "ner_en.conll")
+    table = gr.Dataframe().postprocess(loaded.preview_table())
+    assert table.headers == ["tokens", "tags"] and len(table.data) == 20
+    assert table.data[0][1].startswith("B-PER I-PER O")
+
+
 def test_semi_supervised_sample_splits_labelled_and_unlabelled():
     loaded = load_dataset_file(SAMPLES / "sentiment_semi_en.csv")
     assert len(loaded.unlabelled) == 140

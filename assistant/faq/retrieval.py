@@ -81,7 +81,7 @@ class RetrievalSettings:
     """Same for a Chinese question; 0 because MiniLM does not understand Chinese (see module doc)."""
     threshold: float = 0.13
     """Below this best score the answer is 'the FAQ does not cover this question'."""
-    route_threshold: float = 0.25
+    route_threshold: float = 0.35
     """The Chat tab answers from the FAQ only at or above this score (stricter: chat is the fallback)."""
     bm25_k1: float = 1.5
     bm25_b: float = 0.75

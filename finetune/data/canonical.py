@@ -20,14 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from finetune.data.columns import ColumnMapping
+from finetune.data.messages import to_messages
 from finetune.data.readers import Table
 from finetune.data.tags import entity_type, scheme_of, tag_hint, to_iob2
 from finetune.data.validation import Problem
-
-ROLE_NAMES = {"user": "user", "human": "user", "system": "system", "assistant": "assistant", "gpt": "assistant",
-              "bot": "assistant", "model": "assistant", "chatgpt": "assistant", "bing": "assistant",
-              "bard": "assistant", "ai": "assistant"}
-
 
 @dataclass
 class Conversion:
@@ -85,23 +81,42 @@ def _text(out: Conversion, value: Any, number: int, column: str) -> str | None:
     if isinstance(value, bytes):
         out.error(number, column, "holds binary data, expected text")
         return None
-    return value.strip() if isinstance(value, str) else str(value)
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text if _unicode_ok(out, text, number, column) else None
+
+
+def _unicode_ok(out: Conversion, text: str, number: int, column: str) -> bool:
+    """JSON may escape half of a surrogate pair ("\\ud800"): not a character, tokenizers fail on it."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError as exc:
+        out.error(number, column, f"contains an invalid character (unpaired surrogate {text[exc.start]!r} at "
+                  f"position {exc.start}); remove the \\u{ord(text[exc.start]):04x} escape")
+        return False
 
 
 # ---- classification ------------------------------------------------------------------------------
 
 def _label_strings(values: list[Any], numbers: list[int], column: str, out: Conversion) -> list[str | None]:
     """Labels as strings; None where empty. A column of numbers must hold whole numbers (1.0 -> "1")."""
-    present = [(v, n) for v, n in zip(values, numbers) if not _blank(v)]
-    as_numbers = [_number(v) for v, _ in present]
-    if present and all(x is not None for x in as_numbers):
-        bad = [(v, n) for (v, n), x in zip(present, as_numbers) if not (math.isfinite(x) and x.is_integer())]
-        if bad:
-            out.error(bad[0][1], column, f"label column '{column}' holds numbers that are not whole ({len(bad)} rows, "
-                      f"first {bad[0][0]!r}): classification needs class labels - round or bucket them")
-        whole = {n: str(int(x)) for (v, n), x in zip(present, as_numbers) if math.isfinite(x) and x.is_integer()}
-        return [whole.get(n, "" if not _blank(v) else None) for v, n in zip(values, numbers)]
-    return [None if _blank(v) else _label_text(v) for v in values]
+    as_numbers = [None if _blank(v) else _number(v) for v in values]
+    present = [i for i, v in enumerate(values) if not _blank(v)]
+    if not present or any(as_numbers[i] is None for i in present):
+        return [None if _blank(v) else _label_text(v) for v in values]
+    labels: list[str | None] = [None] * len(values)
+    bad = []
+    for i in present:
+        x = as_numbers[i]
+        if math.isfinite(x) and x.is_integer():
+            labels[i] = str(int(x))
+        else:
+            labels[i] = ""  # reported once below; the row is dropped
+            bad.append(i)
+    if bad:
+        out.error(numbers[bad[0]], column, f"label column '{column}' holds numbers that are not whole ({len(bad)} "
+                  f"rows, first {values[bad[0]]!r}): classification needs class labels - round or bucket them")
+    return labels
 
 
 def _number(value: Any) -> float | None:
@@ -145,6 +160,8 @@ def _classification(table: Table, mapping: ColumnMapping, out: Conversion, _type
             else:
                 out.error(number, label_col, "label is empty: fill it in, or choose the semi_supervised task to use "
                           "rows without labels")
+            continue
+        if not _unicode_ok(out, label, number, label_col):
             continue
         if mapping.label_names:
             if label not in mapping.label_names:
@@ -198,14 +215,19 @@ def _ner(table: Table, mapping: ColumnMapping, out: Conversion, entity_types: se
             out.error(number + bad if per_line else number, tag_col, f"tag {tags[bad]!r} is not text; tags must be "
                       "names like B-PER (give label names in the mapping for numeric tags)")
             continue
-        pending.append(([str(t) for t in tokens], tags, number))
+        tokens = [str(t) for t in tokens]
+        if not _unicode_ok(out, " ".join(tokens + tags), number, tok_col):
+            continue
+        pending.append((tokens, tags, number))
     if scheme_of([tags for _, tags, _ in pending]) == "bioes":
         out.notes.append("tags use the BMES/BIOES scheme; converted to IOB2")
-    for tokens, tags, number in pending:
-        _ner_row(tokens, tags, number, per_line, tag_col, out, entity_types)
+    fixed = sum(_ner_row(tokens, tags, number, per_line, tag_col, out, entity_types) for tokens, tags, number in pending)
+    if fixed:
+        out.notes.append(f"{fixed} entities started with I- instead of B- (IOB1?); fixed to B- (IOB2)")
 
 
-def _ner_row(tokens, tags, number, per_line, tag_col, out: Conversion, entity_types) -> None:
+def _ner_row(tokens, tags, number, per_line, tag_col, out: Conversion, entity_types) -> int:
+    """Adds the row unless it has errors; returns how many I- tags were fixed to B-."""
     def where(i: int) -> tuple[int, str]:
         return (number + i, "") if per_line else (number, f" (token {i + 1})")
 
@@ -213,22 +235,22 @@ def _ner_row(tokens, tags, number, per_line, tag_col, out: Conversion, entity_ty
     if missing is not None:
         line, token = where(missing)
         out.error(line, tag_col, f"token '{tokens[missing]}'{token} has no tag")
-        return
+        return 0
     converted = to_iob2(tags)
     if converted.unknown:
         i = converted.unknown[0]
         line, token = where(i)
         more = f" ({len(converted.unknown)} such tags in this sentence)" if len(converted.unknown) > 1 else ""
-        out.error(line, tag_col, f"tag '{tags[i]}' of token '{tokens[i]}'{token} is not IOB2 (O, B-TYPE or I-TYPE)"
+        out.error(line, tag_col, f"tag '{tags[i]}' of token '{tokens[i]}'{token} is not a tag like O, B-TYPE, I-TYPE (or BMES/BIOES)"
                   f"{tag_hint(tags[i])}{more}")
-        return
+        return 0
     if entity_types:
         outside = next((i for i, t in enumerate(converted.tags) if t != "O" and entity_type(t) not in entity_types), None)
         if outside is not None:
             line, token = where(outside)
             out.error(line, tag_col, f"tag '{tags[outside]}'{token} has entity type '{entity_type(converted.tags[outside])}'"
                       f", which is not one of the allowed types ({', '.join(sorted(entity_types))})")
-            return
+            return 0
     if converted.started_entity:
         i = converted.started_entity[0]
         line, token = where(i)
@@ -236,6 +258,7 @@ def _ner_row(tokens, tags, number, per_line, tag_col, out: Conversion, entity_ty
                     f"'{converted.tags[i]}'" + (f" ({len(converted.started_entity)} fixes in this sentence)"
                                                  if len(converted.started_entity) > 1 else ""))
     out.add({"tokens": tokens, "tags": converted.tags}, number)
+    return len(converted.started_entity)
 
 
 # ---- text pairs, instructions, plain text --------------------------------------------------------
@@ -294,37 +317,11 @@ def _prompt_response(record: dict, roles: dict, number: int, out: Conversion) ->
 
 
 def _messages(value: Any, number: int, column: str, out: Conversion) -> list[dict] | None:
-    turns = as_list(value) if isinstance(value, (list, str)) and (isinstance(value, list) or value.strip().startswith("[")) else None
-    if not turns:
-        out.error(number, column, "is missing" if value is None else "has no turns" if turns == [] else
-                  "is not a list of {role, content} turns")
-        return None
-    messages = []
-    for i, turn in enumerate(turns, 1):
-        if not isinstance(turn, dict):
-            out.error(number, column, f"turn {i} is not an object with role and content")
-            return None
-        role, content = turn.get("role", turn.get("from")), turn.get("content", turn.get("value"))
-        if isinstance(content, list):  # OpenAI content parts
-            parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-            content = "\n".join(p for p in parts if isinstance(p, str)) if len(parts) == len(content) else None
-        mapped = ROLE_NAMES.get(str(role).strip().lower()) if isinstance(role, str) else None
-        if mapped is None:
-            out.error(number, column, f"turn {i} has role {role!r}; use system, user or assistant "
-                      "(ShareGPT: human, gpt)")
-            return None
-        if not isinstance(content, str) or not content.strip():
-            out.error(number, column, f"turn {i} ({mapped}) has {'no text' if content in (None, '') else 'empty or non-text content'}")
-            return None
-        messages.append({"role": mapped, "content": content.strip()})
-    kinds = [m["role"] for m in messages]
-    if "assistant" not in kinds:
-        out.error(number, column, "has no assistant turn: there is no reply to learn from")
-        return None
-    if "system" in kinds[1:]:
-        out.warning(number, column, "a system message that is not the first turn")
-    if kinds[-1] != "assistant":
-        out.warning(number, column, "the last turn is not from the assistant; nothing after the last reply is learned")
+    messages, error, warnings = to_messages(value)
+    if error:
+        out.error(number, column, error)
+    for warning in warnings:
+        out.warning(number, column, warning)
     return messages
 
 

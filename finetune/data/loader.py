@@ -42,6 +42,12 @@ class LoadedDataset:
     fingerprint: str
     row_numbers: list[int] = field(default_factory=list)  # file line / record number of each canonical row
 
+    def preview_table(self) -> dict[str, list]:
+        """The preview as ``{"headers", "data"}``, the value shape ``gr.Dataframe`` takes."""
+        headers = list(dict.fromkeys(k for record in self.preview for k in record))
+        data = [["" if r.get(h) is None else r.get(h) for h in headers] for r in self.preview]
+        return {"headers": headers, "data": data}
+
     def raise_if_invalid(self) -> None:
         """InputError listing the first errors, unless the report has none."""
         errors = self.report.errors

@@ -108,9 +108,9 @@ def _read_delimited(name: str, text: str, limits: Limits, delimiter: str) -> Tab
     notes = []
     if fmt == "csv":
         header_line = next((ln for ln in split_lines(text[:65536]) if ln.strip()), "")
-        if "," not in header_line and header_line.count(";") >= 1:
-            delimiter = ";"
-            notes.append(f"{name}: the header uses ';' between columns, read with ';' as the separator")
+        if "," not in header_line and (";" in header_line or "\t" in header_line):
+            delimiter = max(";\t", key=header_line.count)  # Excel in many locales writes ';'
+            notes.append(f"{name}: the header has no comma; read with {delimiter!r} between columns")
     quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=fmt == "csv")
     header: list[str] | None = None

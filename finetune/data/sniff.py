@@ -104,7 +104,7 @@ def choose_format(name: str, ext_format: str | None, suffix: str, text: str, not
         chosen = sniffed
     elif ext_format == "jsonl" and sniffed == "json" and text.lstrip().startswith("["):
         chosen = sniffed  # a one-line object stays JSON Lines: one record
-    elif {ext_format, sniffed} == {"csv", "tsv"}:
+    elif {ext_format, sniffed} == {"csv", "tsv"} or (ext_format == "tsv" and sniffed == "conll"):
         chosen = sniffed
     if chosen != ext_format:
         notes.append(f"{name} is named {suffix} but its content looks like {FORMATS[chosen]}; read as {FORMATS[chosen]}")

@@ -1,0 +1,188 @@
+"""FAQ question answering: retrieve entries, then answer extractively or have the chat model phrase
+an answer grounded only in them; the chat router; the training prompt and the metrics.
+
+The same ``build_messages`` serves the FAQ tab, the ``/faq`` API, chat and fine-tuning
+(``training_example``). For training, the row's own answer is the single context entry: the model
+learns to answer from the context it is given (serving retrieves the context first), training needs
+neither the encoder nor a knowledge base, and rows need not be in any FAQ. Serving with several
+retrieved entries puts the best match first, so the format matches what training teaches.
+
+    python -m assistant.tasks.faq "how do I stop my model from overfitting?"          # extractive
+    python -m assistant.tasks.faq --model "how do I stop my model from overfitting?"  # phrased by SmolLM2
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from assistant.errors import InputError
+from assistant.faq.knowledge_base import FaqEntry, FaqText, KnowledgeBase, detect_language, load_builtin
+from assistant.faq.retrieval import Match, RetrievalSettings, get_index
+from assistant.loading import LoadedModel
+from assistant.tasks.generation import check_fits, encode_messages, generate, repeats_a_line
+
+TASK_NAME = "faq"
+PROMPT_VERSION = "1"
+MAX_NEW_TOKENS = 256
+MAX_QUESTION_CHARS = 2000
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the FAQ entries given to you. If the entries do not answer the "
+    "question, say that the FAQ does not cover it. Do not add facts that are not in the entries. "
+    "Reply in the language of the question, in a few sentences."
+)
+NOT_COVERED = {
+    "en": "The FAQ does not cover this question, so I will not guess an answer. Try rephrasing it, or ask in Chat.",
+    "zh": "常见问题库没有涵盖这个问题，所以我不会凭空编造答案。请换个说法再问，或到“聊天”页提问。",
+}
+SOURCES_LABEL = {"en": "Sources", "zh": "来源"}
+
+
+def not_covered_message(lang: str) -> str:
+    """Both languages, the question's language first."""
+    first = "zh" if lang == "zh" else "en"
+    return f"{NOT_COVERED[first]}\n\n{NOT_COVERED['en' if first == 'zh' else 'zh']}"
+
+
+def check_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise InputError("Type a question first: an empty question cannot be answered.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"The question has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}. "
+                         "Shorten it.")
+    return question
+
+
+def build_messages(question: str, entries: Sequence[FaqEntry]) -> list[dict]:
+    """System + user messages: the entries (in the question's language when they have it), then the question."""
+    lang = detect_language(question)
+    blocks = []
+    for entry in entries:
+        text = entry.in_language(lang)
+        blocks.append(f"[{entry.id}] Q: {text.question}\nA: {text.answer}")
+    user = "FAQ entries:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question.strip()}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def training_example(row: dict) -> tuple[list[dict], str]:
+    """(prompt messages, target answer) from a canonical row {"question", "answer"} (optional "id")."""
+    question, answer = str(row.get("question") or "").strip(), str(row.get("answer") or "").strip()
+    if not question or not answer:
+        raise InputError(f"FAQ training rows need a non-empty 'question' and 'answer'; got keys {sorted(row)}.")
+    entry = FaqEntry(str(row.get("id") or "faq"), (FaqText(detect_language(question), question, answer),))
+    return build_messages(question, [entry]), answer
+
+
+def retrieve(question: str, kb: KnowledgeBase, settings: RetrievalSettings | None = None) -> list[Match]:
+    """The top-k matches at or above the threshold (empty: the FAQ does not cover the question)."""
+    settings = settings or RetrievalSettings()
+    matches = get_index(kb, settings).search(check_question(question), settings.top_k)
+    return [m for m in matches if m.score >= settings.threshold]
+
+
+def sources(matches: Sequence[Match], lang: str) -> list[dict]:
+    return [{"id": m.entry.id, "question": m.entry.in_language(lang).question, "score": round(m.score, 3)}
+            for m in matches]
+
+
+def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence[FaqEntry]) -> str:
+    """The model's answer grounded in ``entries``; drops the weakest entries if the prompt is too long."""
+    entries = list(entries)
+    while len(entries) > 1 and len(encode_messages(loaded.tokenizer, build_messages(question, entries))) \
+            > loaded.context_window - MAX_NEW_TOKENS:
+        entries.pop()
+    messages = build_messages(question, entries)
+    check_fits(loaded, len(encode_messages(loaded.tokenizer, messages)), MAX_NEW_TOKENS)
+    return generate(loaded, messages, MAX_NEW_TOKENS, stop=repeats_a_line).strip()
+
+
+def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, use_model: bool = False,
+           settings: RetrievalSettings | None = None) -> dict:
+    """{"answer": str, "sources": [{"id", "question", "score"}]}: the best entry's answer in the question's
+    language, or (use_model) the model's answer from the retrieved entries; 'not covered' below the threshold.
+
+    ``sources`` lists every retrieved entry at or above the threshold, best first (the extractive answer is
+    the first one's); it is empty when the FAQ does not cover the question.
+    """
+    question = check_question(question)
+    lang = detect_language(question)
+    matches = retrieve(question, kb, settings)
+    if not matches:
+        return {"answer": not_covered_message(lang), "sources": []}
+    text = matches[0].entry.in_language(lang).answer
+    if use_model:
+        if loaded is None:
+            raise InputError("'Phrase with the model' needs a loaded chat model; none was given.")
+        text = phrase_with_model(loaded, question, [m.entry for m in matches]) or text
+    return {"answer": text, "sources": sources(matches, lang)}
+
+
+class FaqRouter:
+    """Chat routing: answers a chat message from the FAQ only when the best entry scores at or above
+    ``settings.route_threshold`` (stricter than the FAQ tab's threshold); otherwise the model chats."""
+
+    def __init__(self, kb: KnowledgeBase, settings: RetrievalSettings | None = None):
+        self.kb, self.settings = kb, settings or RetrievalSettings()
+
+    def route(self, message: str, kb: KnowledgeBase | None = None) -> str | None:
+        """The FAQ answer with its source cited ("...\\n\\nSources: faq-025 (0.57)"), or None."""
+        message = (message or "").strip()
+        if not message or len(message) > MAX_QUESTION_CHARS:
+            return None
+        matches = get_index(kb or self.kb, self.settings).search(message, 1)
+        if not matches or matches[0].score < self.settings.route_threshold:
+            return None
+        best, lang = matches[0], detect_language(message)
+        return f"{best.entry.in_language(lang).answer}\n\n{SOURCES_LABEL[lang]}: {best.entry.id} ({best.score:.2f})"
+
+
+def _normalise_tokens(text: str) -> list[str]:
+    """Lowercase words without punctuation; Chinese counted character by character (no segmenter)."""
+    text = re.sub(r"\b(a|an|the)\b", " ", (text or "").lower())
+    return re.findall(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+", text)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    pred, ref = _normalise_tokens(prediction), _normalise_tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def evaluate(predictions: Sequence[str], references: Sequence[str]) -> dict:
+    """exact_match (after normalisation), token_f1 (SQuAD-style; Chinese by character) and hit_rate: the
+    share of predictions with token-F1 >= 0.5, a lenient 'gave the answer' rate. All in [0, 1]."""
+    if len(predictions) != len(references):
+        raise InputError(f"{len(predictions)} predictions but {len(references)} references: they must pair up.")
+    if not references:
+        raise InputError("Nothing to evaluate: no predictions were given.")
+    f1s = [token_f1(p, r) for p, r in zip(predictions, references)]
+    exact = [_normalise_tokens(p) == _normalise_tokens(r) for p, r in zip(predictions, references)]
+    return {
+        "exact_match": sum(exact) / len(f1s),
+        "token_f1": sum(f1s) / len(f1s),
+        "hit_rate": sum(f >= 0.5 for f in f1s) / len(f1s),
+        "count": len(f1s),
+    }
+
+
+if __name__ == "__main__":
+    use_model = "--model" in sys.argv
+    asked = " ".join(a for a in sys.argv[1:] if a != "--model") or "how do I stop my model from overfitting?"
+    model = None
+    if use_model:
+        from assistant.loading import load_causal_lm
+
+        model = load_causal_lm("smollm2-135m-instruct")
+    result = answer(asked, load_builtin(), model, use_model)
+    print(result["answer"])
+    for source in result["sources"]:
+        print(f"  {source['id']} ({source['score']:.2f}) {source['question']}")

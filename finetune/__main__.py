@@ -1,0 +1,128 @@
+"""Fine-tune from the command line: the same recipe and adapter folder as the Fine-tune tab.
+
+    python -m finetune --task classification --data finetune/samples/sentiment_en.csv \\
+        --base smollm2-135m-instruct --output runs/sentiment --max-steps 30
+    python -m finetune --config finetune/configs/classification.yaml --max-steps 10
+    python -m finetune --resume classification-20261128-120000      # continue a stopped run
+    accelerate launch -m finetune --config finetune/configs/classification.yaml
+
+Embedded base models (no download): smollm2-135m-instruct (causal LM, QLoRA),
+minilm-l6-v2 (encoder + classification / token-classification head).
+Exit code 2 and one line on bad input; nothing is trained or saved then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from assistant.errors import UserError
+from assistant.model_sources import EMBEDDED_MODELS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from finetune.config import FinetuneConfig
+
+    embedded = ", ".join(f"{name} ({spec.kind})" for name, spec in EMBEDDED_MODELS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m finetune", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=f"QLoRA / LoRA fine-tuning. Embedded --base short names: {embedded}.",
+    )
+    parser.add_argument("--config", help="YAML file with any of the fields below; flags override it.")
+    parser.add_argument("--resume", help="Run id (folder under DATA_DIR/runs) of a stopped run to continue.")
+    docs = _field_docs(FinetuneConfig)
+    for f in fields(FinetuneConfig):
+        default = f.default if f.default is not MISSING else None
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
+                            help=f"{docs.get(f.name, '')} (default: {default})")
+    return parser
+
+
+def _field_docs(cls) -> dict[str, str]:
+    """The docstring under each dataclass field, read from the source (litgpt style)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(after.value.value).split()).replace("%", "%%")
+    return docs
+
+
+def load_config(args: argparse.Namespace):
+    from finetune.config import FinetuneConfig
+
+    values: dict = {}
+    if args.resume:
+        from finetune.config import default_data_dir
+
+        saved = Path(args.data_dir or default_data_dir()) / "runs" / args.resume / "config.json"
+        if not saved.is_file():
+            raise UserError(f"No stopped run '{args.resume}' (looked for {saved}). List them under data/runs/.")
+        values.update(json.loads(saved.read_text()))
+    if args.config:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"Cannot read --config {args.config}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UserError(f"--config {args.config} must be a YAML mapping of field: value.")
+        unknown = set(loaded) - {f.name for f in fields(FinetuneConfig)}
+        if unknown:
+            raise UserError(f"--config {args.config}: unknown fields {', '.join(sorted(unknown))}.")
+        values.update(loaded)
+    values.update({f.name: getattr(args, f.name) for f in fields(FinetuneConfig) if getattr(args, f.name) is not None})
+    return FinetuneConfig(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args)
+        from tqdm import tqdm
+
+        from finetune.recipe import run
+
+        bar = None
+
+        def on_event(kind: str, payload: dict) -> None:
+            nonlocal bar
+            if kind == "start":
+                bar = tqdm(total=payload["total_steps"], desc=f"train {payload['run_id']}", unit="step")
+            elif kind == "step" and bar is not None:
+                bar.n = payload["step"]
+                bar.total = max(bar.total, payload["total_steps"])
+                bar.set_postfix(loss=payload["loss"], **({"val": payload["val_loss"]} if "val_loss" in payload else {}))
+                bar.refresh()
+            elif kind == "status":
+                (bar.write if bar else print)(payload["message"])
+
+        output = config.output if config.output and ("/" in config.output or config.output.startswith(".")) else None
+        summary = run(config, on_event, resume_run=args.resume, output_dir=output)
+        if bar:
+            bar.close()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: no adapter was saved", file=sys.stderr)
+        return 130
+    if summary.status == "stopped":
+        print(f"stopped at step {summary.steps}; resume with: python -m finetune --resume {summary.run_id}")
+        return 0
+    print(json.dumps({"adapter": summary.adapter_path, "metrics": summary.metrics,
+                      "pseudo_labels_used": summary.pseudo_labels_used,
+                      "train_tokens_per_second": round(summary.tokens_per_second, 1)}, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

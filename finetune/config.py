@@ -1,0 +1,172 @@
+"""Fine-tuning settings: one dataclass, filled from CLI flags, a YAML file or the UI, checked on creation.
+
+    python -m finetune --help          # every field as a flag, with its default
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from assistant.errors import InputError
+from assistant.model_sources import EMBEDDED_MODELS
+
+TASKS = ("classification", "ner", "translation", "faq", "instruction", "unsupervised")
+METHODS = ("supervised", "unsupervised", "semi-supervised")
+APPROACHES = ("auto", "generative", "head")
+
+
+def default_data_dir() -> Path:
+    """Adapters and runs live here: ``$ASSISTANT_DATA_DIR`` or ``./data`` beside app.py."""
+    env = os.environ.get("ASSISTANT_DATA_DIR")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass
+class FinetuneConfig:
+    """One fine-tuning run. Field docstrings double as ``--help`` text."""
+
+    task: str = "classification"
+    """What the adapter learns: classification, ner, translation, faq, instruction, unsupervised."""
+    data: str = ""
+    """Training file (CSV, TSV, JSONL, JSON, Parquet, CoNLL, plain text)."""
+    base: str = "smollm2-135m-instruct"
+    """Base model: an embedded short name (smollm2-135m-instruct, minilm-l6-v2), a folder or a hub id."""
+    method: str = "supervised"
+    """supervised, unsupervised (continued pre-training on raw text) or semi-supervised (self-training)."""
+    approach: str = "auto"
+    """generative (prompt + LoRA on a causal LM) or head (encoder + LoRA + classifier head); auto picks by base."""
+    output: str = ""
+    """Adapter name in the adapter store, or a folder path for the CLI. Empty: derived from task and time."""
+    quant: str = "nf4"
+    """Base model precision while training: nf4 (QLoRA) or none (LoRA on full precision)."""
+    lora_r: int = 16
+    """LoRA rank: size of the low-rank update."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA input."""
+    target_modules: str = "all-linear"
+    """Which layers get LoRA: all-linear, or comma-separated names (q_proj,v_proj)."""
+    learning_rate: float = 2e-4
+    """Peak AdamW learning rate (linear warm-up then linear decay)."""
+    epochs: float = 1.0
+    """Passes over the training data (ignored when max_steps > 0)."""
+    max_steps: int = 0
+    """Stop after this many optimizer steps; 0 means use epochs."""
+    batch_size: int = 8
+    """Examples per forward pass."""
+    grad_accum: int = 1
+    """Forward passes per optimizer step (effective batch = batch_size * grad_accum)."""
+    max_seq_len: int = 256
+    """Longer examples are truncated to this many tokens."""
+    validation_split: float = 0.1
+    """Fraction of rows held out for validation loss and base-vs-adapter evaluation."""
+    eval_limit: int = 200
+    """At most this many validation rows are evaluated (generation is slow on a CPU)."""
+    eval_every: int = 0
+    """Validation loss every N steps; 0 means about five times per run."""
+    save_every: int = 50
+    """Checkpoint every N steps, so Stop or a crash can resume."""
+    seed: int = 42
+    """Random seed for the split, shuffling and LoRA init."""
+    labels: str = ""
+    """Classification label set, comma separated; empty means the labels found in the data."""
+    entity_types: str = ""
+    """NER entity types, comma separated; empty means the types found in the data."""
+    source_lang: str = "en"
+    """Translation source language code."""
+    target_lang: str = "de"
+    """Translation target language code."""
+    pseudo_label_threshold: float = 0.9
+    """Semi-supervised: keep a pseudo-label only when the model's confidence is at least this."""
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))
+    """Where adapters/ and runs/ are kept."""
+
+    def __post_init__(self):
+        self._coerce_types()
+        if self.task not in TASKS:
+            raise InputError(f"--task '{self.task}' is not one of {', '.join(TASKS)}.")
+        if self.method not in METHODS:
+            raise InputError(f"--method '{self.method}' is not one of {', '.join(METHODS)}.")
+        if self.approach not in APPROACHES:
+            raise InputError(f"--approach '{self.approach}' is not one of {', '.join(APPROACHES)}.")
+        if self.method == "unsupervised" and self.task != "unsupervised":
+            self.task = "unsupervised"
+        if self.method == "semi-supervised" and self.task != "classification":
+            raise InputError("Semi-supervised self-training is offered for classification: use --task classification.")
+        if self.quant not in ("nf4", "none"):
+            raise InputError(f"--quant '{self.quant}' for training must be nf4 (QLoRA) or none.")
+        if not self.data:
+            raise InputError("--data is required: the training file to learn from.")
+        checks = [
+            (1 <= self.lora_r <= 512, f"--lora-r must be between 1 and 512; got {self.lora_r}."),
+            (self.lora_alpha > 0, f"--lora-alpha must be positive; got {self.lora_alpha}."),
+            (0 <= self.lora_dropout < 1, f"--lora-dropout must be in [0, 1); got {self.lora_dropout}."),
+            (0 < self.learning_rate <= 1, f"--learning-rate must be in (0, 1]; got {self.learning_rate}."),
+            (self.epochs > 0 or self.max_steps > 0, "Set --epochs above 0 or --max-steps above 0."),
+            (self.max_steps >= 0, f"--max-steps must be 0 or more; got {self.max_steps}."),
+            (1 <= self.batch_size <= 1024, f"--batch-size must be between 1 and 1024; got {self.batch_size}."),
+            (1 <= self.grad_accum <= 1024, f"--grad-accum must be between 1 and 1024; got {self.grad_accum}."),
+            (16 <= self.max_seq_len <= 32768, f"--max-seq-len must be between 16 and 32768; got {self.max_seq_len}."),
+            (0 < self.validation_split < 0.9, f"--validation-split must be in (0, 0.9); got {self.validation_split}."),
+            (self.eval_limit >= 1, f"--eval-limit must be at least 1; got {self.eval_limit}."),
+            (self.save_every >= 1, f"--save-every must be at least 1; got {self.save_every}."),
+            (0 < self.pseudo_label_threshold <= 1,
+             f"--pseudo-label-threshold must be in (0, 1]; got {self.pseudo_label_threshold}."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+    def _coerce_types(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = {"int": int, "float": float, "str": str}.get(f.type if isinstance(f.type, str) else f.type.__name__)
+            if kind is None or value is None:
+                continue
+            try:
+                setattr(self, f.name, kind(value))
+            except (TypeError, ValueError):
+                flag = "--" + f.name.replace("_", "-")
+                raise InputError(f"{flag} must be a {kind.__name__}; got '{value}'.") from None
+
+    @property
+    def is_encoder_base(self) -> bool:
+        spec = EMBEDDED_MODELS.get(self.base)
+        if spec is not None:
+            return spec.kind == "encoder"
+        config = Path(self.base) / "config.json"
+        if config.is_file():
+            import json
+
+            arch = " ".join(json.loads(config.read_text()).get("architectures") or [])
+            return "CausalLM" not in arch and "LMHead" not in arch
+        return False
+
+    @property
+    def resolved_approach(self) -> str:
+        if self.approach != "auto":
+            return self.approach
+        return "head" if self.is_encoder_base else "generative"
+
+    def label_list(self) -> list[str]:
+        return [x.strip() for x in self.labels.replace("，", ",").split(",") if x.strip()]
+
+    def entity_type_list(self) -> list[str]:
+        return [x.strip() for x in self.entity_types.split(",") if x.strip()]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def cli_command(self) -> str:
+        """The equivalent ``python -m finetune`` command line (non-default values only)."""
+        parts = ["python -m finetune"]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "data_dir" or value == f.default:
+                continue
+            parts.append(f"--{f.name.replace('_', '-')} {shlex.quote(str(value))}")
+        return " ".join(parts)

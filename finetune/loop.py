@@ -1,0 +1,198 @@
+"""The training loop: AdamW on the trainable (LoRA / head) parameters, warm-up + linear decay,
+gradient accumulation, periodic validation loss, checkpoints for Stop/Resume, a JSONL log.
+
+Plain PyTorch on purpose (nanoGPT style): every step is visible here, and nothing is spent
+on framework machinery. On a CPU it computes in fp32 (bf16 matmuls are emulated and ~20x
+slower there) and flushes denormals (which once made AdamW 10x slower).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from finetune.encode import collate, length_grouped_batches
+
+
+@dataclass
+class LoopSettings:
+    learning_rate: float
+    batch_size: int
+    grad_accum: int
+    total_steps: int
+    eval_every: int
+    save_every: int
+    seed: int
+
+
+@dataclass
+class LoopResult:
+    steps: int
+    status: str  # "finished" | "stopped"
+    train_loss: float
+    val_loss: float | None
+    target_tokens: int
+    tokens_processed: int
+    seconds: float
+
+
+def steps_for(n_examples: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int) -> int:
+    if max_steps > 0:
+        return max_steps
+    per_epoch = math.ceil(n_examples / batch_size / grad_accum)
+    return max(1, math.ceil(per_epoch * epochs))
+
+
+def _lr_at(step: int, total: int, peak: float) -> float:
+    warmup = max(1, min(100, total // 10))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _forward_loss(model, batch) -> tuple[torch.Tensor, int]:
+    out = model(**batch)
+    tokens = int((batch["labels"] != -100).sum()) if batch["labels"].dim() > 1 else len(batch["labels"])
+    return out.loss, tokens
+
+
+@torch.no_grad()
+def validation_loss(model, examples: list[dict], batch_size: int, pad_id: int) -> float | None:
+    if not examples:
+        return None
+    was_training = model.training
+    model.eval()
+    total, weight = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        batch = collate(examples[start:start + batch_size], pad_id)
+        loss, tokens = _forward_loss(model, batch)
+        total += float(loss) * tokens
+        weight += tokens
+    model.train(was_training)
+    return total / max(weight, 1)
+
+
+def _trainable(model) -> dict[str, torch.Tensor]:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(folder: Path, model, optimizer, step: int, log_state: dict) -> None:
+    """Write trainable weights + optimizer state + step atomically (temp file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {"step": step, "trainable": {n: p.detach().clone() for n, p in _trainable(model).items()},
+             "optimizer": optimizer.state_dict(), "log_state": log_state}
+    tmp = folder / "checkpoint.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, folder / "checkpoint.pt")
+
+
+def load_checkpoint(folder: Path, model, optimizer) -> tuple[int, dict]:
+    """Restore a checkpoint written by ``save_checkpoint`` (our own file: tensors and plain types only)."""
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    params = _trainable(model)
+    missing = set(params) - set(state["trainable"])
+    if missing:
+        raise ValueError(f"checkpoint does not match this model: {sorted(missing)[:3]} missing")
+    with torch.no_grad():
+        for name, tensor in state["trainable"].items():
+            params[name].copy_(tensor)
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"]), state.get("log_state", {})
+
+
+def train(
+    model,
+    train_examples: list[dict],
+    val_examples: list[dict],
+    settings: LoopSettings,
+    pad_id: int,
+    run_dir: Path,
+    on_step: Callable[[dict], None] | None = None,
+    stop_event: threading.Event | None = None,
+    resume: bool = False,
+    start_step: int = 0,
+) -> LoopResult:
+    """Train until ``total_steps`` or until ``stop_event`` is set (then checkpoint and return).
+
+    ``start_step`` continues the step count of an earlier phase (semi-supervised round 2).
+    """
+    if not next(iter(model.parameters())).is_cuda:
+        torch.set_flush_denormal(True)
+    torch.manual_seed(settings.seed)
+    optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=settings.learning_rate, weight_decay=0.0)
+    step, log_state = (load_checkpoint(run_dir, model, optimizer) if resume else (start_step, {}))
+    target_tokens = int(log_state.get("target_tokens", 0))
+    tokens_processed = int(log_state.get("tokens_processed", 0))
+    elapsed_before = float(log_state.get("seconds", 0.0))
+    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+    device = next(model.parameters()).device
+    model.train()
+
+    def batches_forever():
+        epoch = 0
+        while True:
+            yield from length_grouped_batches(train_examples, settings.batch_size, settings.seed, epoch)
+            epoch += 1
+
+    batches = batches_forever()
+    # Resuming skips the batches already seen, so the data order matches an uninterrupted run.
+    for _ in range((step - start_step) * settings.grad_accum):
+        next(batches)
+
+    began = time.perf_counter()
+
+    def _log_state() -> dict:
+        return {"target_tokens": target_tokens, "tokens_processed": tokens_processed,
+                "seconds": elapsed_before + time.perf_counter() - began}
+
+    loss_value, val = math.nan, None
+    status = "finished"
+    try:
+        while step < settings.total_steps:
+            if stop_event is not None and stop_event.is_set():
+                status = "stopped"
+                break
+            lr = _lr_at(step, settings.total_steps, settings.learning_rate)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_loss, step_tokens = 0.0, 0
+            for _ in range(settings.grad_accum):
+                batch = {k: v.to(device) for k, v in collate(next(batches), pad_id).items()}
+                loss, tokens = _forward_loss(model, batch)
+                (loss / settings.grad_accum).backward()
+                step_loss += float(loss) / settings.grad_accum
+                step_tokens += int(batch["attention_mask"].sum())
+                target_tokens += tokens
+            tokens_processed += step_tokens
+            torch.nn.utils.clip_grad_norm_(list(_trainable(model).values()), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = step_loss
+            seconds = elapsed_before + time.perf_counter() - began
+            record = {"step": step, "total_steps": settings.total_steps, "loss": round(step_loss, 5),
+                      "lr": lr, "seconds": round(seconds, 2), "tokens": step_tokens}
+            if step % settings.eval_every == 0 or step == settings.total_steps:
+                val = validation_loss(model, val_examples, settings.batch_size, pad_id)
+                record["val_loss"] = None if val is None else round(val, 5)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if on_step:
+                on_step(record)
+            if step % settings.save_every == 0 and step < settings.total_steps:
+                save_checkpoint(run_dir, model, optimizer, step, _log_state())
+    finally:
+        log.close()
+    seconds = elapsed_before + time.perf_counter() - began
+    if status == "stopped":
+        save_checkpoint(run_dir, model, optimizer, step, _log_state())
+    model.eval()
+    return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds)

@@ -1,0 +1,215 @@
+"""The fine-tuning recipe, top to bottom:
+
+    load data -> load 4-bit base -> prepare_model_for_kbit_training -> LoRA -> train
+    -> (semi-supervised: pseudo-label, train again) -> evaluate base vs adapter -> save
+
+The CLI (``python -m finetune``) and the Fine-tune tab both call ``run``. Progress reaches the
+caller through ``on_event(kind, payload)``; ``stop_event`` ends training at the next step
+with a checkpoint that ``run(..., resume_run=run_id)`` continues from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.errors import InputError
+from finetune.adapters import AdapterStore, write_metadata
+from finetune.config import FinetuneConfig
+from finetune.data import load_dataset_file, split_train_validation
+from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
+from finetune.evaluate import base_vs_adapter
+from finetune.loop import LoopSettings, steps_for, train
+from finetune.models import build_generative, build_head, encode_head_examples, head_predict
+
+Event = Callable[[str, dict], None]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str  # finished | stopped
+    steps: int
+    adapter: str | None = None
+    adapter_path: str | None = None
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    tokens_per_second: float = 0.0
+    pseudo_labels_used: int | None = None
+
+
+def runs_dir(config: FinetuneConfig) -> Path:
+    return Path(config.data_dir) / "runs"
+
+
+def _data_task(config: FinetuneConfig) -> str:
+    return "classification" if config.method == "semi-supervised" else config.task
+
+
+def _task_options(config: FinetuneConfig, rows: list[dict]) -> dict:
+    """Label sets and languages the prompts need, from the config or the data."""
+    if config.task == "classification":
+        labels = config.label_list() or sorted({str(r["label"]) for r in rows})
+        unknown = sorted({str(r["label"]) for r in rows} - set(labels))
+        if unknown:
+            raise InputError(f"The data has labels not in --labels: {', '.join(unknown[:10])}. "
+                             "Add them to --labels or leave --labels empty to use the data's labels.")
+        return {"labels": labels}
+    if config.task == "ner":
+        types = config.entity_type_list() or sorted({t[2:] for r in rows for t in r["tags"] if t != "O"})
+        tag_labels = ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+        return {"entity_types": types, "tag_labels": tag_labels}
+    if config.task == "translation":
+        return {"source_lang": config.source_lang, "target_lang": config.target_lang}
+    return {}
+
+
+def _training_options(config, options: dict) -> dict:
+    return {k: v for k, v in options.items() if k != "tag_labels"}
+
+
+def _encode(config, rows, tokenizer, options) -> list[dict]:
+    if config.task == "unsupervised":
+        return encode_packed_text(rows, tokenizer, config.max_seq_len)
+    if config.resolved_approach == "head":
+        labels = options["labels"] if config.task == "classification" else options["tag_labels"]
+        return encode_head_examples(rows, tokenizer, labels, config.task == "ner", config.max_seq_len)
+    return encode_supervised(config.task, rows, tokenizer, config.max_seq_len, _training_options(config, options))
+
+
+def _check_approach(config: FinetuneConfig) -> None:
+    if config.resolved_approach == "head" and config.task not in ("classification", "ner"):
+        raise InputError(f"A classifier head fits classification and NER, not '{config.task}'. "
+                         "Use --approach generative with a causal LM base.")
+    if config.resolved_approach == "generative" and config.is_encoder_base:
+        raise InputError(f"'{config.base}' is an encoder: it cannot generate text. Use --approach head "
+                         "(classification, NER) or a causal LM base such as smollm2-135m-instruct.")
+
+
+def _pseudo_label(config, model, tokenizer, loaded, unlabelled: list[dict], labels: list[str]) -> list[dict]:
+    """Label the unlabelled rows with the current model; keep those above the threshold."""
+    kept = []
+    if config.resolved_approach == "head":
+        examples = [{"input_ids": e["input_ids"], "labels": 0} for e in
+                    encode_head_examples([{**r, "label": labels[0]} for r in unlabelled], tokenizer, labels, False,
+                                         config.max_seq_len)]
+        for row, (index, confidence) in zip(unlabelled, head_predict(model, examples, tokenizer.pad_token_id)):
+            if confidence >= config.pseudo_label_threshold:
+                kept.append({"text": row["text"], "label": labels[index]})
+        return kept
+    module = task_module("classification")
+    for row in unlabelled:
+        scores = module.label_scores(loaded, row["text"], labels)
+        label = max(scores, key=scores.get)
+        if scores[label] >= config.pseudo_label_threshold:
+            kept.append({"text": row["text"], "label": label})
+    return kept
+
+
+def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threading.Event | None = None,
+        resume_run: str | None = None, output_dir: str | None = None) -> RunSummary:
+    """Run one fine-tuning job; returns when it finished (adapter saved) or was stopped (checkpoint kept)."""
+    emit = on_event or (lambda kind, payload: None)
+    began = time.perf_counter()
+    _check_approach(config)
+
+    # 1. Data: detect, validate (nothing trains on a file with errors), split.
+    emit("status", {"message": f"Reading {Path(config.data).name}"})
+    dataset = load_dataset_file(config.data, task=_data_task(config))
+    dataset.raise_if_invalid()
+    train_rows, val_rows = split_train_validation(dataset.rows, config.validation_split, config.seed)
+    options = _task_options(config, dataset.rows)
+
+    # 2. Model: 4-bit base + LoRA (+ head).
+    emit("status", {"message": f"Loading {config.base} ({config.quant}) and adding LoRA r={config.lora_r}"})
+    loaded = None
+    if config.resolved_approach == "head":
+        labels = options["labels"] if config.task == "classification" else options["tag_labels"]
+        model, tokenizer = build_head(config, labels, token_level=config.task == "ner")
+    else:
+        model, loaded = build_generative(config)
+        tokenizer = loaded.tokenizer
+    train_examples = _encode(config, train_rows, tokenizer, options)
+    val_examples = _encode(config, val_rows, tokenizer, options)
+    if not train_examples:
+        raise InputError(f"{config.data}: no training examples after encoding. Add rows or lower --max-seq-len.")
+
+    # 3. Train (resumable).
+    run_id = resume_run or f"{config.task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    run_dir = runs_dir(config) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, ensure_ascii=False))
+    total = steps_for(len(train_examples), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+    settings = LoopSettings(config.learning_rate, config.batch_size, config.grad_accum, total,
+                            config.eval_every or max(1, total // 5), config.save_every, config.seed)
+    emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_examples),
+                   "val_examples": len(val_examples), "command": config.cli_command()})
+    result = train(model, train_examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
+                   run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
+                   resume=resume_run is not None and (run_dir / "checkpoint.pt").is_file())
+    if result.status == "stopped":
+        emit("stopped", {"run_id": run_id, "step": result.steps})
+        return RunSummary(run_id, "stopped", result.steps, seconds=result.seconds)
+
+    # 4. Semi-supervised: pseudo-label the unlabelled rows, then train again on both.
+    pseudo_used = None
+    if config.method == "semi-supervised":
+        emit("status", {"message": f"Pseudo-labelling {len(dataset.unlabelled)} unlabelled rows"})
+        pseudo = _pseudo_label(config, model, tokenizer, loaded, dataset.unlabelled, options["labels"])
+        pseudo_used = len(pseudo)
+        emit("status", {"message": f"{pseudo_used} of {len(dataset.unlabelled)} pseudo-labels kept "
+                                   f"(confidence ≥ {config.pseudo_label_threshold}); training round 2"})
+        if pseudo:
+            examples = train_examples + _encode(config, pseudo, tokenizer, options)
+            settings.total_steps = total + steps_for(len(examples), config.batch_size, config.grad_accum,
+                                                     config.epochs, config.max_steps)
+            more = train(model, examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
+                         run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
+                         resume=False, start_step=result.steps)
+            result.steps, result.seconds = more.steps, result.seconds + more.seconds
+            result.target_tokens += more.target_tokens
+            result.tokens_processed += more.tokens_processed
+
+    # 5. Evaluate base vs adapter with the task's own metric.
+    eval_rows = val_rows[: config.eval_limit]
+    metrics = base_vs_adapter(config, model, tokenizer, eval_rows, options, loaded,
+                              on_status=lambda m: emit("status", {"message": m})) if eval_rows else {
+        "base": {}, "adapter": {}}
+    emit("metrics", metrics)
+
+    # 6. Save atomically: the adapter appears in the list complete or not at all.
+    metadata = {
+        "task": config.task, "method": config.method, "approach": config.resolved_approach,
+        "kind": "encoder-head-lora" if config.resolved_approach == "head" else "causal-lm-lora",
+        "base_model": config.base, "labels": options.get("labels") or options.get("tag_labels"),
+        "entity_types": options.get("entity_types"),
+        "prompt_version": getattr(task_module(config.task), "PROMPT_VERSION", None)
+        if config.task not in ("instruction", "unsupervised") else None,
+        "prompt_format": "chat-template" if config.resolved_approach == "generative" else "encoder-head",
+        "task_options": _training_options(config, options),
+        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output")},
+        "data_file": Path(config.data).name, "data_fingerprint": dataset.fingerprint,
+        "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,
+        "metrics": metrics, "steps": result.steps, "train_seconds": round(result.seconds, 1),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    name = config.output or run_id
+    target_root = Path(output_dir).parent if output_dir else Path(config.data_dir) / "adapters"
+    publishing = AdapterStore(target_root).staging(Path(output_dir).name if output_dir else name)
+    with publishing as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        shutil.copyfile(run_dir / "metrics.jsonl", staging / "metrics.jsonl")
+        write_metadata(staging, {"name": publishing.requested_name, **metadata})
+    info = publishing.info
+    tokens_per_second = result.tokens_processed / max(result.seconds, 1e-9)
+    summary = RunSummary(run_id, "finished", result.steps, info.name, str(info.path), metrics,
+                         time.perf_counter() - began, tokens_per_second, pseudo_used)
+    emit("finished", summary.__dict__)
+    return summary
