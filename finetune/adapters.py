@@ -34,11 +34,12 @@ import secrets
 import shutil
 import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import count
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from assistant.errors import InputError, UserError
 
@@ -304,8 +305,8 @@ class AdapterStore:
     def _reserve_work_folder(self, prefix: str, name: str, *, create: bool) -> Path:
         while True:
             path = self.root / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}-{name}"
-            if True:
-                if os.path.lexists(path):
+            with _REGISTRY_LOCK:
+                if path in _LIVE_WORK_FOLDERS or os.path.lexists(path):
                     continue
                 _LIVE_WORK_FOLDERS.add(path)  # registered before it exists: no cleanup can take it
             if not create:

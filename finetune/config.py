@@ -101,6 +101,10 @@ class FinetuneConfig:
             raise InputError(f"--quant '{self.quant}' for training must be nf4 (QLoRA) or none.")
         if not self.data:
             raise InputError("--data is required: the training file to learn from.")
+        if self.output and "/" not in self.output and not self.output.startswith("."):
+            from finetune.adapters import sanitize_name
+
+            self.output = sanitize_name(self.output)  # checked now, not after an hour of training
         checks = [
             (1 <= self.lora_r <= 512, f"--lora-r must be between 1 and 512; got {self.lora_r}."),
             (self.lora_alpha > 0, f"--lora-alpha must be positive; got {self.lora_alpha}."),

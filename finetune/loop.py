@@ -168,7 +168,7 @@ def train(
                 batch = {k: v.to(device) for k, v in collate(next(batches), pad_id).items()}
                 loss, tokens = _forward_loss(model, batch)
                 (loss / settings.grad_accum).backward()
-                step_loss += float(loss) / settings.grad_accum
+                step_loss += float(loss.detach()) / settings.grad_accum
                 step_tokens += int(batch["attention_mask"].sum())
                 target_tokens += tokens
             tokens_processed += step_tokens

@@ -26,9 +26,22 @@ def lora_config(config: FinetuneConfig, task_type: str, modules_to_save: list[st
                       modules_to_save=modules_to_save)
 
 
+def keep_4bit_layout_trainable(model) -> None:
+    """Stop bitsandbytes from repacking 4-bit weights for its fused CPU inference kernel.
+
+    On CPUs with AVX512-BF16, a Linear4bit layer run in eval mode without grad repacks its
+    weight for a kernel that has no backward; training after a validation pass would then
+    silently drop the gradient through the frozen base layers. Training keeps the standard layout.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
 def _prepare(model, quantized: bool):
     from peft import prepare_model_for_kbit_training
 
+    keep_4bit_layout_trainable(model)
     if quantized:
         # Gradient checkpointing trades compute for memory; small models on a CPU want the compute.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=torch.cuda.is_available())

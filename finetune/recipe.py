@@ -49,7 +49,7 @@ def runs_dir(config: FinetuneConfig) -> Path:
 
 
 def _data_task(config: FinetuneConfig) -> str:
-    return "classification" if config.method == "semi-supervised" else config.task
+    return "semi_supervised" if config.method == "semi-supervised" else config.task
 
 
 def _task_options(config: FinetuneConfig, rows: list[dict]) -> dict:

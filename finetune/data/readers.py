@@ -1,7 +1,7 @@
 """Read an uploaded dataset file into a ``Table`` of raw records, refusing files nobody can use.
 
-Formats: CSV (RFC 4180 quoting; ``;`` accepted when the header has no comma), TSV (``csv.QUOTE_NONE``:
-quotes are text), JSON Lines, JSON (a list of objects, or ``{"data": [...]}``), Parquet, CoNLL
+Formats: CSV (RFC 4180 quoting, strict; the first row is the header; ``;`` or tab between columns is used
+when the header has no comma), TSV (``csv.QUOTE_NONE``: quotes are text; the first row is the header), JSON Lines, JSON (a list of objects, or ``{"data": [...]}``), Parquet, CoNLL
 (``token [...] tag`` per line, tab or space separated, blank line between sentences, ``-DOCSTART-``
 skipped; BMES/BIOES tags are converted to IOB2 later, in ``canonical``) and plain text.
 

@@ -1,0 +1,113 @@
+"""The Classify tab and the ``/classify`` API endpoint: widgets wired to
+``assistant.tasks.classification``, nothing more.
+
+    with gr.Blocks() as demo:
+        build_classify_tab(loaded)
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from assistant.errors import InputError, UserError
+from assistant.loading import LoadedModel
+from assistant.tasks import classification
+from assistant.ui.chat_tab import MODEL_QUEUE
+from assistant.ui.i18n import tr
+
+MAX_FILE_ROWS = 2_000
+DEFAULT_LABELS = "positive, negative"
+
+TRANSLATIONS = {
+    "en": {
+        "classify.tab": "Classify",
+        "classify.intro": "Label a text with one of your labels. Probabilities come from the model's "
+                          "likelihood of each label as its answer.",
+        "classify.text": "Text",
+        "classify.labels": "Labels (comma-separated, 2 to 50)",
+        "classify.run": "Classify",
+        "classify.scores": "Label probabilities",
+        "classify.file": "Or upload a table (CSV / TSV with a 'text' column, or .txt with one text per line)",
+        "classify.run_file": "Classify the file",
+        "classify.result_file": "Predictions (download)",
+    },
+    "zh": {
+        "classify.tab": "文本分类",
+        "classify.intro": "从你给出的标签中为文本选择一个。概率来自模型把每个标签作为回答的似然。",
+        "classify.text": "文本",
+        "classify.labels": "标签（用逗号分隔，2 到 50 个）",
+        "classify.run": "分类",
+        "classify.scores": "各标签概率",
+        "classify.file": "或上传表格（含 text 列的 CSV / TSV，或每行一条文本的 .txt）",
+        "classify.run_file": "对文件分类",
+        "classify.result_file": "预测结果（下载）",
+    },
+}
+
+
+def classify_for_ui(loaded: LoadedModel, text: str, labels: str) -> dict[str, float]:
+    """{label: probability} for ``gr.Label``; bad input becomes ``gr.Error``."""
+    try:
+        return classification.classify(loaded, text, labels)["scores"]
+    except UserError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=None) -> str:
+    """Classify every row of an uploaded table; return the path of the table with predictions."""
+    try:
+        if not path:
+            raise InputError("Upload a CSV, TSV or .txt file first.")
+        label_list = classification.parse_labels(labels)
+        header, rows, column = classification.read_text_table(path, max_rows=MAX_FILE_ROWS)
+        texts = [row[column] for row in rows]
+        for text in texts:
+            classification.check_text(text)
+        tick = (lambda done, total: progress((done, total), desc="Classifying", unit="rows")) if progress else None
+        results = classification.classify_many(loaded, texts, label_list, tick)
+    except UserError as exc:
+        raise gr.Error(str(exc)) from exc
+    source = Path(path)
+    suffix = ".tsv" if source.suffix.lower() == ".tsv" else ".csv"
+    target = Path(tempfile.mkdtemp(prefix="classify-")) / f"{source.stem}-predictions{suffix}"
+    return str(classification.write_predictions(target, header, rows, results))
+
+
+def build_classify_tab(loaded: LoadedModel) -> None:
+    """Lay out the Classify tab inside the current ``gr.Blocks``; register ``/classify``."""
+    gr.Markdown(tr("classify.intro"))
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label=tr("classify.text"), lines=5, elem_id="classify-text")
+            labels = gr.Textbox(label=tr("classify.labels"), value=DEFAULT_LABELS, elem_id="classify-labels")
+            run = gr.Button(tr("classify.run"), variant="primary", elem_id="classify-run")
+        with gr.Column(scale=2):
+            scores = gr.Label(label=tr("classify.scores"), num_top_classes=10, elem_id="classify-scores")
+    with gr.Row():
+        upload = gr.File(label=tr("classify.file"), file_types=[".csv", ".tsv", ".txt"], elem_id="classify-file")
+        with gr.Column():
+            run_file = gr.Button(tr("classify.run_file"), elem_id="classify-run-file")
+            download = gr.File(label=tr("classify.result_file"), interactive=False, elem_id="classify-download")
+
+    def on_classify(text_value, labels_value):
+        return classify_for_ui(loaded, text_value, labels_value)
+
+    def on_classify_file(path, labels_value, progress=gr.Progress()):
+        return classify_file(loaded, path, labels_value, progress)
+
+    queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
+    for trigger in (run.click, text.submit):
+        trigger(on_classify, [text, labels], scores, **queue)
+    run_file.click(on_classify_file, [upload, labels], download, **queue)
+
+    def classify(text: str, labels: str = DEFAULT_LABELS) -> dict:
+        """Classify one text; labels are comma-separated. Returns {"label": str, "scores": {label: prob}}."""
+        try:
+            return classification.classify(loaded, text, labels)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    gr.api(classify, api_name="classify", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

@@ -1,0 +1,79 @@
+"""The NER tab and the ``/ner`` API endpoint: widgets wired to ``assistant.tasks.ner``.
+
+    with gr.Blocks() as demo:
+        build_ner_tab(loaded)
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from assistant.errors import UserError
+from assistant.loading import LoadedModel
+from assistant.tasks import ner
+from assistant.ui.chat_tab import MODEL_QUEUE
+from assistant.ui.i18n import tr
+
+DEFAULT_TYPES = ", ".join(ner.DEFAULT_ENTITY_TYPES)
+
+TRANSLATIONS = {
+    "en": {
+        "ner.tab": "Entities",
+        "ner.intro": "Find named entities. PER = person, ORG = organization, LOC = location, MISC = other names; "
+                     "type any entity types you like.",
+        "ner.text": "Text",
+        "ner.types": "Entity types (comma-separated)",
+        "ner.run": "Find entities",
+        "ner.highlighted": "Entities in the text",
+        "ner.json": "Entities (JSON, character offsets)",
+    },
+    "zh": {
+        "ner.tab": "命名实体",
+        "ner.intro": "识别命名实体。PER = 人名，ORG = 机构，LOC = 地点，MISC = 其他名称；也可以输入任意实体类型。",
+        "ner.text": "文本",
+        "ner.types": "实体类型（用逗号分隔）",
+        "ner.run": "识别实体",
+        "ner.highlighted": "文本中的实体",
+        "ner.json": "实体（JSON，字符偏移）",
+    },
+}
+
+
+def entities_for_ui(loaded: LoadedModel, text: str, entity_types: str) -> tuple[dict, list[dict]]:
+    """(HighlightedText value, entity list); bad input becomes ``gr.Error``."""
+    try:
+        entities = ner.extract_entities(loaded, text, entity_types)
+    except UserError as exc:
+        raise gr.Error(str(exc)) from exc
+    highlighted = {"text": text, "entities": [{"entity": e["type"], "start": e["start"], "end": e["end"]}
+                                              for e in entities]}
+    return highlighted, entities
+
+
+def build_ner_tab(loaded: LoadedModel) -> None:
+    """Lay out the NER tab inside the current ``gr.Blocks``; register ``/ner``."""
+    gr.Markdown(tr("ner.intro"))
+    with gr.Row():
+        with gr.Column():
+            text = gr.Textbox(label=tr("ner.text"), lines=5, elem_id="ner-text")
+            types = gr.Textbox(label=tr("ner.types"), value=DEFAULT_TYPES, elem_id="ner-types")
+            run = gr.Button(tr("ner.run"), variant="primary", elem_id="ner-run")
+        with gr.Column():
+            highlighted = gr.HighlightedText(label=tr("ner.highlighted"), show_legend=True, elem_id="ner-highlighted")
+            found = gr.JSON(label=tr("ner.json"), elem_id="ner-json")
+
+    def on_run(text_value, types_value):
+        return entities_for_ui(loaded, text_value, types_value)
+
+    for trigger in (run.click, text.submit):
+        trigger(on_run, [text, types], [highlighted, found], concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                api_visibility="private")
+
+    def extract(text: str, entity_types: str = DEFAULT_TYPES) -> list[dict]:
+        """Named entities in ``text``: [{"text", "type", "start", "end"}] with text[start:end] == entity text."""
+        try:
+            return ner.extract_entities(loaded, text, entity_types)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    gr.api(extract, api_name="ner", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

@@ -1,0 +1,128 @@
+"""The Translate tab and the ``/translate`` API endpoint: widgets wired to
+``assistant.tasks.translation``.
+
+    with gr.Blocks() as demo:
+        build_translate_tab(loaded)
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from assistant.errors import InputError, UserError
+from assistant.loading import LoadedModel
+from assistant.tasks import translation
+from assistant.ui.chat_tab import MODEL_QUEUE
+from assistant.ui.i18n import tr
+
+TRANSLATIONS = {
+    "en": {
+        "translate.tab": "Translate",
+        "translate.intro": "Translate line by line; empty lines are kept. Auto-detect recognises English, "
+                           "Chinese, Japanese, German, French and Spanish from the script and common words.",
+        "translate.text": "Text",
+        "translate.source": "From",
+        "translate.target": "To",
+        "translate.auto": "Auto-detect",
+        "translate.run": "Translate",
+        "translate.output": "Translation",
+        "translate.detected": "Source language",
+        "translate.file": "Or upload a .txt file (one sentence per line)",
+        "translate.run_file": "Translate the file",
+        "translate.result_file": "Translated file (download)",
+    },
+    "zh": {
+        "translate.tab": "翻译",
+        "translate.intro": "逐行翻译，空行保留。自动检测可根据文字和常用词识别英语、中文、日语、德语、法语和西班牙语。",
+        "translate.text": "原文",
+        "translate.source": "源语言",
+        "translate.target": "目标语言",
+        "translate.auto": "自动检测",
+        "translate.run": "翻译",
+        "translate.output": "译文",
+        "translate.detected": "源语言",
+        "translate.file": "或上传 .txt 文件（每行一句）",
+        "translate.run_file": "翻译文件",
+        "translate.result_file": "译文文件（下载）",
+    },
+}
+
+LANGUAGE_CHOICES = [(f"{name} ({code})", code) for code, name in translation.LANGUAGES.items()]
+
+
+def translate_for_ui(loaded: LoadedModel, text: str, source_lang: str, target_lang: str) -> tuple[str, str]:
+    """(translation, the source language used); bad input becomes ``gr.Error``."""
+    try:
+        text = translation.check_text(text)
+        source, target = translation.resolve_languages(text, source_lang, target_lang)
+        result = "\n".join(translation.translate_lines(loaded, text.split("\n"), source, target))
+    except UserError as exc:
+        raise gr.Error(str(exc)) from exc
+    return result, f"{translation.LANGUAGES[source]} ({source})"
+
+
+def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, target_lang: str, progress=None) -> str:
+    """Translate an uploaded text file line by line; return the path of the translated file."""
+    try:
+        if not path:
+            raise InputError("Upload a .txt file first.")
+        source = Path(path)
+        if source.suffix.lower() != ".txt":
+            raise InputError(f"'{source.name}' is not a .txt file: upload plain text, one sentence per line.")
+        try:
+            text = translation.check_text(source.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError:
+            raise InputError(f"'{source.name}' is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
+        tick = (lambda done, total: progress((done, total), desc="Translating", unit="lines")) if progress else None
+        lines = translation.translate_lines(loaded, text.rstrip("\n").split("\n"), source_lang, target_lang,
+                                            progress=tick)
+    except UserError as exc:
+        raise gr.Error(str(exc)) from exc
+    code = translation.language_code(target_lang)
+    target = Path(tempfile.mkdtemp(prefix="translate-")) / f"{source.stem}-{code}.txt"
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(target)
+
+
+def build_translate_tab(loaded: LoadedModel) -> None:
+    """Lay out the Translate tab inside the current ``gr.Blocks``; register ``/translate``."""
+    gr.Markdown(tr("translate.intro"))
+    with gr.Row():
+        source_lang = gr.Dropdown([(tr("translate.auto"), translation.AUTO)] + LANGUAGE_CHOICES,
+                                  value=translation.AUTO, label=tr("translate.source"), elem_id="translate-source")
+        target_lang = gr.Dropdown(LANGUAGE_CHOICES, value="zh", label=tr("translate.target"),
+                                  elem_id="translate-target")
+    with gr.Row():
+        text = gr.Textbox(label=tr("translate.text"), lines=6, elem_id="translate-text")
+        output = gr.Textbox(label=tr("translate.output"), lines=6, interactive=False, elem_id="translate-output",
+                            buttons=["copy"])
+    with gr.Row():
+        run = gr.Button(tr("translate.run"), variant="primary", elem_id="translate-run")
+        detected = gr.Textbox(label=tr("translate.detected"), interactive=False, elem_id="translate-detected")
+    with gr.Row():
+        upload = gr.File(label=tr("translate.file"), file_types=[".txt"], elem_id="translate-file")
+        with gr.Column():
+            run_file = gr.Button(tr("translate.run_file"), elem_id="translate-run-file")
+            download = gr.File(label=tr("translate.result_file"), interactive=False, elem_id="translate-download")
+
+    def on_run(text_value, source_value, target_value):
+        return translate_for_ui(loaded, text_value, source_value, target_value)
+
+    def on_run_file(path, source_value, target_value, progress=gr.Progress()):
+        return translate_file(loaded, path, source_value, target_value, progress)
+
+    queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
+    run.click(on_run, [text, source_lang, target_lang], [output, detected], **queue)
+    run_file.click(on_run_file, [upload, source_lang, target_lang], download, **queue)
+
+    def translate(text: str, source_lang: str = translation.AUTO, target_lang: str = "en") -> str:
+        """Translate ``text`` line by line (empty lines kept). Languages: en, zh, de, fr, es, ja; source may be auto."""
+        try:
+            return translation.translate(loaded, text, source_lang, target_lang)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    gr.api(translate, api_name="translate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

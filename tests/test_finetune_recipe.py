@@ -1,0 +1,143 @@
+"""The QLoRA recipe end to end on tiny in-code models: what changes, what must not, stop/resume."""
+
+import json
+import threading
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from assistant.errors import InputError
+from finetune.adapters import AdapterStore
+from finetune.config import FinetuneConfig
+from finetune.recipe import run
+
+SAMPLES = "finetune/samples"
+
+
+def config(tmp_path, base, **overrides) -> FinetuneConfig:
+    values = dict(task="classification", data=f"{SAMPLES}/sentiment_en.csv", base=str(base), max_steps=4,
+                  batch_size=4, eval_limit=6, save_every=2, data_dir=str(tmp_path / "data"), output="test-adapter")
+    values.update(overrides)
+    return FinetuneConfig(**values)
+
+
+def test_qlora_changes_adapter_weights_and_not_the_base(tmp_path, tiny_llm_dir):
+    import bitsandbytes as bnb
+
+    from finetune.encode import encode_supervised
+    from finetune.loop import LoopSettings, train
+    from finetune.models import build_generative
+
+    model, _ = build_generative(config(tmp_path, tiny_llm_dir))
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules()), "QLoRA base must be 4-bit"
+    probe = torch.tensor([[5, 17, 42, 99, 7]])
+
+    def base_logits():
+        with torch.no_grad(), model.disable_adapter():
+            return model(input_ids=probe).logits.clone()
+
+    lora_before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    # 4-bit weights may be repacked for the CPU kernel on first use, so compare what they compute
+    # (base logits) and compare every float base parameter exactly.
+    float_before = {n: p.detach().clone() for n, p in model.named_parameters()
+                    if "lora_" not in n and p.dtype.is_floating_point}
+    logits_before = base_logits()
+
+    rows = [{"text": "great film", "label": "positive"}, {"text": "awful food", "label": "negative"}] * 4
+    examples = encode_supervised("classification", rows, _tok(tiny_llm_dir), 64, {"labels": ["negative", "positive"]})
+    (tmp_path / "run").mkdir()
+    train(model, examples, examples[:2], LoopSettings(1e-2, 4, 1, 3, 3, 100, 0), 0, tmp_path / "run")
+
+    after = dict(model.named_parameters())
+    assert any(not torch.equal(lora_before[n], after[n]) for n in lora_before), "LoRA weights did not move"
+    for name, tensor in float_before.items():
+        assert torch.equal(tensor, after[name].detach()), f"base weight {name} changed"
+    assert torch.allclose(logits_before, base_logits()), "the frozen 4-bit base computes something else now"
+
+
+def _tok(folder):
+    from assistant.loading import load_tokenizer
+
+    return load_tokenizer(str(folder))
+
+
+def test_run_saves_a_standard_peft_adapter_with_metadata(tmp_path, tiny_llm_dir):
+    summary = run(config(tmp_path, tiny_llm_dir))
+    folder = tmp_path / "data" / "adapters" / "test-adapter"
+    assert summary.status == "finished" and summary.adapter_path == str(folder.resolve())
+    assert {"adapter_config.json", "adapter_model.safetensors", "metadata.json", "metrics.jsonl"} <= {
+        p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["task"] == "classification" and meta["labels"] == ["negative", "positive"]
+    assert set(meta["metrics"]) == {"base", "adapter"} and "accuracy" in meta["metrics"]["adapter"]
+    assert meta["base_model"] == str(tiny_llm_dir) and len(meta["data_fingerprint"]) >= 16
+    log = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    weights = load_file(folder / "adapter_model.safetensors")
+    assert weights and all("lora_" in k for k in weights)
+
+
+def test_stop_keeps_a_checkpoint_and_resume_continues_the_step_count(tmp_path, tiny_llm_dir):
+    cfg = config(tmp_path, tiny_llm_dir, max_steps=6, output="resumed")
+    stop = threading.Event()
+    seen = []
+
+    def on_event(kind, payload):
+        if kind == "step":
+            seen.append(payload["step"])
+            if payload["step"] == 3:
+                stop.set()
+
+    first = run(cfg, on_event, stop_event=stop)
+    assert first.status == "stopped" and first.steps == 3 and seen == [1, 2, 3]
+    assert AdapterStore(tmp_path / "data" / "adapters").list() == [], "a stopped run saves no adapter"
+
+    resumed_steps = []
+    second = run(cfg, lambda k, p: k == "step" and resumed_steps.append(p["step"]), resume_run=first.run_id)
+    assert second.status == "finished" and resumed_steps == [4, 5, 6]
+    log = (tmp_path / "data" / "runs" / first.run_id / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_failing_run_leaves_the_adapter_list_intact(tmp_path, tiny_llm_dir):
+    assert run(config(tmp_path, tiny_llm_dir, output="keeper", max_steps=2)).status == "finished"
+    store = AdapterStore(tmp_path / "data" / "adapters")
+    before = [a.name for a in store.list()]
+
+    def explode(kind, payload):
+        if kind == "metrics":
+            raise RuntimeError("simulated crash while saving")
+
+    with pytest.raises(RuntimeError):
+        run(config(tmp_path, tiny_llm_dir, output="broken", max_steps=2), explode)
+    assert [a.name for a in AdapterStore(tmp_path / "data" / "adapters").list()] == before
+    assert not [p for p in (tmp_path / "data" / "adapters").iterdir() if p.name.startswith(".")]
+
+
+def test_encoder_head_on_tiny_bert(tmp_path, tiny_bert_dir):
+    summary = run(config(tmp_path, tiny_bert_dir, approach="head", output="head", max_steps=3))
+    meta = json.loads((tmp_path / "data" / "adapters" / "head" / "metadata.json").read_text())
+    assert meta["kind"] == "encoder-head-lora" and summary.status == "finished"
+    weights = load_file(tmp_path / "data" / "adapters" / "head" / "adapter_model.safetensors")
+    assert any("classifier" in k for k in weights), "the trained head is saved inside the adapter"
+
+
+def test_unsupervised_continued_pretraining_reports_perplexity(tmp_path, tiny_llm_dir):
+    summary = run(config(tmp_path, tiny_llm_dir, task="unsupervised", method="unsupervised",
+                         data=f"{SAMPLES}/domain_text.txt", output="cpt", max_steps=3, max_seq_len=64))
+    assert set(summary.metrics["adapter"]) == {"loss", "perplexity"}
+
+
+def test_semi_supervised_reports_pseudo_labels(tmp_path, tiny_bert_dir):
+    summary = run(config(tmp_path, tiny_bert_dir, approach="head", method="semi-supervised", output="semi",
+                         data=f"{SAMPLES}/sentiment_semi_en.csv", max_steps=2, pseudo_label_threshold=0.5))
+    assert summary.pseudo_labels_used is not None and 0 <= summary.pseudo_labels_used <= 140
+
+
+def test_invalid_data_trains_and_saves_nothing(tmp_path, tiny_llm_dir):
+    bad = tmp_path / "one_class.csv"
+    bad.write_text("text,label\n" + "".join(f"row {i},positive\n" for i in range(20)))
+    with pytest.raises(InputError):
+        run(config(tmp_path, tiny_llm_dir, data=str(bad)))
+    assert not (tmp_path / "data" / "adapters").exists() or not list((tmp_path / "data" / "adapters").iterdir())
