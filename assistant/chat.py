@@ -79,9 +79,11 @@ class _StopOnEvent(StoppingCriteria):
 class ChatEngine:
     """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
 
-    def __init__(self, loaded: LoadedModel):
+    def __init__(self, loaded: LoadedModel, adapters=None):
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
+        self.adapters = adapters
+        """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
 
     def conversation(self, message: str, history: list[Message], system_prompt: str = "") -> list[Message]:
         """System prompt + prior turns + the new user message, as plain-text messages."""
@@ -134,6 +136,7 @@ class ChatEngine:
         system_prompt: str = "",
         settings: GenerationSettings | None = None,
         stop_event: threading.Event | None = None,
+        adapter: str | None = None,
     ) -> Iterator[str]:
         """Yield the reply as it grows (each item is the full text so far)."""
         message = (message or "").strip()
@@ -143,8 +146,10 @@ class ChatEngine:
         stop_event = stop_event or threading.Event()
         ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
 
-        model = self.loaded.model
-        input_ids = torch.tensor([ids], device=model.device)
+        input_ids = torch.tensor([ids], device=self.loaded.model.device)
+        if adapter and self.adapters is None:
+            raise InputError("This engine serves no adapters.")
+        hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)
         failure: list[BaseException] = []
 
@@ -152,9 +157,9 @@ class ChatEngine:
             # The worker, not the consumer, holds the lock: an abandoned consumer (closed tab,
             # cancelled request) cannot keep the model locked; the stop event ends its run.
             try:
-                with self.loaded.lock, torch.inference_mode():
+                with hold, torch.inference_mode():
                     if not stop_event.is_set():
-                        model.generate(
+                        self.loaded.model.generate(
                             input_ids=input_ids,
                             attention_mask=torch.ones_like(input_ids),
                             streamer=streamer,
@@ -181,10 +186,10 @@ class ChatEngine:
         if failure:
             raise failure[0]
 
-    def reply(self, message: str, history=None, system_prompt: str = "", settings=None) -> str:
+    def reply(self, message: str, history=None, system_prompt: str = "", settings=None, adapter=None) -> str:
         """The whole reply at once (the last streamed text)."""
         text = ""
-        for text in self.stream(message, history, system_prompt, settings):
+        for text in self.stream(message, history, system_prompt, settings, adapter=adapter):
             pass
         return text
 

@@ -43,8 +43,9 @@ class LoadedModel:
     footprint_bytes: int
     context_window: int
     notices: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    """Held while the model computes: chat, tasks and evaluation share one model in memory."""
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    """Held while the model computes: chat, tasks and evaluation share one model in memory.
+    Re-entrant, so a request can pick its adapter and then call task code that locks again."""
 
     def describe(self) -> str:
         """One line for the UI header: name, device, precision, memory."""

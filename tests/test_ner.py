@@ -189,12 +189,11 @@ def test_prompt_too_long_for_the_context_is_an_input_error(tiny_loaded):
 
 
 def test_tiny_model_extraction_keeps_the_invariants(tiny_long_loaded):
-    tiny_loaded = tiny_long_loaded
     text = "The quick brown fox jumps over the lazy dog in 北京."
-    entities = ner.extract_entities(tiny_loaded, text, "PER, LOC")
+    entities = ner.extract_entities(tiny_long_loaded, text, "PER, LOC")
     assert_offsets_hold(text, entities)
     assert {e["type"] for e in entities} <= {"PER", "LOC"}
-    many = ner.extract_many(tiny_loaded, [text, "Fine-tuning adapts a model."], "PER, LOC", batch_size=2)
+    many = ner.extract_many(tiny_long_loaded, [text, "Fine-tuning adapts a model."], "PER, LOC", batch_size=2)
     assert len(many) == 2 and many[0] == entities  # batching does not change the greedy answer
 
 

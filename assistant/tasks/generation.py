@@ -133,9 +133,9 @@ def score_continuations(loaded: LoadedModel, prompt_ids: list[int],
     # Row i: the last prompt token, then continuation i, then padding.
     rows = [[prompt_ids[-1], *c] + [pad_id] * (longest - len(c)) for c in continuations]
     with loaded.lock, torch.inference_mode():
-        cache = model(input_ids=torch.tensor([prompt_ids[:-1]], device=model.device), use_cache=True).past_key_values
+        cache = model(input_ids=torch.tensor([prompt_ids[:-1]], device=model.device), use_cache=True).cache
         cache.batch_repeat_interleave(len(rows))
-        logits = model(input_ids=torch.tensor(rows, device=model.device), past_key_values=cache).logits
+        logits = model(input_ids=torch.tensor(rows, device=model.device), cache=cache).logits
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     scores = []
     for i, tokens in enumerate(continuations):

@@ -1,0 +1,166 @@
+"""Serve trained adapters on the one loaded model, switched per request.
+
+Generative (causal-lm-lora) adapters attach to the served chat model with PEFT the first
+time they are picked and stay loaded; each request activates its session's adapter (or
+none) while holding the model lock, so sessions never see each other's choice. Encoder-head
+adapters (classification / NER heads on MiniLM) load their own small encoder on first use.
+
+    runtime = AdapterRuntime(loaded, AdapterStore(data_dir / "adapters"), "smollm2-135m-instruct")
+    with runtime.using("sentiment-1"):
+        classify(loaded, text, labels)
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from assistant.errors import InputError, UserError
+from assistant.loading import LoadedModel
+
+NO_ADAPTER = "(base model)"
+
+
+@dataclass
+class HeadModel:
+    model: torch.nn.Module
+    tokenizer: object
+    labels: list[str]
+    task: str
+
+
+class AdapterRuntime:
+    def __init__(self, loaded: LoadedModel, store, served_reference: str):
+        self.loaded = loaded
+        self.store = store
+        self.served_reference = served_reference
+        self._attached: dict[str, str] = {}  # adapter name -> its created stamp (to notice replacement)
+        self._heads: dict[str, HeadModel] = {}
+        self._load_lock = threading.Lock()
+
+    def _compatible(self, info) -> bool:
+        base = info.base_model
+        return base in (self.served_reference, self.loaded.location, self.loaded.name)
+
+    def choices(self, task: str | None = None, heads: bool = False) -> list[str]:
+        """Adapter names usable here: generative ones for this model, plus heads when asked."""
+        names = [NO_ADAPTER]
+        for info in self.store.list():
+            if info.broken or (task and info.task != task):
+                continue
+            if info.kind == "causal-lm-lora" and self._compatible(info):
+                names.append(info.name)
+            elif heads and info.kind == "encoder-head-lora":
+                names.append(info.name)
+        return names
+
+    def info(self, name: str | None):
+        return None if not name or name == NO_ADAPTER else self.store.get(name)
+
+    def _attach(self, info) -> None:
+        from peft import PeftModel
+
+        stamp = str(info.created)
+        if self._attached.get(info.name) == stamp:
+            return
+        model = self.loaded.model
+        if info.name in self._attached:  # replaced on disk (deleted and re-trained under the same name)
+            model.delete_adapter(info.name)
+            del self._attached[info.name]
+        try:
+            if isinstance(model, PeftModel):
+                model.load_adapter(str(info.path), adapter_name=info.name)
+            else:
+                self.loaded.model = PeftModel.from_pretrained(model, str(info.path), adapter_name=info.name)
+        except Exception as exc:
+            raise UserError(f"Adapter '{info.name}' could not be loaded ({str(exc).splitlines()[0]}). "
+                            "It may be corrupt: delete it and train it again.") from exc
+        self.loaded.model.eval()
+        self._attached[info.name] = stamp
+
+    @contextmanager
+    def using(self, name: str | None):
+        """Hold the model lock with ``name`` active (or no adapter) for the block."""
+        info = self.info(name)
+        if info is not None and info.kind != "causal-lm-lora":
+            raise InputError(f"'{info.name}' is a classifier-head adapter; pick it in the Classification "
+                             "or NER tab, where it runs on its own encoder.")
+        if info is not None and not self._compatible(info):
+            raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
+                             f"{self.served_reference}. Start the app with --model {info.base_model}.")
+        with self.loaded.lock:
+            model = self.loaded.model
+            if info is not None:
+                self._attach(info)
+                self.loaded.model.set_adapter(info.name)
+                yield
+            elif hasattr(model, "disable_adapter") and self._attached:
+                with model.disable_adapter():
+                    yield
+            else:
+                yield
+
+    def head(self, name: str) -> HeadModel:
+        """The encoder + trained head of a head adapter, loaded once."""
+        info = self.store.get(name)
+        if info.kind != "encoder-head-lora":
+            raise InputError(f"'{name}' is not a classifier-head adapter.")
+        with self._load_lock:
+            cached = self._heads.get(name)
+            if cached is None:
+                cached = self._heads[name] = _load_head(info)
+            return cached
+
+
+def _load_head(info) -> HeadModel:
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    from assistant.loading import load_tokenizer
+    from assistant.model_sources import resolve_model
+
+    labels = list(info.labels or [])
+    token_level = info.task == "ner"
+    head_class = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
+    location = resolve_model(info.base_model).location
+    base = head_class.from_pretrained(location, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                      label2id={label: i for i, label in enumerate(labels)}, use_safetensors=True)
+    model = PeftModel.from_pretrained(base, str(info.path)).merge_and_unload().eval()
+    return HeadModel(model, load_tokenizer(str(info.path)), labels, info.task)
+
+
+@torch.no_grad()
+def head_label_scores(head: HeadModel, text: str) -> dict[str, float]:
+    encoded = head.tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
+    probs = head.model(**encoded).logits.float().softmax(-1)[0]
+    return {label: float(p) for label, p in zip(head.labels, probs)}
+
+
+@torch.no_grad()
+def head_entities(head: HeadModel, text: str) -> list[dict]:
+    """Entities with exact character offsets from a token-classification head (IOB2 labels)."""
+    encoded = head.tokenizer(text, truncation=True, max_length=512, return_offsets_mapping=True, return_tensors="pt")
+    offsets = encoded.pop("offset_mapping")[0].tolist()
+    predicted = head.model(**encoded).logits[0].argmax(-1).tolist()
+    entities, current, previous_end = [], None, -1
+    for (start, end), label_id in zip(offsets, predicted):
+        if start == end:
+            continue
+        continues_word = start == previous_end
+        previous_end = end
+        if continues_word:  # later sub-tokens of a word were not trained: they follow the word's first one
+            if current is not None:
+                current["end"] = end
+            continue
+        tag = head.labels[label_id]
+        if tag.startswith("B-") or (tag.startswith("I-") and (current is None or current["type"] != tag[2:])):
+            current = {"type": tag[2:], "start": start, "end": end}
+            entities.append(current)
+        elif tag.startswith("I-"):
+            current["end"] = end
+        else:
+            current = None
+    return [{"text": text[e["start"]:e["end"]], **e} for e in entities]

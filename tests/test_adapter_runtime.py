@@ -1,0 +1,75 @@
+"""Serving trained adapters: attach on first use, switch per request, base stays reachable."""
+
+import pytest
+import torch
+
+from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime, head_entities, head_label_scores
+from assistant.chat import ChatEngine, GenerationSettings
+from assistant.errors import InputError
+from assistant.loading import load_causal_lm
+from finetune.adapters import AdapterStore
+from finetune.config import FinetuneConfig
+from finetune.recipe import run
+
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=12, repetition_penalty=1.0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_llm_dir, tiny_bert_dir):
+    data_dir = tmp_path_factory.mktemp("data")
+    common = dict(data="finetune/samples/sentiment_en.csv", max_steps=3, batch_size=8, eval_limit=4,
+                  learning_rate=5e-2, data_dir=str(data_dir))
+    run(FinetuneConfig(task="classification", base=str(tiny_llm_dir), output="sentiment", **common))
+    run(FinetuneConfig(task="classification", base=str(tiny_bert_dir), approach="head", output="head", **common))
+    return AdapterStore(data_dir / "adapters")
+
+
+def test_choices_list_compatible_generative_adapters(trained, tiny_llm_dir):
+    runtime = AdapterRuntime(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
+    assert runtime.choices() == [NO_ADAPTER, "sentiment"]
+    assert set(runtime.choices(heads=True)) == {NO_ADAPTER, "sentiment", "head"}
+    assert runtime.choices(task="translation") == [NO_ADAPTER]
+
+
+def test_adapter_changes_the_reply_and_the_base_stays_available(trained, tiny_llm_dir):
+    loaded = load_causal_lm(str(tiny_llm_dir), "nf4")
+    engine = ChatEngine(loaded, AdapterRuntime(loaded, trained, str(tiny_llm_dir)))
+    base_before = engine.reply("great film, loved it", settings=GREEDY)
+    with_adapter = engine.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
+    base_after = engine.reply("great film, loved it", settings=GREEDY, adapter=NO_ADAPTER)
+    assert with_adapter != base_before
+    assert base_after == base_before
+
+
+def test_incompatible_or_head_adapter_is_a_clear_error(trained, tiny_llm_dir, tmp_path):
+    import shutil
+
+    other = shutil.copytree(tiny_llm_dir, tmp_path / "other-model")
+    runtime = AdapterRuntime(load_causal_lm(str(other), "fp32"), trained, str(other))
+    assert runtime.choices() == [NO_ADAPTER]
+    with pytest.raises(InputError, match="trained on"):
+        with runtime.using("sentiment"):
+            pass
+    with pytest.raises(InputError, match="classifier-head adapter"):
+        with runtime.using("head"):
+            pass
+
+
+def test_head_adapter_scores_labels(trained, tiny_llm_dir):
+    runtime = AdapterRuntime(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
+    scores = head_label_scores(runtime.head("head"), "what a wonderful evening")
+    assert set(scores) == {"negative", "positive"} and abs(sum(scores.values()) - 1) < 1e-5
+
+
+def test_head_entities_offsets_are_exact(tmp_path, tiny_bert_dir):
+    from transformers import AutoModelForTokenClassification
+
+    from assistant.adapter_runtime import HeadModel
+    from assistant.loading import load_tokenizer
+
+    labels = ["O", "B-LOC", "I-LOC"]
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(str(tiny_bert_dir), num_labels=3).eval()
+    text = "Paris and  Berlin are cities"
+    for entity in head_entities(HeadModel(model, load_tokenizer(str(tiny_bert_dir)), labels, "ner"), text):
+        assert text[entity["start"]:entity["end"]] == entity["text"]
