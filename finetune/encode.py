@@ -29,7 +29,8 @@ def prompt_and_target(task: str, row: dict, options: dict) -> tuple[list[dict], 
         if not messages or messages[-1]["role"] != "assistant":
             raise ValueError("an instruction example must end with an assistant message")
         return messages[:-1], messages[-1]["content"]
-    return task_module(task).training_example(row, **options)
+    prompt_options = {k: v for k, v in options.items() if k != "tag_labels"}  # tag_labels is for heads
+    return task_module(task).training_example(row, **prompt_options)
 
 
 def _ids(encoded) -> list[int]:

@@ -34,15 +34,34 @@ def _generative_metrics(task, loaded, rows, options, batch_size) -> dict:
             scores = module.label_scores(loaded, row["text"], labels)
             predictions.append(max(scores, key=scores.get))
         return module.evaluate(predictions, [row["label"] for row in rows])
-    prompts, targets = zip(*(prompt_and_target(task, row, options) for row in rows))
-    from assistant.tasks.generation import generate_batch
+    from assistant.tasks.generation import encode_messages, generate_batch
 
-    longest = max(len(loaded.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets)
-    outputs = generate_batch(loaded, list(prompts), max_new_tokens=min(longest + 16, 256), batch_size=batch_size)
+    pairs = [prompt_and_target(task, row, options) for row in rows]
+    longest = max(len(loaded.tokenizer(t, add_special_tokens=False)["input_ids"]) for _, t in pairs)
+    budget = min(longest + 16, 256)
+    # Rows whose prompt cannot fit the context are left out (and counted), never a crash after training.
+    fits = [len(encode_messages(loaded.tokenizer, p)) + budget <= loaded.context_window for p, _ in pairs]
+    rows = [row for row, ok in zip(rows, fits) if ok]
+    pairs = [pair for pair, ok in zip(pairs, fits) if ok]
+    if not rows:
+        return {"evaluated": 0, "skipped_too_long": len(fits)}
+    prompts, targets = zip(*pairs)
+    outputs = generate_batch(loaded, list(prompts), max_new_tokens=budget, batch_size=batch_size)
+    return {**_score_outputs(task, module, outputs, rows, targets, options),
+            "evaluated": len(rows), "skipped_too_long": fits.count(False)}
+
+
+def _score_outputs(task, module, outputs, rows, targets, options) -> dict:
     if task == "ner":
-        predicted = [module.tags_from_output(output, row["tokens"], options["entity_types"])
-                     for output, row in zip(outputs, rows)]
+        predicted = []
+        for output, row in zip(outputs, rows):
+            text, _ = module.join_tokens(row["tokens"])
+            entities = module.parse_output(output, text, options["entity_types"])
+            predicted.append(module.tags_from_entities(row["tokens"], entities))
         return module.evaluate(predicted, [row["tags"] for row in rows])
+    if task == "translation":
+        translations = [module.parse_output(output) for output in outputs]
+        return module.evaluate(translations, list(targets), target_lang=options["target_lang"])
     return module.evaluate(list(outputs), list(targets))
 
 

@@ -70,17 +70,13 @@ def _task_options(config: FinetuneConfig, rows: list[dict]) -> dict:
     return {}
 
 
-def _training_options(config, options: dict) -> dict:
-    return {k: v for k, v in options.items() if k != "tag_labels"}
-
-
 def _encode(config, rows, tokenizer, options) -> list[dict]:
     if config.task == "unsupervised":
         return encode_packed_text(rows, tokenizer, config.max_seq_len)
     if config.resolved_approach == "head":
         labels = options["labels"] if config.task == "classification" else options["tag_labels"]
         return encode_head_examples(rows, tokenizer, labels, config.task == "ner", config.max_seq_len)
-    return encode_supervised(config.task, rows, tokenizer, config.max_seq_len, _training_options(config, options))
+    return encode_supervised(config.task, rows, tokenizer, config.max_seq_len, options)
 
 
 def _check_approach(config: FinetuneConfig) -> None:
@@ -192,7 +188,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         "prompt_version": getattr(task_module(config.task), "PROMPT_VERSION", None)
         if config.task not in ("instruction", "unsupervised") else None,
         "prompt_format": "chat-template" if config.resolved_approach == "generative" else "encoder-head",
-        "task_options": _training_options(config, options),
+        "task_options": {k: v for k, v in options.items() if k != "tag_labels"},
         "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output")},
         "data_file": Path(config.data).name, "data_fingerprint": dataset.fingerprint,
         "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,

@@ -160,3 +160,21 @@ def test_real_model_calls_an_obviously_positive_review_positive(real_chat_loaded
                                           "I would happily watch it again.", "positive, negative")
     assert result["label"] == "positive"
     assert sum(result["scores"].values()) == pytest.approx(1.0)
+
+
+def test_cli_classifies_a_table_and_exits_2_on_bad_flags(tiny_llm_dir, tmp_path, capsys):
+    from assistant.tasks.__main__ import main
+
+    table = tmp_path / "in.tsv"
+    table.write_text("text\tlabel\nThe quick brown fox.\tx\n大模型通过预训练学习语言知识。\ty\n", encoding="utf-8")
+    common = ["--input", str(table), "--model", str(tiny_llm_dir), "--quant", "fp32"]
+    assert main(["classify", *common, "--labels", "positive", "--output", str(tmp_path / "o.tsv")]) == 2
+    assert "at least 2 labels" in capsys.readouterr().err
+    assert main(["classify", *common, "--labels", "a, b", "--output", str(tmp_path / "o.json")]) == 2
+    assert "must end with .csv or .tsv" in capsys.readouterr().err
+    assert main(["classify", *common, "--labels", "a, b", "--output", str(tmp_path / "no" / "o.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["classify", *common, "--labels", "正面, 负面", "--output", str(tmp_path / "o.tsv")]) == 0
+    lines = (tmp_path / "o.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "text\tlabel\tprediction\tconfidence" and len(lines) == 3
+    assert all(line.split("\t")[2] in ("正面", "负面") for line in lines[1:])

@@ -141,3 +141,16 @@ def test_invalid_data_trains_and_saves_nothing(tmp_path, tiny_llm_dir):
     with pytest.raises(InputError):
         run(config(tmp_path, tiny_llm_dir, data=str(bad)))
     assert not (tmp_path / "data" / "adapters").exists() or not list((tmp_path / "data" / "adapters").iterdir())
+
+
+@pytest.mark.parametrize("task, data, metric", [
+    ("ner", "ner_en.conll", "f1"),
+    ("translation", "translation_en_de.jsonl", "bleu"),
+    ("instruction", "chat_messages.jsonl", "perplexity"),
+    ("instruction", "faq_instructions.jsonl", "perplexity"),
+])
+def test_every_generative_task_trains_and_evaluates(tmp_path, tiny_llm_dir, task, data, metric):
+    summary = run(config(tmp_path, tiny_llm_dir, task=task, data=f"{SAMPLES}/{data}", output=f"t-{task}",
+                         max_steps=2, eval_limit=3, max_seq_len=128))
+    assert summary.status == "finished"
+    assert metric in summary.metrics["adapter"] and metric in summary.metrics["base"]

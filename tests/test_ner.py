@@ -203,3 +203,22 @@ def test_real_model_finds_paris_or_at_least_keeps_the_invariants(real_chat_loade
     entities = ner.extract_entities(real_chat_loaded, text)
     assert_offsets_hold(text, entities)
     assert {"text": "Paris", "type": "LOC", "start": 26, "end": 31} in entities
+
+
+def test_cli_writes_entities_as_json_lines(tiny_long_loaded, tmp_path, capsys):
+    from assistant.tasks.__main__ import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "Maria flew to Paris."}\n\n{"text": "李明在北京。"}\n', encoding="utf-8")
+    model = ["--model", tiny_long_loaded.location, "--quant", "fp32"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"txt": "missing"}\n', encoding="utf-8")
+    assert main(["ner", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"), *model]) == 2
+    assert "'bad.jsonl' line 2 has no non-empty \"text\" field" in capsys.readouterr().err
+    assert main(["ner", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), *model,
+                 "--entity-types", "PER, PER"]) == 2
+    assert main(["ner", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), *model]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["text"] for row in rows] == ["Maria flew to Paris.", "李明在北京。"]
+    for row in rows:
+        assert_offsets_hold(row["text"], row["entities"])

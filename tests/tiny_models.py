@@ -72,7 +72,7 @@ def build_tokenizer(vocab_size: int = 400, wordpiece: bool = False):
     return fast
 
 
-def build_tiny_llama(folder: Path, max_positions: int = 256, seed: int = 0) -> Path:
+def build_tiny_llama(folder: Path, max_positions: int = 512, seed: int = 0) -> Path:
     """Save a 2-layer, hidden-64 Llama with the tiny tokenizer to ``folder``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 

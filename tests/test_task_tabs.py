@@ -1,0 +1,138 @@
+"""The Classify, NER and Translate tabs: handlers, translations, queue settings and the
+``/classify``, ``/ner``, ``/translate`` API endpoints called over HTTP with gradio_client.
+
+    pytest tests/test_task_tabs.py -q
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+
+import gradio as gr
+import pytest
+
+from assistant.ui import classify_tab, ner_tab, translate_tab
+from assistant.ui.i18n import build_i18n
+from tests.test_ner import tiny_long_loaded  # noqa: F401  (fixture: the NER prompt needs > 256 tokens)
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def build_demo(loaded) -> gr.Blocks:
+    with gr.Blocks() as demo:
+        with gr.Tab("Classify"):
+            classify_tab.build_classify_tab(loaded)
+        with gr.Tab("Entities"):
+            ner_tab.build_ner_tab(loaded)
+        with gr.Tab("Translate"):
+            translate_tab.build_translate_tab(loaded)
+    return demo
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_long_loaded):  # noqa: F811
+    return build_demo(tiny_long_loaded)
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    from gradio_client import Client
+
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                        quiet=True, i18n=build_i18n(*TABLES))
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+TABLES = (classify_tab.TRANSLATIONS, ner_tab.TRANSLATIONS, translate_tab.TRANSLATIONS)
+
+
+def test_translation_tables_merge_and_cover_both_languages():
+    build_i18n(*TABLES)  # raises on a key defined twice
+    for table in TABLES:
+        assert set(table["en"]) == set(table["zh"])
+
+
+def test_model_events_share_the_model_queue(demo):
+    model_events = list(demo.fns.values())  # every event in these tabs runs the model
+    assert len(model_events) == 10  # 3 API endpoints + 7 UI events
+    for fn in model_events:
+        assert fn.concurrency_id == "model" and fn.concurrency_limit == 1, fn.name
+    public = {fn.api_name for fn in model_events if fn.api_visibility == "public"}
+    assert public == {"classify", "ner", "translate"}
+
+
+def test_api_endpoints_return_the_documented_shapes(client):
+    result = client.predict("The quick brown fox.", "positive, negative", api_name="/classify")
+    assert set(result) == {"label", "scores"} and set(result["scores"]) == {"positive", "negative"}
+    assert result["label"] in result["scores"]
+
+    text = "Maria flew to Paris."
+    entities = client.predict(text, "PER, LOC", api_name="/ner")
+    assert isinstance(entities, list)
+    for entity in entities:
+        assert set(entity) == {"text", "type", "start", "end"} and text[entity["start"]:entity["end"]] == entity["text"]
+
+    translated = client.predict("The house is small.\n\nThe dog.", "en", "de", api_name="/translate")
+    assert isinstance(translated, str) and len(translated.split("\n")) == 3
+
+
+def test_api_reports_bad_input_as_a_readable_error(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="at least 2 labels"):
+        client.predict("Some text", "positive", api_name="/classify")
+    with pytest.raises(AppError, match="Valid codes: en"):
+        client.predict("Hello", "en", "xx", api_name="/translate")
+    with pytest.raises(AppError, match="text is empty"):
+        client.predict("  ", "PER", api_name="/ner")
+
+
+def test_ui_handlers_turn_input_errors_into_gr_errors(tiny_loaded, tmp_path):
+    with pytest.raises(gr.Error, match="Duplicate label"):
+        classify_tab.classify_for_ui(tiny_loaded, "text", "a, b, a")
+    with pytest.raises(gr.Error, match="Upload a CSV"):
+        classify_tab.classify_file(tiny_loaded, None, "a, b")
+    with pytest.raises(gr.Error, match="text is empty"):
+        ner_tab.entities_for_ui(tiny_loaded, "", "PER")
+    not_text = tmp_path / "data.csv"
+    not_text.write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(gr.Error, match="not a .txt file"):
+        translate_tab.translate_file(tiny_loaded, str(not_text), "auto", "de")
+
+
+def test_classify_file_adds_prediction_and_confidence(tiny_loaded, tmp_path):
+    upload = tmp_path / "reviews.csv"
+    upload.write_text("id,text\n1,The quick brown fox.\n2,\"Fine-tuning, again\"\n", encoding="utf-8")
+    out = classify_tab.classify_file(tiny_loaded, str(upload), "positive, negative")
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert [row["text"] for row in rows] == ["The quick brown fox.", "Fine-tuning, again"]
+    assert all(row["prediction"] in ("positive", "negative") and 0.5 <= float(row["confidence"]) <= 1 for row in rows)
+
+
+def test_ner_ui_value_matches_highlighted_text_format(tiny_long_loaded):  # noqa: F811
+    highlighted, entities = ner_tab.entities_for_ui(tiny_long_loaded, "Maria flew to Paris.", "PER, LOC")
+    assert highlighted["text"] == "Maria flew to Paris."
+    assert len(highlighted["entities"]) == len(entities)
+    gr.HighlightedText().postprocess(highlighted)  # accepted by the component
+
+
+def test_translate_file_keeps_line_structure(tiny_loaded, tmp_path):
+    upload = tmp_path / "lines.txt"
+    upload.write_text("The house is small.\n\nThe dog.\n", encoding="utf-8")
+    out = translate_tab.translate_file(tiny_loaded, str(upload), "en", "de")
+    lines = open(out, encoding="utf-8").read().split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+    assert out.endswith("lines-de.txt")
+    text, detected = translate_tab.translate_for_ui(tiny_loaded, "Das Haus ist klein.", "auto", "en")
+    assert detected == "German (de)" and isinstance(text, str)
