@@ -26,8 +26,11 @@ from assistant.tasks.generation import check_fits, encode_messages, generate, re
 
 TASK_NAME = "faq"
 PROMPT_VERSION = "1"
-MAX_NEW_TOKENS = 256
+MAX_NEW_TOKENS = 200
 MAX_QUESTION_CHARS = 2000
+CONTEXT_SCORE_RATIO = 0.75
+"""With use_model, entries scoring below this share of the best score are left out of the prompt: a small
+model copies from whatever it is shown, so a weaker neighbour only adds noise."""
 
 SYSTEM_PROMPT = (
     "You answer questions using only the FAQ entries given to you. If the entries do not answer the "
@@ -58,13 +61,16 @@ def check_question(question: str) -> str:
 
 
 def build_messages(question: str, entries: Sequence[FaqEntry]) -> list[dict]:
-    """System + user messages: the entries (in the question's language when they have it), then the question."""
+    """System + user messages: the entries (in the question's language when they have it), then the question.
+
+    Entries are numbered plain text, not "Q:/A:" pairs, which a small model tends to continue.
+    """
     lang = detect_language(question)
     blocks = []
-    for entry in entries:
+    for number, entry in enumerate(entries, start=1):
         text = entry.in_language(lang)
-        blocks.append(f"[{entry.id}] Q: {text.question}\nA: {text.answer}")
-    user = "FAQ entries:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question.strip()}"
+        blocks.append(f"FAQ entry {number} ({entry.id}): {text.question}\n{text.answer}")
+    user = "\n\n".join(blocks) + f"\n\nUsing only the FAQ text above, answer this question: {question.strip()}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
@@ -89,6 +95,32 @@ def sources(matches: Sequence[Match], lang: str) -> list[dict]:
             for m in matches]
 
 
+def _answer_done(text: str) -> bool:
+    """Stop generating at the end of the first paragraph, or when the model starts repeating itself."""
+    stripped = text.strip()
+    return ("\n\n" in stripped) or repeats_a_line(text) or _loop_start(stripped) is not None
+
+
+def _loop_start(text: str, span: int = 12, times: int = 3) -> int | None:
+    """Where a greedy loop begins: the second occurrence of the first ``span``-character piece of text
+    that occurs ``times`` times. None when nothing repeats that often."""
+    for start in range(max(len(text) - span, 0)):
+        piece = text[start:start + span]
+        if text.count(piece) >= times:
+            return text.find(piece, start + 1)
+    return None
+
+
+def clean_model_answer(text: str) -> str:
+    """The first paragraph, cut before any repetition loop, without an echoed "A:"/"Answer:" label."""
+    text = text.strip().split("\n\n")[0]
+    if (loop := _loop_start(text)) is not None:
+        text = text[:loop]
+        sentence_end = max(text.rfind(mark) for mark in (". ", "。", "！", "？", "! ", "? "))
+        text = text[:sentence_end + 1] if sentence_end > 0 else text
+    return re.sub(r"^\s*(A|Answer|答|答案)\s*[:：]\s*", "", text, flags=re.IGNORECASE).strip()
+
+
 def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence[FaqEntry]) -> str:
     """The model's answer grounded in ``entries``; drops the weakest entries if the prompt is too long."""
     entries = list(entries)
@@ -97,7 +129,7 @@ def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence[FaqE
         entries.pop()
     messages = build_messages(question, entries)
     check_fits(loaded, len(encode_messages(loaded.tokenizer, messages)), MAX_NEW_TOKENS)
-    return generate(loaded, messages, MAX_NEW_TOKENS, stop=repeats_a_line).strip()
+    return clean_model_answer(generate(loaded, messages, MAX_NEW_TOKENS, stop=_answer_done))
 
 
 def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, use_model: bool = False,
@@ -105,8 +137,8 @@ def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, 
     """{"answer": str, "sources": [{"id", "question", "score"}]}: the best entry's answer in the question's
     language, or (use_model) the model's answer from the retrieved entries; 'not covered' below the threshold.
 
-    ``sources`` lists every retrieved entry at or above the threshold, best first (the extractive answer is
-    the first one's); it is empty when the FAQ does not cover the question.
+    ``sources`` lists the retrieved entries at or above the threshold, best first (the extractive answer is
+    the first one's; with use_model, those given to the model); it is empty when the FAQ does not cover it.
     """
     question = check_question(question)
     lang = detect_language(question)
@@ -117,7 +149,9 @@ def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, 
     if use_model:
         if loaded is None:
             raise InputError("'Phrase with the model' needs a loaded chat model; none was given.")
-        text = phrase_with_model(loaded, question, [m.entry for m in matches]) or text
+        matches = [m for m in matches if m.score >= CONTEXT_SCORE_RATIO * matches[0].score]
+        phrased = phrase_with_model(loaded, question, [m.entry for m in matches])
+        text = phrased if len(phrased) >= 20 else text  # an empty or broken-off reply: show the entry itself
     return {"answer": text, "sources": sources(matches, lang)}
 
 

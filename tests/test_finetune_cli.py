@@ -1,0 +1,59 @@
+"""``python -m finetune``: configs parse, flags override, bad input exits 2 with one line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finetune.__main__ import build_parser, load_config
+
+CONFIGS = sorted(Path("finetune/configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_is_valid(path):
+    config = load_config(build_parser().parse_args(["--config", str(path)]))
+    assert Path(config.data).is_file()
+
+
+def test_flags_override_the_config():
+    config = load_config(build_parser().parse_args(["--config", "finetune/configs/classification.yaml",
+                                                    "--max-steps", "7", "--lora-r", "4"]))
+    assert (config.max_steps, config.lora_r, config.task) == (7, 4, "classification")
+    assert "--max-steps 7" in config.cli_command() and "--lora-r 4" in config.cli_command()
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "finetune", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--task", "poetry", "--data", "x.csv"], "--task 'poetry'"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--lora-r", "zero"], "--lora-r must be a int"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", "bad name!"], "bad name!"),
+    (["--data", "missing.csv"], "missing.csv"),
+    (["--task", "translation", "--base", "minilm-l6-v2", "--data", "finetune/samples/translation_en_de.jsonl"],
+     "A classifier head fits classification and NER, not 'translation'"),
+])
+def test_bad_input_exits_2_with_one_line(args, fragment):
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and fragment in last and "Traceback" not in result.stderr
+
+
+def test_help_lists_embedded_bases():
+    result = run_cli("--help")
+    assert result.returncode == 0 and "smollm2-135m-instruct" in result.stdout and "minilm-l6-v2" in result.stdout
+
+
+def test_cli_run_writes_the_adapter_folder(tmp_path, tiny_llm_dir):
+    out = tmp_path / "adapters" / "cli-run"
+    result = run_cli("--task", "classification", "--data", str(Path("finetune/samples/sentiment_en.csv").resolve()),
+                     "--base", str(tiny_llm_dir), "--output", str(out), "--max-steps", "2", "--eval-limit", "4",
+                     "--data-dir", str(tmp_path / "data"), cwd=Path.cwd())
+    assert result.returncode == 0, result.stderr
+    assert {"adapter_config.json", "adapter_model.safetensors", "metadata.json", "metrics.jsonl"} <= {
+        p.name for p in out.iterdir()}
