@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from assistant.faq.knowledge_base import load_builtin  # noqa: E402
-from assistant.faq.retrieval import FaqIndex, RetrievalSettings  # noqa: E402
+from assistant.faq.knowledge_base import load_builtin
+from assistant.faq.retrieval import FaqIndex, RetrievalSettings
 
 PARAPHRASES = ROOT / "bench" / "data" / "faq_paraphrases.jsonl"
 MARGIN = 0.02
@@ -89,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, settings in methods(base).items():
         index = FaqIndex(kb, settings=settings)
         for lang, r in evaluate(index, rows, base).items():
+            routed_right = f"{r['routed right']:.0%}" if r["routed"] else "-"
             print(f"| {name} | {lang} | {r['n']} | {r['hit@1']:.1%} | {r['hit@3']:.1%} | {r['answered right']:.1%} "
                   f"| {r['in-scope rejected']:.1%} | {r['oos rejected']:.0%} of {r['n_oos']} "
-                  f"| {r['safe threshold']:.3f} | {r['routed']:.1%} ({r['routed right']:.0%}) |")
+                  f"| {r['safe threshold']:.3f} | {r['routed']:.1%} ({routed_right}) |")
     print(f"\n{time.perf_counter() - started:.0f} s. Reproduce: HF_HUB_OFFLINE=1 python bench/faq_benchmark.py")
     return 0
 

@@ -64,6 +64,8 @@ class FinetuneConfig:
     """Longer examples are truncated to this many tokens."""
     validation_split: float = 0.1
     """Fraction of rows held out for validation loss and base-vs-adapter evaluation."""
+    eval_data: str = ""
+    """Optional separate validation file (same format); when set, all of --data trains."""
     eval_limit: int = 200
     """At most this many validation rows are evaluated (generation is slow on a CPU)."""
     eval_every: int = 0

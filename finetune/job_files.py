@@ -11,19 +11,22 @@ Used by ``finetune.jobs``; tested through ``pytest tests/test_jobs.py -q``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 
-from assistant.errors import InputError
+from assistant.errors import InputError, UserError
 from finetune.config import FinetuneConfig
+from finetune.job_state import JobRecord
+
+log = logging.getLogger(__name__)
 
 JOB_FILE = "job.json"
 
 
-def write_job_file(folder: Path, job: Any, elapsed: float) -> None:
-    """Write ``folder/job.json`` for a ``finetune.jobs._Job`` (temp file + rename: never half-written)."""
+def write_job_file(folder: Path, job: JobRecord, elapsed: float) -> None:
+    """Write ``folder/job.json`` for a job (temp file + rename: never half-written)."""
     record = {"job_id": job.job_id, "run_id": job.run_id, "owner": job.owner, "state": job.state, "step": job.step,
               "total_steps": job.total_steps, "elapsed": round(elapsed, 2), "created": job.created,
               "error": job.error, "adapter": job.adapter, "metrics": job.metrics, "config": job.config.to_dict()}
@@ -98,3 +101,53 @@ def restorable_runs(runs_dir: Path) -> list[Path]:
     found = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
              and ((p / JOB_FILE).is_file() or _unfinished(p))]
     return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def append_log(folder: Path, text: str) -> None:
+    """Append lines to ``folder/job.log`` (best effort: the in-memory log still has them)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "job.log", "a", encoding="utf-8") as handle:
+            handle.write(text.rstrip("\n") + "\n")
+    except OSError as exc:
+        log.warning("Cannot write %s: %s", folder / "job.log", exc)
+
+
+def restore_records(runs_dir: Path) -> list[JobRecord]:
+    """Jobs of earlier server processes, oldest first, without an owner. A run that was queued or running
+    when the server stopped becomes "stopped" if it has a checkpoint (resumable), else "failed"."""
+    records = []
+    for folder in restorable_runs(runs_dir):
+        saved = read_job_file(folder)
+        try:
+            config = config_from_run(folder)
+        except (UserError, OSError, ValueError, TypeError) as exc:
+            log.warning("Skipping run %s: %s", folder.name, exc)
+            continue
+        job = JobRecord(saved.get("job_id") or folder.name, folder.name, None, config,
+                        state=saved.get("state", "stopped"), step=int(saved.get("step", 0)),
+                        total_steps=int(saved.get("total_steps", 0)), saved_elapsed=float(saved.get("elapsed", 0)),
+                        error=saved.get("error"), adapter=saved.get("adapter"), metrics=saved.get("metrics"),
+                        created=saved.get("created", ""))
+        job.train_points, job.val_points = load_points(folder)
+        if job.train_points and not job.step:
+            job.step, job.total_steps = job.train_points[-1][0], job.total_steps or _last_total(folder)
+        if job.state in ("queued", "running"):
+            interrupted = "The server stopped while this run was training"
+            if (folder / "checkpoint.pt").is_file():
+                job.state = "stopped"
+                message = f"{interrupted}; Resume continues from its last checkpoint."
+                job.log.append(message)
+                append_log(folder, message)
+            else:
+                job.state, job.error = "failed", f"{interrupted}, before its first checkpoint; start it again."
+            write_job_file(folder, job, job.elapsed)
+        records.append(job)
+    return records
+
+
+def _last_total(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])["total_steps"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return 0

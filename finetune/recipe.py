@@ -119,7 +119,12 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     emit("status", {"message": f"Reading {Path(config.data).name}"})
     dataset = load_dataset_file(config.data, task=_data_task(config))
     dataset.raise_if_invalid()
-    train_rows, val_rows = split_train_validation(dataset.rows, config.validation_split, config.seed)
+    if config.eval_data:
+        held_out = load_dataset_file(config.eval_data, task=config.task)
+        held_out.raise_if_invalid()
+        train_rows, val_rows = list(dataset.rows), list(held_out.rows)
+    else:
+        train_rows, val_rows = split_train_validation(dataset.rows, config.validation_split, config.seed)
     options = _task_options(config, dataset.rows)
 
     # 2. Model: 4-bit base + LoRA (+ head).

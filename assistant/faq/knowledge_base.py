@@ -173,16 +173,19 @@ def _rows_to_entries(rows: list[tuple[str, dict]], columns: list[str], name: str
     pairs = [(f"question_{lang}", f"answer_{lang}", lang) for lang in langs] or [(q_col, a_col, None)]
     located = []
     for number, (where, record) in enumerate(rows, start=1):
+        record = {str(key).strip().lower(): value for key, value in record.items() if key is not None}
         texts = []
         for q_key, a_key, lang in pairs:
+            q_key, a_key = q_key.strip().lower(), a_key.strip().lower()
             question, answer = str(record.get(q_key) or "").strip(), str(record.get(a_key) or "").strip()
             for field, key, value in (("question", q_key, question), ("answer", a_key, answer)):
                 if not value:
                     raise InputError(f"'{name}' {where}: the {field} ('{key}') is empty. "
                                      "Fill it in or delete the row.")
             texts.append(FaqText(lang or detect_language(question), question, answer))
-        entry_id = str(record.get(id_col) or "").strip() if id_col else ""
-        located.append((where, FaqEntry(entry_id or f"upload-{number:03d}", tuple(texts), str(record.get("topic") or ""))))
+        entry_id = str(record.get(id_col.strip().lower()) or "").strip() if id_col else ""
+        topic = str(record.get("topic") or "")
+        located.append((where, FaqEntry(entry_id or f"upload-{number:03d}", tuple(texts), topic)))
     return located
 
 
@@ -211,8 +214,8 @@ def _jsonl_entries(text: str, name: str) -> Located:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"'{name}' line {line_number} is not valid JSON ({exc.msg}). "
-                             "Each line must be one object like {\"question\": \"...\", \"answer\": \"...\"}.") from None
+            raise InputError(f"'{name}' line {line_number} is not valid JSON ({exc.msg}). Each line must be "
+                             'one object like {"question": "...", "answer": "..."}.') from None
         if not isinstance(record, dict):
             raise InputError(f"'{name}' line {line_number} is a JSON {type(record).__name__}, not an object with "
                              "question/answer fields.")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections import Counter
 from collections.abc import Sequence
 
 from assistant.errors import InputError
 from assistant.faq.knowledge_base import FaqEntry, FaqText, KnowledgeBase, detect_language, load_builtin
-from assistant.faq.retrieval import Match, RetrievalSettings, get_index
+from assistant.faq.retrieval import Match, RetrievalSettings, get_index, tokenize
 from assistant.loading import LoadedModel
 from assistant.tasks.generation import check_fits, encode_messages, generate, repeats_a_line
 
@@ -31,6 +32,13 @@ MAX_QUESTION_CHARS = 2000
 CONTEXT_SCORE_RATIO = 0.75
 """With use_model, entries scoring below this share of the best score are left out of the prompt: a small
 model copies from whatever it is shown, so a weaker neighbour only adds noise."""
+GROUNDING_MIN = 0.7
+"""With use_model, the share of the reply's BM25 terms that must occur in the question or the entries given;
+below it the reply is treated as made up and the FAQ answer is shown as written (with a note)."""
+STRAYED_NOTE = {
+    "en": "(The model's wording strayed from the FAQ, so the FAQ answer is shown as written.)",
+    "zh": "（模型的表述偏离了常见问题库的内容，因此直接显示库中的原答案。）",
+}
 
 SYSTEM_PROMPT = (
     "You answer questions using only the FAQ entries given to you. If the entries do not answer the "
@@ -121,6 +129,11 @@ def clean_model_answer(text: str) -> str:
     return re.sub(r"^\s*(A|Answer|答|答案)\s*[:：]\s*", "", text, flags=re.IGNORECASE).strip()
 
 
+def parse_output(text: str) -> str:
+    """The answer in a model's raw reply (what ``clean_model_answer`` keeps)."""
+    return clean_model_answer(text)
+
+
 def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence[FaqEntry]) -> str:
     """The model's answer grounded in ``entries``; drops the weakest entries if the prompt is too long."""
     entries = list(entries)
@@ -150,9 +163,26 @@ def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, 
         if loaded is None:
             raise InputError("'Phrase with the model' needs a loaded chat model; none was given.")
         matches = [m for m in matches if m.score >= CONTEXT_SCORE_RATIO * matches[0].score]
-        phrased = phrase_with_model(loaded, question, [m.entry for m in matches])
-        text = phrased if len(phrased) >= 20 else text  # an empty or broken-off reply: show the entry itself
+        entries = [m.entry for m in matches]
+        phrased = phrase_with_model(loaded, question, entries)
+        if grounded_share(phrased, question, entries) >= GROUNDING_MIN and len(phrased) >= 20:
+            text = phrased
+        else:  # empty, broken off or made up: show the entry itself
+            text = f"{text}\n\n{STRAYED_NOTE[lang]}"
     return {"answer": text, "sources": sources(matches, lang)}
+
+
+def grounded_share(reply: str, question: str, entries: Sequence[FaqEntry]) -> float:
+    """Share of the reply's terms (English words without stop words, Chinese characters and bigrams) that
+    occur in the question or in the entries: a cheap check that the model did not add its own facts."""
+    terms = tokenize(reply)
+    if not terms:
+        return 0.0
+    known = set(tokenize(question))
+    for entry in entries:
+        for text in entry.texts:
+            known.update(tokenize(f"{text.question} {text.answer}"))
+    return sum(term in known for term in terms) / len(terms)
 
 
 class FaqRouter:
@@ -161,6 +191,12 @@ class FaqRouter:
 
     def __init__(self, kb: KnowledgeBase, settings: RetrievalSettings | None = None):
         self.kb, self.settings = kb, settings or RetrievalSettings()
+
+    def warm(self) -> threading.Thread:
+        """Embed the knowledge base in the background, so the first chat message does not wait for it."""
+        thread = threading.Thread(target=get_index, args=(self.kb, self.settings), name="faq-index", daemon=True)
+        thread.start()
+        return thread
 
     def route(self, message: str, kb: KnowledgeBase | None = None) -> str | None:
         """The FAQ answer with its source cited ("...\\n\\nSources: faq-025 (0.57)"), or None."""

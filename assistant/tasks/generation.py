@@ -8,6 +8,7 @@ a batch holds it for that batch only, so chat replies can interleave with a long
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -61,6 +62,16 @@ def repeats_a_line(text: str) -> bool:
     """Stop predicate: a finished line repeats an earlier one (small models loop)."""
     finished = [line.strip() for line in text.split("\n")[:-1] if line.strip()]
     return len(finished) != len(set(finished))
+
+
+_LOOP = re.compile(r"(.{1,20}?)\1{3,}$", re.S)
+
+
+def stuck_in_a_loop(text: str) -> bool:
+    """Stop predicate: the answer ends with a short piece repeated 4+ times over 12+ characters
+    ("enenenenenen", "kopf-kopf-kopf-kopf-"): a small model that loops never recovers."""
+    match = _LOOP.search(text)
+    return bool(match) and len(match.group(0)) >= 12
 
 
 def generate_batch(
@@ -133,7 +144,8 @@ def score_continuations(loaded: LoadedModel, prompt_ids: list[int],
     # Row i: the last prompt token, then continuation i, then padding.
     rows = [[prompt_ids[-1], *c] + [pad_id] * (longest - len(c)) for c in continuations]
     with loaded.lock, torch.inference_mode():
-        cache = model(input_ids=torch.tensor([prompt_ids[:-1]], device=model.device), use_cache=True).cache
+        prefix = torch.tensor([prompt_ids[:-1]], device=model.device)
+        cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache  # only the cache is needed
         cache.batch_repeat_interleave(len(rows))
         logits = model(input_ids=torch.tensor(rows, device=model.device), cache=cache).logits
     logprobs = torch.log_softmax(logits.float(), dim=-1)

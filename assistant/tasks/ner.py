@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
-from assistant.tasks.generation import Progress, generate_batch, repeats_a_line
+from assistant.tasks.generation import Progress, generate_batch, repeats_a_line, stuck_in_a_loop
 
 TASK_NAME = "ner"
 PROMPT_VERSION = "1"
@@ -254,6 +254,10 @@ def evaluate(predictions: Sequence[Sequence[str]], references: Sequence[Sequence
 
 # --- running the model -----------------------------------------------------------------------
 
+def _answer_done(text: str) -> bool:
+    return repeats_a_line(text) or stuck_in_a_loop(text)
+
+
 def _answer_budget(loaded: LoadedModel, texts: Sequence[str]) -> int:
     longest = max(len(loaded.tokenizer.encode(text, add_special_tokens=False)) for text in texts)
     return min(512, 24 + 2 * longest)
@@ -267,7 +271,7 @@ def extract_many(loaded: LoadedModel, texts: Sequence[str], entity_types: str | 
     if not texts:
         return []
     answers = generate_batch(loaded, [build_messages(text, types) for text in texts], _answer_budget(loaded, texts),
-                             stop=repeats_a_line, batch_size=batch_size, progress=progress)
+                             stop=_answer_done, batch_size=batch_size, progress=progress)
     return [parse_output(answer, text, types) for answer, text in zip(answers, texts)]
 
 

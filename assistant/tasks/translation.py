@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
-from assistant.tasks.generation import Progress, ends_first_line, generate_batch
+from assistant.tasks.generation import Progress, ends_first_line, generate_batch, stuck_in_a_loop
 
 TASK_NAME = "translation"
 PROMPT_VERSION = "1"
@@ -144,6 +144,10 @@ def evaluate(predictions: Sequence[str], references: Sequence[str], target_lang:
     return {"bleu": float(bleu.score), "chrf": float(chrf.score)}
 
 
+def _answer_done(text: str) -> bool:
+    return ends_first_line(text) or stuck_in_a_loop(text)
+
+
 def translate_lines(loaded: LoadedModel, lines: Sequence[str], source_lang: str, target_lang: str,
                     batch_size: int = 8, progress: Progress | None = None) -> list[str]:
     """One translation per line, in order; blank lines come back empty and cost nothing.
@@ -158,7 +162,7 @@ def translate_lines(loaded: LoadedModel, lines: Sequence[str], source_lang: str,
     tokenizer = loaded.tokenizer
     longest = max(len(tokenizer.encode(lines[i], add_special_tokens=False)) for i in todo)
     answers = generate_batch(loaded, [build_messages(lines[i], source, target) for i in todo],
-                             min(512, 16 + 3 * longest), stop=ends_first_line, batch_size=batch_size,
+                             min(512, 16 + 3 * longest), stop=_answer_done, batch_size=batch_size,
                              progress=progress)
     result = [""] * len(lines)
     for index, answer in zip(todo, answers):

@@ -32,8 +32,12 @@ class StopSwitches:
             event.set()
 
 
-def build_chat_tab(engine: ChatEngine) -> None:
-    """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events."""
+def build_chat_tab(engine: ChatEngine, faq=None) -> None:
+    """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
+
+    ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
+    the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
+    """
     stops = StopSwitches()
     loaded = engine.loaded
 
@@ -53,6 +57,10 @@ def build_chat_tab(engine: ChatEngine) -> None:
         send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
         stop = gr.Button("Stop", variant="stop", scale=1, elem_id="chat-stop")
         clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
+    use_faq = None
+    if faq is not None:
+        use_faq = gr.Checkbox(label="Answer from the FAQ when it covers the question", value=True,
+                              elem_id="chat-use-faq")
     with gr.Accordion("System prompt and generation settings", open=False):
         system = gr.Textbox(label="System prompt", value="You are a helpful assistant.", lines=2)
         with gr.Row():
@@ -66,13 +74,17 @@ def build_chat_tab(engine: ChatEngine) -> None:
             raise gr.Error("Type a message first: an empty message cannot be answered.")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
-    def respond(history, system_prompt, temp, p, max_new, penalty, request: gr.Request):
+    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq=False, request: gr.Request = None):
         history = history or []
         if not history or history[-1]["role"] != "user":
             return
         prior, last = history[:-1], message_text(history[-1]["content"])
         stop_event = stops.fresh(request.session_hash if request else "")
         try:
+            routed = faq.route(last) if faq is not None and from_faq else None
+            if routed is not None:
+                yield history + [{"role": "assistant", "content": routed}]
+                return
             settings = GenerationSettings(temp, p, max_new, penalty)
             for text in engine.stream(last, prior, system_prompt, settings, stop_event):
                 yield history + [{"role": "assistant", "content": text}]
@@ -83,6 +95,7 @@ def build_chat_tab(engine: ChatEngine) -> None:
         stops.stop(request.session_hash if request else "")
 
     inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty]
+    inputs += [use_faq] if use_faq is not None else []
     runs = []
     for trigger in (message.submit, send.click):
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")

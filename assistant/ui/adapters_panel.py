@@ -1,0 +1,161 @@
+"""The adapters panel: list trained adapters (broken ones with the reason), rename, delete, download as zip.
+
+    with gr.Blocks() as demo:
+        panel = build_adapters_panel(store)
+        panel.refresh_on(some_component)     # refresh the list when that component's value changes
+        panel.changed.change(refresh_other_pickers, None, [...])   # after a rename or delete
+
+Tests: ``pytest tests/test_finetune_tab.py -q -k adapter``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from assistant.errors import InputError, UserError
+from assistant.ui.i18n import tr
+from finetune.adapters import AdapterInfo, AdapterStore
+
+COLUMNS = ["name", "task", "base", "created", "key metric", "status"]
+KEY_METRICS = {"classification": "accuracy", "ner": "f1", "translation": "bleu", "faq": "token_f1",
+               "instruction": "perplexity", "unsupervised": "perplexity"}
+
+TRANSLATIONS = {
+    "en": {
+        "adapters.title": "Adapters",
+        "adapters.table": "Trained adapters",
+        "adapters.pick": "Adapter",
+        "adapters.new_name": "New name",
+        "adapters.rename": "Rename",
+        "adapters.confirm": "Yes, delete this adapter for good",
+        "adapters.delete": "Delete",
+        "adapters.export": "Download as zip",
+        "adapters.zip": "Zip file",
+        "adapters.refresh": "Refresh",
+    },
+    "zh": {
+        "adapters.title": "适配器",
+        "adapters.table": "已训练的适配器",
+        "adapters.pick": "适配器",
+        "adapters.new_name": "新名称",
+        "adapters.rename": "重命名",
+        "adapters.confirm": "确认永久删除该适配器",
+        "adapters.delete": "删除",
+        "adapters.export": "下载为 zip",
+        "adapters.zip": "zip 文件",
+        "adapters.refresh": "刷新",
+    },
+}
+
+
+def key_metric(info: AdapterInfo) -> str:
+    """The task's main metric for the adapter, with the base model's value: ``accuracy 0.917 (base 0.500)``."""
+    name = KEY_METRICS.get(info.task)
+    adapter, base = (info.metrics.get("adapter") or {}), (info.metrics.get("base") or {})
+    if name not in adapter:
+        name = next((k for k, v in adapter.items() if isinstance(v, (int, float))), None)
+    if name is None or not isinstance(adapter.get(name), (int, float)):
+        return ""
+    base_value = base.get(name)
+    against = f" (base {base_value:.3f})" if isinstance(base_value, (int, float)) else ""
+    return f"{name} {adapter[name]:.3f}{against}"
+
+
+def adapter_rows(store: AdapterStore) -> list[list[str]]:
+    """One table row per adapter, newest first; a broken adapter says what is wrong in ``status``."""
+    return [[info.name, info.task, info.base_model, info.created.replace("T", " ")[:19],
+             "" if info.broken else key_metric(info), f"broken: {info.broken}" if info.broken else "ok"]
+            for info in store.list()]
+
+
+def rename_adapter(store: AdapterStore, name: str | None, new_name: str) -> str:
+    if not name:
+        raise InputError("Pick the adapter to rename first.")
+    return store.rename(name, new_name or "").name
+
+
+def delete_adapter(store: AdapterStore, name: str | None, confirmed: bool) -> None:
+    if not name:
+        raise InputError("Pick the adapter to delete first.")
+    if not confirmed:
+        raise InputError(f"Tick the confirmation box to delete '{name}': deleting cannot be undone.")
+    store.delete(name)
+
+
+@dataclass
+class AdaptersPanel:
+    """Handles of the panel, for wiring it to the rest of the app."""
+
+    table: gr.Dataframe
+    picker: gr.Dropdown
+    changed: gr.State  # a counter that goes up after every rename or delete
+    refresh: object  # () -> updates for ``outputs``
+    outputs: list
+
+    def refresh_on(self, component) -> None:
+        """Refresh the list whenever ``component``'s value changes (e.g. the Fine-tune tab's job counter)."""
+        component.change(self.refresh, None, self.outputs, api_visibility="private", show_progress="hidden")
+
+
+def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = None) -> AdaptersPanel:
+    """Lay out the adapter list and its actions inside the current Blocks; returns the handles."""
+    exports = Path(export_dir or tempfile.mkdtemp(prefix="adapter-exports-"))
+
+    def refresh(selected: str | None = None):
+        rows = adapter_rows(store)
+        names = [row[0] for row in rows]
+        value = selected if selected in names else (names[0] if names else None)
+        return (gr.update(value={"headers": COLUMNS, "data": rows}),
+                gr.update(choices=names, value=value))
+
+    rows = adapter_rows(store)
+    table = gr.Dataframe(value={"headers": COLUMNS, "data": rows}, headers=COLUMNS,
+                         interactive=False, wrap=True, label=tr("adapters.table"), elem_id="adapters-table")
+    with gr.Row():
+        picker = gr.Dropdown(choices=[r[0] for r in rows], value=None, label=tr("adapters.pick"),
+                             elem_id="adapters-pick", scale=2)
+        refresh_button = gr.Button(tr("adapters.refresh"), elem_id="adapters-refresh", scale=1)
+    with gr.Row():
+        new_name = gr.Textbox(label=tr("adapters.new_name"), elem_id="adapters-new-name", scale=2)
+        rename = gr.Button(tr("adapters.rename"), elem_id="adapters-rename", scale=1)
+    with gr.Row():
+        confirm = gr.Checkbox(label=tr("adapters.confirm"), value=False, elem_id="adapters-confirm", scale=2)
+        delete = gr.Button(tr("adapters.delete"), variant="stop", elem_id="adapters-delete", scale=1)
+    with gr.Row():
+        export = gr.Button(tr("adapters.export"), elem_id="adapters-export", scale=1)
+        zip_file = gr.File(label=tr("adapters.zip"), interactive=False, elem_id="adapters-zip", scale=2)
+    changed = gr.State(0)
+    outputs = [table, picker]
+
+    def on_rename(name, wanted, count):
+        try:
+            renamed = rename_adapter(store, name, wanted)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        return (*refresh(renamed), "", count + 1)
+
+    def on_delete(name, confirmed, count):
+        try:
+            delete_adapter(store, name, confirmed)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        return (*refresh(), False, count + 1)
+
+    def on_export(name):
+        if not name:
+            raise gr.Error("Pick the adapter to download first.")
+        try:
+            return str(store.export_zip(name, exports))
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    private = {"api_visibility": "private"}
+    refresh_button.click(lambda name: refresh(name), picker, outputs, **private)
+    rename.click(on_rename, [picker, new_name, changed], [*outputs, new_name, changed], **private)
+    delete.click(on_delete, [picker, confirm, changed], [*outputs, confirm, changed], **private)
+    export.click(on_export, picker, zip_file, **private)
+    return AdaptersPanel(table, picker, changed, refresh, outputs)

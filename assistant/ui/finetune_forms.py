@@ -1,0 +1,210 @@
+"""The Fine-tune tab's logic without Gradio: inspect a dataset, build a config from the form, start a job.
+
+    view = inspect_dataset("finetune/samples/sentiment_en.csv")       # task guessed, columns detected
+    view = inspect_dataset(view.path, "classification", {"text": "review", "label": "stars"}, view.auto_roles)
+    job_id = start_training(jobs, view, {"max_steps": 30, ...}, owner="browser-token")
+
+Every function here raises ``InputError`` with a message that says what to fix; the tab turns it into
+``gr.Error``. Tests: ``pytest tests/test_finetune_tab.py -q``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from assistant.errors import InputError
+from finetune.config import FinetuneConfig
+from finetune.data import TASK_ROLES, ColumnMapping, load_dataset_file, read_table
+from finetune.data.columns import find_column
+from finetune.estimate import current_device, estimate_for_config, recommend_approach
+from finetune.jobs import JobManager
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "finetune" / "samples"
+ROLE_SLOTS = max(len({r for req, opt in layouts for r in req + opt}) for layouts in TASK_ROLES.values())
+# Form fields the tab shows, besides the dataset; names are FinetuneConfig fields.
+FORM_FIELDS = ("task", "method", "base", "approach", "learning_rate", "epochs", "max_steps", "batch_size", "output",
+               "labels", "entity_types", "source_lang", "target_lang", "pseudo_label_threshold", "lora_r",
+               "lora_alpha", "lora_dropout", "target_modules", "grad_accum", "max_seq_len", "validation_split",
+               "eval_limit", "seed", "quant")
+DEFAULTS = {f.name: f.default for f in fields(FinetuneConfig) if f.name in FORM_FIELDS}
+
+
+def sample_files() -> list[str]:
+    """The shipped sample datasets, by file name."""
+    return sorted(p.name for p in SAMPLES_DIR.iterdir() if p.is_file() and p.suffix != ".md")
+
+
+def data_task(task: str, method: str) -> str:
+    """The data loader's task for the form's task and method."""
+    if method == "semi-supervised":
+        return "semi_supervised"
+    return "unsupervised" if method == "unsupervised" else task
+
+
+def form_task(loader_task: str) -> tuple[str, str]:
+    """(task, method) for the form, from the data loader's task."""
+    if loader_task == "semi_supervised":
+        return "classification", "semi-supervised"
+    if loader_task == "unsupervised":
+        return "unsupervised", "unsupervised"
+    return loader_task, "supervised"
+
+
+def role_slots(loader_task: str) -> list[str]:
+    """Every role of the task (all its layouts), in a stable order, for the mapping dropdowns."""
+    roles: list[str] = []
+    for required, optional in TASK_ROLES[loader_task]:
+        roles += [r for r in required + optional if r not in roles]
+    return roles
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashable by identity, as gr.State's change detection needs
+class DatasetView:
+    """What the tab shows about one dataset file, and whether it can be trained on."""
+
+    path: str
+    task: str  # the data loader's task (semi_supervised included)
+    columns: tuple[str, ...] = ()
+    roles: dict[str, str] = field(default_factory=dict)
+    auto_roles: dict[str, str] = field(default_factory=dict)
+    markdown: str = ""
+    preview: dict = field(default_factory=lambda: {"headers": [], "data": []})
+    summary: str = ""
+    ok: bool = False
+    rows: int = 0
+    mean_chars: float = 0.0
+    fingerprint: str = ""
+    error: str = ""  # why the columns do not fit the task (the user fixes it with the task or the mapping)
+
+    @property
+    def custom_mapping(self) -> bool:
+        return bool(self.roles) and self.roles != self.auto_roles
+
+
+def inspect_dataset(path: str | Path, task: str | None = None, roles: dict[str, str] | None = None,
+                    auto_roles: dict[str, str] | None = None, fallback_task: str = "classification") -> DatasetView:
+    """Load and validate ``path`` for ``task`` (guessed when None) with ``roles`` (detected when None).
+
+    A file that cannot be read at all raises InputError; a file whose columns do not fit the task (or
+    whose task cannot be guessed: then ``fallback_task`` is assumed) comes back with ``ok=False`` and the
+    reason in ``markdown``, so the user can choose the task and fix the mapping.
+    """
+    path = Path(path)
+    try:
+        mapping = ColumnMapping(task, dict(roles)) if roles and task else None
+        loaded = load_dataset_file(path, task=task, mapping=mapping)
+    except InputError as exc:
+        task = task or fallback_task
+        columns = tuple(read_table(path).columns)  # raises InputError itself if the file is unreadable
+        if not roles:  # preselect the columns whose names fit, so the user only picks the missing ones
+            roles = {}
+            for role in role_slots(task):
+                column = find_column(columns, role, exclude=list(roles.values()))
+                if column:
+                    roles[role] = column
+        return DatasetView(str(path), task, columns, dict(roles), dict(auto_roles or {}),
+                           summary=f"**{path.name}** · task **{task}** · the columns do not fit: choose the task "
+                                   "or the columns below", error=str(exc))
+    report = loaded.report
+    detected = dict(loaded.mapping.roles)
+    auto = dict(auto_roles) if roles and auto_roles is not None else detected
+    status = "OK" if report.ok else f"{len(report.errors)} errors - fix them before training"
+    summary = (f"**{path.name}** · {report.format} · task **{loaded.task}** · {report.valid_rows} usable rows"
+               + (f" + {report.unlabelled_rows} unlabelled" if report.unlabelled_rows else "")
+               + f" · {len(report.warnings)} warnings · {status}")
+    mean = report.char_lengths.mean if report.char_lengths else 0.0
+    return DatasetView(str(path), loaded.task, tuple(loaded.columns), detected, auto, report.to_markdown(),
+                       loaded.preview_table(), summary, report.ok, report.valid_rows, mean, loaded.fingerprint)
+
+
+def training_file(view: DatasetView, data_dir: str | Path) -> Path:
+    """A copy of the dataset inside ``data_dir/datasets`` (uploads are temporary; a resume needs the file).
+    With a corrected column mapping the copy is canonical JSON Lines, which the recipe reads unambiguously."""
+    folder = Path(data_dir) / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Path(view.path)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-.")[:40] or "data"
+    if not view.custom_mapping:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+        target = folder / f"{stem}-{digest}{source.suffix.lower()}"
+        if not target.exists():
+            shutil.copyfile(source, target)
+        return target
+    loaded = load_dataset_file(source, task=view.task, mapping=ColumnMapping(view.task, view.roles))
+    loaded.raise_if_invalid()
+    target = folder / f"{stem}-{loaded.fingerprint[:12]}.jsonl"
+    records = loaded.rows + [{**row, "label": ""} for row in loaded.unlabelled]
+    target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return target
+
+
+def build_config(form: dict, data: str, data_dir: str | Path) -> FinetuneConfig:
+    """A validated FinetuneConfig from the form values (numbers may arrive as floats or text)."""
+    values = {k: v for k, v in form.items() if k in FORM_FIELDS}
+    for name in ("labels", "entity_types", "output", "target_modules", "source_lang", "target_lang"):
+        values[name] = (values.get(name) or DEFAULTS[name] or "").strip()
+    for name, value in list(values.items()):
+        if isinstance(DEFAULTS.get(name), int) and isinstance(value, float) and value.is_integer():
+            values[name] = int(value)
+        if value is None or value == "":
+            values[name] = DEFAULTS[name]
+    return FinetuneConfig(**values, data=str(data), data_dir=str(data_dir))
+
+
+def check_ready(view: DatasetView | None) -> None:
+    """InputError unless ``view`` is a dataset that can be trained on."""
+    if view is None:
+        raise InputError("Upload a dataset or pick a sample first: there is nothing to train on yet.")
+    if not view.ok:
+        reason = view.error or "see the validation report for every problem and its row number"
+        raise InputError(f"{Path(view.path).name} cannot be trained on: {reason}. Fix the file (or the column "
+                         "mapping) first.")
+
+
+def start_training(jobs: JobManager, view: DatasetView | None, form: dict, owner: str) -> str:
+    """Queue a job for this dataset and form; refuses with the reason when the data has errors."""
+    check_ready(view)
+    if data_task(form.get("task", "classification"), form.get("method", "supervised")) != view.task:
+        raise InputError(f"The dataset was checked for task {view.task}, not for the task and method chosen now; "
+                         "choose the task again so it is re-validated.")
+    config = build_config(form, view.path, jobs.data_dir)  # validate the form before copying any data
+    from finetune.recipe import _check_approach  # the recipe's own rule, checked before queueing
+
+    _check_approach(config)
+    config.data = str(training_file(view, jobs.data_dir))
+    return jobs.submit(config, owner)
+
+
+def preview_command(view: DatasetView | None, form: dict, data_dir: str | Path) -> str:
+    """The ``python -m finetune`` line for the form as it is now (a note when the form is invalid)."""
+    try:
+        return build_config(form, view.path if view else "<your data file>", data_dir).cli_command()
+    except InputError as exc:
+        return f"# {exc}"
+
+
+def estimate_markdown(view: DatasetView | None, form: dict, data_dir: str | Path) -> str:
+    """The memory/time estimate and the approach recommendation for the current form."""
+    device = current_device()
+    task = form.get("task", "classification")
+    rows = view.rows if view else 0
+    lines = [recommend_approach(task, form.get("base") or DEFAULTS["base"], device, rows)[2]]
+    if view is None or not view.rows:
+        wanted = "Load a dataset" if view is None else "Fix the dataset (see the report)"
+        return "\n\n".join(lines + [f"{wanted} to see the memory and time estimate."])
+    try:
+        estimate = estimate_for_config(build_config(form, view.path, data_dir), view.rows, view.mean_chars, device)
+    except InputError as exc:
+        return "\n\n".join(lines + [f"**Cannot estimate:** {exc}"])
+    if estimate is None:
+        return "\n\n".join(lines + ["No estimate: the base model's size is unknown (not an embedded model or a "
+                                    "local folder)."])
+    lines.append(f"**Estimate:** {estimate.summary()}")
+    if estimate.warning:
+        lines.append(f"<span style='color:#dc2626'>⚠️ {estimate.warning}</span>")
+    return "\n\n".join(lines)

@@ -1,0 +1,195 @@
+"""Fine-tuning on real benchmark data: base vs adapter, wall time, training tokens/s, and the
+project's loop vs a plain ``transformers.Trainer`` + ``peft`` loop on the same model and data.
+
+    python bench/finetune_benchmark.py                    # every row (about 25-40 min on 2 cores)
+    python bench/finetune_benchmark.py --only sst2 trainer
+
+Data is read from ../shared/data at run time; subsets are written to a temporary folder
+outside the project (some sets are research-only) and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+
+
+def write_sst2(folder: Path, n_train: int, seed: int) -> tuple[Path, Path]:
+    def read(name):
+        with open(DATA / "sst2" / name, encoding="utf-8") as f:
+            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+        return [(text.strip(), "positive" if label == "1" else "negative") for text, label in rows]
+
+    train = read("train.tsv")
+    random.Random(seed).shuffle(train)
+    paths = []
+    for name, rows in (("sst2_train.jsonl", train[:n_train]), ("sst2_dev.jsonl", read("dev.tsv"))):
+        path = folder / name
+        path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def write_conll(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]:
+    def sentences(name):
+        text = (DATA / "conll2003" / name).read_text(encoding="utf-8").strip()
+        return text.split("\n\n")
+
+    train, test = folder / "conll_train.conll", folder / "conll_test.conll"
+    train.write_text("\n\n".join(sentences("train.txt")[:n_train]) + "\n", encoding="utf-8")
+    test.write_text("\n\n".join(sentences("test.txt")[:n_test]) + "\n", encoding="utf-8")
+    return train, test
+
+
+def write_multi30k(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]:
+    def pairs(split):
+        en = (DATA / "multi30k" / f"{split}.en").read_text(encoding="utf-8").splitlines()
+        de = (DATA / "multi30k" / f"{split}.de").read_text(encoding="utf-8").splitlines()
+        return [{"source": s, "target": t} for s, t in zip(en, de)]
+
+    paths = []
+    for name, rows in (("m30k_train.jsonl", pairs("train")[:n_train]), ("m30k_test.jsonl", pairs("test2016")[:n_test])):
+        path = folder / name
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def key_metric(metrics: dict) -> str:
+    for key in ("accuracy", "f1", "bleu", "perplexity"):
+        if key in metrics:
+            extra = f", chrF {metrics['chrf']:.1f}" if "chrf" in metrics else ""
+            extra += f", macro-F1 {metrics['macro_f1']:.3f}" if "macro_f1" in metrics else ""
+            return f"{key} {metrics[key]:.3f}{extra}" if key != "bleu" else f"BLEU {metrics[key]:.1f}{extra}"
+    return json.dumps(metrics)[:60]
+
+
+def finetune_row(name: str, data_dir: Path, **fields) -> dict:
+    from finetune.config import FinetuneConfig
+    from finetune.recipe import run
+
+    config = FinetuneConfig(data_dir=str(data_dir), output=name, **fields)
+    began = time.perf_counter()
+    summary = run(config)
+    return {"row": name, "base": key_metric(summary.metrics["base"]), "adapter": key_metric(summary.metrics["adapter"]),
+            "steps": summary.steps, "wall_s": time.perf_counter() - began, "train_tok_s": summary.tokens_per_second,
+            "metrics": summary.metrics}
+
+
+def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
+    """Same model (SmolLM2 nf4 + LoRA r16), same encoded SST-2 examples, same steps: ours vs Trainer."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from finetune.config import FinetuneConfig
+    from finetune.encode import collate, encode_supervised
+    from finetune.loop import LoopSettings, train
+    from finetune.models import build_generative
+
+    train_path, _ = write_sst2(folder, batch_size * steps, seed=1)
+    rows = [json.loads(line) for line in train_path.read_text().splitlines()]
+    config = FinetuneConfig(task="classification", data=str(train_path), batch_size=batch_size, max_steps=steps)
+    results = []
+    for which in ("project loop", "transformers.Trainer"):
+        model, loaded = build_generative(config)
+        examples = encode_supervised("classification", rows, loaded.tokenizer, 256,
+                                     {"labels": ["negative", "positive"]})
+        tokens = sum(len(e["input_ids"]) for e in examples)
+        began = time.perf_counter()
+        if which == "project loop":
+            run_dir = folder / "loop-run"
+            run_dir.mkdir(exist_ok=True)
+            result = train(model, examples, [], LoopSettings(2e-4, batch_size, 1, steps, steps + 1, steps + 1, 0),
+                           loaded.tokenizer.pad_token_id, run_dir)
+            final_loss, processed = result.train_loss, result.tokens_processed
+        else:
+            pad = loaded.tokenizer.pad_token_id
+
+            class Rows(torch.utils.data.Dataset):
+                def __len__(self):
+                    return len(examples)
+
+                def __getitem__(self, i):
+                    return examples[i]
+
+            args = TrainingArguments(output_dir=str(folder / "trainer"), per_device_train_batch_size=batch_size,
+                                     max_steps=steps, learning_rate=2e-4, logging_steps=1, save_strategy="no",
+                                     report_to=[], use_cpu=not torch.cuda.is_available(), warmup_steps=1,
+                                     lr_scheduler_type="linear", dataloader_num_workers=0, seed=0)
+            trainer = Trainer(model=model, args=args, train_dataset=Rows(), data_collator=lambda b: collate(b, pad))
+            output = trainer.train()
+            losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+            final_loss, processed = losses[-1] if losses else output.training_loss, tokens
+        seconds = time.perf_counter() - began
+        results.append({"row": which, "tok_s": processed / seconds, "seconds": seconds, "final_loss": final_loss,
+                        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        del model, loaded
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=["sst2", "conll", "translation", "trainer"])
+    parser.add_argument("--sst2-train", type=int, default=4000)
+    parser.add_argument("--conll-train", type=int, default=3000)
+    parser.add_argument("--conll-test", type=int, default=500)
+    parser.add_argument("--m30k-train", type=int, default=1500)
+    parser.add_argument("--m30k-test", type=int, default=100)
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"benchmark data not found at {DATA}")
+    rows, comparison = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if "sst2" in args.only:
+            train, dev = write_sst2(folder, args.sst2_train, seed=0)
+            rows.append(finetune_row("sst2-minilm-head", folder, task="classification", approach="head",
+                                     base="minilm-l6-v2", data=str(train), eval_data=str(dev), epochs=2,
+                                     batch_size=32, learning_rate=1e-3, max_seq_len=96, eval_limit=872))
+        if "conll" in args.only:
+            train, test = write_conll(folder, args.conll_train, args.conll_test)
+            rows.append(finetune_row("conll-minilm-head", folder, task="ner", approach="head", base="minilm-l6-v2",
+                                     data=str(train), eval_data=str(test), epochs=3, batch_size=16,
+                                     learning_rate=1e-3, max_seq_len=128, eval_limit=args.conll_test,
+                                     entity_types="PER,ORG,LOC,MISC"))
+        if "translation" in args.only:
+            train, test = write_multi30k(folder, args.m30k_train, args.m30k_test)
+            rows.append(finetune_row("multi30k-en-de-smollm2-qlora", folder, task="translation",
+                                     base="smollm2-135m-instruct", data=str(train), eval_data=str(test), epochs=1,
+                                     batch_size=8, learning_rate=3e-4, max_seq_len=128, eval_limit=args.m30k_test,
+                                     source_lang="en", target_lang="de"))
+        if "trainer" in args.only:
+            comparison = trainer_comparison(folder, steps=20, batch_size=8)
+
+    if rows:
+        print("| run | base | adapter | steps | wall (s) | train tokens/s |\n|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['row']} | {r['base']} | {r['adapter']} | {r['steps']} | {r['wall_s']:.0f} "
+                  f"| {r['train_tok_s']:.0f} |")
+    if comparison:
+        ours, theirs = comparison
+        print("\n| loop (SmolLM2-135M nf4 + LoRA r16, SST-2 SFT, batch 8, 20 steps) | tokens/s | seconds | final loss "
+              "| peak RSS (MiB) |\n|---|---|---|---|---|")
+        for r in comparison:
+            print(f"| {r['row']} | {r['tok_s']:.0f} | {r['seconds']:.0f} | {r['final_loss']:.3f} "
+                  f"| {r['peak_rss_mib']:.0f} |")
+        print(f"\nthroughput ratio project/Trainer: {ours['tok_s'] / theirs['tok_s']:.2f}x")
+    print(f"\nsubsets: SST-2 train first {args.sst2_train} of a seeded shuffle, full dev (872); CoNLL-2003 first "
+          f"{args.conll_train} train / first {args.conll_test} test sentences; Multi30k first {args.m30k_train} "
+          f"train / first {args.m30k_test} test2016 pairs.\ncommand: python bench/finetune_benchmark.py "
+          f"{' '.join(sys.argv[1:])}".rstrip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The FAQ tab, the ``/faq`` API (over HTTP with gradio_client), chat routing in the Chat tab, and
+per-session uploads in a real browser.
+
+    pytest tests/test_faq_tab.py -q                     # add -m "not browser" to skip Chromium
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import gradio as gr
+import pytest
+
+from assistant.chat import ChatEngine
+from assistant.faq.knowledge_base import load_builtin
+from assistant.tasks import faq
+from assistant.ui import chat_tab, faq_tab
+from assistant.ui.i18n import build_i18n
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+IN_FAQ = "How do I stop my model from overfitting during fine-tuning?"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def build_demo(loaded, with_router: bool = True) -> gr.Blocks:
+    kb = load_builtin()
+    with gr.Blocks() as demo:
+        with gr.Tab("Chat"):
+            chat_tab.build_chat_tab(ChatEngine(loaded), faq=faq.FaqRouter(kb) if with_router else None)
+        with gr.Tab("FAQ"):
+            faq_tab.build_faq_tab(loaded, kb)
+    return demo
+
+
+def event(demo: gr.Blocks, name: str):
+    return next(fn for fn in demo.fns.values() if fn.name == name)
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_loaded):
+    return build_demo(tiny_loaded)
+
+
+@pytest.fixture(scope="module")
+def served(demo):
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                        i18n=build_i18n(faq_tab.TRANSLATIONS))
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+def test_translations_cover_both_languages():
+    assert set(faq_tab.TRANSLATIONS["en"]) == set(faq_tab.TRANSLATIONS["zh"])
+    assert all(key.startswith("faq.") for key in faq_tab.TRANSLATIONS["en"])
+    build_i18n(faq_tab.TRANSLATIONS)
+
+
+def test_events_queue_and_api_visibility(demo):
+    for name in ("on_ask", "faq_api", "respond"):
+        fns = [fn for fn in demo.fns.values() if fn.name == name]
+        assert fns and all(fn.concurrency_id == "model" and fn.concurrency_limit == 1 for fn in fns), name
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert public == {"chat", "faq"}
+
+
+def test_upload_handler_returns_a_new_session_kb_or_a_clear_error(tmp_path):
+    default = load_builtin()
+    assert faq_tab.upload_for_ui(None, "replace", default) == (default, faq_tab.status_line(default))
+    good = tmp_path / "team.csv"
+    good.write_text("question,answer\nWhere is the coffee machine?,Second floor.\n", "utf-8")
+    kb, status = faq_tab.upload_for_ui(str(good), "extend", default)
+    assert len(kb) == 62 and "built-in FAQ + team.csv" in status and "62 entries" in status
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nWhere?,\n", "utf-8")
+    with pytest.raises(gr.Error, match=r"'bad.csv' row 1 \(line 2\): the answer"):
+        faq_tab.upload_for_ui(str(bad), "replace", default)
+
+
+@pytest.mark.real
+def test_faq_api_over_http(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    result = client.predict(IN_FAQ, api_name="/faq")
+    assert set(result) == {"answer", "sources"}
+    assert result["sources"][0]["id"] == "faq-025"
+    assert all(set(s) == {"id", "question", "score"} and isinstance(s["score"], float) for s in result["sources"])
+    outside = client.predict("Will it rain in Shanghai tomorrow?", api_name="/faq")
+    assert outside["sources"] == [] and outside["answer"].startswith(faq.NOT_COVERED["en"])
+    with pytest.raises(Exception, match="empty question"):
+        client.predict("  ", api_name="/faq")
+
+
+@pytest.mark.real
+def test_chat_routes_covered_questions_to_the_faq(demo):
+    respond = event(demo, "respond").fn
+    history = [{"role": "user", "content": "What is QLoRA?"}]
+    replies = list(respond(history, "", 0.0, 0.9, 8, 1.0, True, None))
+    assert len(replies) == 1 and replies[0][:-1] == history
+    assert "Sources: faq-034 (0." in replies[0][-1]["content"]
+    generated = list(respond(history, "", 0.0, 0.9, 8, 1.0, False, None))  # checkbox off: the model answers
+    assert generated and "Sources:" not in generated[-1][-1]["content"]
+    chit_chat = list(respond([{"role": "user", "content": "hi, how are you?"}], "", 0.0, 0.9, 8, 1.0, True, None))
+    assert chit_chat and "Sources:" not in chit_chat[-1][-1]["content"]
+
+
+def test_chat_tab_without_faq_keeps_its_inputs(tiny_loaded):
+    demo = build_demo(tiny_loaded, with_router=False)
+    respond = event(demo, "respond")
+    assert len(respond.inputs) == 6
+    assert not any(getattr(block, "elem_id", None) == "chat-use-faq" for block in demo.blocks.values())
+
+
+@pytest.mark.browser
+@pytest.mark.real
+def test_an_upload_stays_in_its_browser_session_and_chat_cites_the_faq(served, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    upload = tmp_path / "office.md"
+    upload.write_text("Q: Where is the coffee machine?\nA: On the second floor, next to the lifts.\n", "utf-8")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            pages = [browser.new_context().new_page() for _ in range(2)]
+            for page in pages:
+                page.goto(served)
+                page.get_by_role("tab", name="FAQ").click()
+                page.locator("#faq-status").wait_for()
+            owner, other = pages
+            owner.locator("#faq-upload input[type=file]").set_input_files(str(upload))
+            owner.locator("#faq-status", has_text="office.md · 1 entries").wait_for(timeout=60_000)
+
+            def ask(page, question: str) -> str:
+                page.locator("#faq-question textarea").fill(question)
+                page.locator("#faq-ask").click()
+                page.wait_for_function(
+                    "() => document.querySelector('#faq-answer').innerText.trim().length > 20", timeout=60_000)
+                return page.locator("#faq-answer").inner_text()
+
+            assert "second floor" in ask(owner, "where can I find the coffee machine?")
+            assert "built-in FAQ · 61 entries" in other.locator("#faq-status").inner_text()
+            assert "second floor" not in ask(other, "where can I find the coffee machine?")
+
+            other.get_by_role("tab", name="Chat").click()  # chat routing, through the real checkbox
+            assert other.locator("#chat-use-faq input[type=checkbox]").is_checked()
+            other.locator("#chat-input textarea").fill("What is QLoRA?")
+            other.locator("#chat-send").click()
+            other.locator("#chatbot", has_text="Sources: faq-034").wait_for(timeout=60_000)
+        finally:
+            browser.close()
