@@ -51,6 +51,7 @@ class JobManager:
         self._runner = runner
         self._lock = threading.Condition()
         self._jobs: dict[str, JobRecord] = {}
+        self._latest: dict[str, JobRecord] = {}  # run id -> its newest job
         self._queue: deque[JobRecord] = deque()
         self._running: JobRecord | None = None
         self._listeners: list[Callable[[JobSnapshot], None]] = []
@@ -137,7 +138,8 @@ class JobManager:
 
     def resumable(self) -> list[JobSnapshot]:
         """Stopped runs with a checkpoint (this session's and those found on disk), newest first."""
-        return [s for s in self.all() if s.resumable]
+        with self._lock:
+            return [self._snapshot(j) for j in reversed(self._jobs.values()) if self._is_resumable(j)]
 
     def add_listener(self, callback: Callable[[JobSnapshot], None]) -> None:
         """``callback(snapshot)`` after every change of any job, from the worker or the caller's thread."""
@@ -163,7 +165,7 @@ class JobManager:
         with self._lock:
             if self._closing:
                 raise UserError("The server is shutting down; start the run again after it restarts.")
-            self._jobs[job.job_id] = job
+            self._jobs[job.job_id] = self._latest[job.run_id] = job
             self._queue.append(job)
             self._log(job, f"Queued ({'resume of ' if job.resume else ''}run {job.run_id}).")
             snapshot = self._snapshot(job)
@@ -201,7 +203,8 @@ class JobManager:
             elif kind == "start":
                 job.total_steps, job.last_step_clock = payload["total_steps"], now
                 self._log(job, f"Training {payload['total_steps']} steps on {payload['train_examples']} examples "
-                               f"({payload['val_examples']} for validation).")
+                               f"({payload['val_examples']} for validation). Same run from the command line: "
+                               f"{payload['command']}")
             elif kind == "step":
                 line = job.record_step(payload, now)
                 if line:
@@ -266,7 +269,11 @@ class JobManager:
         return job
 
     def _latest_of_run(self, run_id: str) -> JobRecord:
-        return [j for j in self._jobs.values() if j.run_id == run_id][-1]
+        return self._latest[run_id]
+
+    def _is_resumable(self, job: JobRecord) -> bool:
+        return (job.state == "stopped" and self._latest.get(job.run_id) is job
+                and (self.runs_dir / job.run_id / "checkpoint.pt").is_file())
 
     @staticmethod
     def _check_owner(job: JobRecord, owner: str, action: str) -> None:
@@ -280,14 +287,12 @@ class JobManager:
         return self._queue.index(job) + (1 if self._running else 0)
 
     def _snapshot(self, job: JobRecord) -> JobSnapshot:
-        resumable = (job.state == "stopped" and self._latest_of_run(job.run_id) is job
-                     and (self.runs_dir / job.run_id / "checkpoint.pt").is_file())
-        return job.snapshot(self._position(job), resumable)
+        return job.snapshot(self._position(job), self._is_resumable(job))
 
     def _restore(self) -> None:
         """Runs of earlier server processes (owner-less: anyone may resume them)."""
         for job in restore_records(self.runs_dir):
-            self._jobs[job.job_id] = job
+            self._jobs[job.job_id] = self._latest[job.run_id] = job
 
 
 def _new_id() -> str:

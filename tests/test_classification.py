@@ -148,6 +148,8 @@ def test_table_errors_name_the_file_and_line(tmp_path):
         C.read_text_table(numbers)
     with pytest.raises(InputError, match="not a .csv, .tsv or .txt"):
         C.read_text_table(tmp_path / "data.xlsx")
+    with pytest.raises(InputError, match=r"'big.csv' row 2 \(after the header\): The text is 100,001 bytes"):
+        C.check_texts(["fine", "x" * 100_001], "big.csv")
     many = tmp_path / "many.txt"
     many.write_text("a\nb\nc\n", encoding="utf-8")
     with pytest.raises(InputError, match="3 rows; the limit here is 2"):

@@ -77,6 +77,8 @@ def test_correcting_the_column_mapping_revalidates_and_trains_on_the_mapped_colu
     unmapped = inspect_dataset(path, "classification")
     assert not unmapped.ok and unmapped.columns == ("id", "comment", "mood")
     assert "cannot find the columns" in unmapped.error and "label" in unmapped.error and not unmapped.markdown
+    assert unmapped.roles == {"text": "comment"}, "the columns that fit are preselected; the label is left to pick"
+    assert unmapped.preview["headers"] == ["id", "comment", "mood"] and len(unmapped.preview["data"]) == 12
     with pytest.raises(InputError, match="cannot find the columns"):
         check_ready(unmapped)
     assert role_slots("classification") == ["text", "label"] and len(role_slots("instruction")) == 5

@@ -58,6 +58,7 @@ def test_jobs_queue_in_order_a_bad_one_fails_readably_and_the_next_one_finishes(
     assert done.step == done.total_steps == 2 and [p[0] for p in done.train_points] == [1, 2]
     assert done.adapter == "sentiment-test" and set(done.metrics) == {"base", "adapter"}
     assert "accuracy" in done.metrics["adapter"] and done.elapsed > 0 and done.eta is None
+    assert any("python -m finetune" in line and "--max-steps 2" in line for line in done.log)
     saved = json.loads((tmp_path / "data" / "runs" / done.run_id / "job.json").read_text())
     assert saved["state"] == "finished" and saved["adapter"] == "sentiment-test"
 

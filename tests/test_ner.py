@@ -222,3 +222,10 @@ def test_cli_writes_entities_as_json_lines(tiny_long_loaded, tmp_path, capsys):
     assert [row["text"] for row in rows] == ["Maria flew to Paris.", "李明在北京。"]
     for row in rows:
         assert_offsets_hold(row["text"], row["entities"])
+
+
+def test_answer_stops_when_a_line_repeats():
+    from assistant.tasks.generation import repeats_a_line
+
+    assert repeats_a_line("PER: Ann\nLOC: Rome\nPER: Ann\n")
+    assert not repeats_a_line("PER: Ann\nLOC: Rome\nPER: Ann")  # the last line may still grow

@@ -141,3 +141,11 @@ def test_cli_translates_a_file_line_by_line(tiny_llm_dir, tmp_path, capsys):
                  *model]) == 0
     lines = (tmp_path / "o.txt").read_text(encoding="utf-8").split("\n")
     assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+
+
+def test_stop_predicates_end_a_line_answer_or_a_loop():
+    from assistant.tasks.generation import ends_first_line, stuck_in_a_loop
+
+    assert not ends_first_line("\n\nDas Haus") and ends_first_line("\nDas Haus ist klein.\nNote")
+    assert stuck_in_a_loop("Das ist ein anonenenenenenen") and stuck_in_a_loop("北京北京北京北京北京北京")
+    assert not stuck_in_a_loop("Wait...... ok") and not stuck_in_a_loop("ha ha ha ha")

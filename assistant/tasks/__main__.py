@@ -63,20 +63,25 @@ def check_paths(args) -> tuple[Path, Path]:
 
 
 def read_ner_texts(path: Path) -> list[str]:
+    """Texts from a .txt file (one per non-empty line) or .jsonl ("text" field), each checked."""
+    from assistant.tasks import ner
+
     texts = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        if path.suffix.lower() != ".jsonl":
-            texts.append(line)
-            continue
+        text = line
+        if path.suffix.lower() == ".jsonl":
+            try:
+                text = json.loads(line).get("text")
+            except (json.JSONDecodeError, AttributeError):
+                raise InputError(f"'{path.name}' line {number} is not a JSON object.") from None
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"'{path.name}' line {number} has no non-empty \"text\" field.")
         try:
-            text = json.loads(line).get("text")
-        except (json.JSONDecodeError, AttributeError):
-            raise InputError(f"'{path.name}' line {number} is not a JSON object.") from None
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"'{path.name}' line {number} has no non-empty \"text\" field.")
-        texts.append(text)
+            texts.append(ner.check_text(text))
+        except InputError as exc:
+            raise InputError(f"'{path.name}' line {number}: {exc}") from None
     if not texts:
         raise InputError(f"'{path.name}' has no texts.")
     return texts
@@ -114,13 +119,12 @@ def prepare(args, source: Path):
 
         labels = classification.parse_labels(args.labels)
         header, rows, column = classification.read_text_table(source)
-        for row in rows:
-            classification.check_text(row[column])
+        texts = classification.check_texts([row[column] for row in rows], source.name)
 
         def run(loaded, target):
             bar, tick = progress_bar(len(rows))
             with bar:
-                results = classification.classify_many(loaded, [row[column] for row in rows], labels, tick)
+                results = classification.classify_many(loaded, texts, labels, tick)
             classification.write_predictions(target, header, rows, results)
             return len(results)
         return run
@@ -129,7 +133,7 @@ def prepare(args, source: Path):
         from assistant.tasks import ner
 
         types = ner.parse_entity_types(args.entity_types)
-        texts = [ner.check_text(text) for text in read_ner_texts(source)]
+        texts = read_ner_texts(source)
 
         def run(loaded, target):
             bar, tick = progress_bar(len(texts))

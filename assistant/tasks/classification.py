@@ -63,6 +63,17 @@ def check_text(text: str) -> str:
     return text
 
 
+def check_texts(texts: Sequence[str], source: str) -> list[str]:
+    """``check_text`` for every row of a file; the error names the file and the row."""
+    checked = []
+    for number, text in enumerate(texts, 1):
+        try:
+            checked.append(check_text(text))
+        except InputError as exc:
+            raise InputError(f"'{source}' row {number} (after the header): {exc}") from None
+    return checked
+
+
 def build_messages(text: str, labels: Sequence[str]) -> list[dict]:
     """System + user messages asking for one label of ``labels`` for ``text``."""
     user = (f"Labels: {', '.join(labels)}\n\nText: {text}\n\n"

@@ -126,18 +126,16 @@ def locate_entities(text: str, found: Sequence[tuple[str, str]]) -> list[dict]:
     """
     taken: list[tuple[int, int]] = []
     entities, cursor = [], 0
-    for kind, surface in found:
-        candidates = [surface.strip()]
+    queue, position = list(found), 0
+    while position < len(queue):
+        kind, surface = queue[position]
+        position += 1
         trimmed = surface.strip().strip("\"'`“”‘’「」*").rstrip(",;。，；").strip()
-        if trimmed != candidates[0]:
-            candidates.append(trimmed)
-        span = next((s for s in (_best_span(text, c, taken, cursor) for c in candidates if c) if s), None)
-        if span is None and re.search(r"[,，、]", trimmed):  # "PER: John, Mary" on one line
-            entities += [e for e in locate_entities(text, [(kind, part) for part in re.split(r"[,，、]", trimmed)])
-                         if not any(e["start"] < t_end and t_start < e["end"] for t_start, t_end in taken)]
-            taken += [(e["start"], e["end"]) for e in entities]
-            continue
+        span = _best_span(text, surface.strip(), taken, cursor) or _best_span(text, trimmed, taken, cursor)
         if span is None:
+            parts = [part for part in re.split(r"[,，、]", trimmed) if part.strip()]
+            if len(parts) > 1:  # "PER: John, Mary" on one line: look for each name in turn
+                queue[position:position] = [(kind, part) for part in parts]
             continue
         taken.append(span)
         cursor = span[1]

@@ -63,9 +63,7 @@ def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=N
             raise InputError("Upload a CSV, TSV or .txt file first.")
         label_list = classification.parse_labels(labels)
         header, rows, column = classification.read_text_table(path, max_rows=MAX_FILE_ROWS)
-        texts = [row[column] for row in rows]
-        for text in texts:
-            classification.check_text(text)
+        texts = classification.check_texts([row[column] for row in rows], Path(path).name)
         tick = (lambda done, total: progress((done, total), desc="Classifying", unit="rows")) if progress else None
         results = classification.classify_many(loaded, texts, label_list, tick)
     except UserError as exc:

@@ -21,6 +21,7 @@ from assistant.errors import InputError
 from finetune.config import FinetuneConfig
 from finetune.data import TASK_ROLES, ColumnMapping, load_dataset_file, read_table
 from finetune.data.columns import find_column
+from finetune.data.loader import preview_records
 from finetune.estimate import current_device, estimate_for_config, recommend_approach
 from finetune.jobs import JobManager
 
@@ -31,6 +32,7 @@ FORM_FIELDS = ("task", "method", "base", "approach", "learning_rate", "epochs", 
                "labels", "entity_types", "source_lang", "target_lang", "pseudo_label_threshold", "lora_r",
                "lora_alpha", "lora_dropout", "target_modules", "grad_accum", "max_seq_len", "validation_split",
                "eval_limit", "seed", "quant")
+PREVIEW_ROWS = 20
 DEFAULTS = {f.name: f.default for f in fields(FinetuneConfig) if f.name in FORM_FIELDS}
 
 
@@ -91,8 +93,8 @@ def inspect_dataset(path: str | Path, task: str | None = None, roles: dict[str, 
     """Load and validate ``path`` for ``task`` (guessed when None) with ``roles`` (detected when None).
 
     A file that cannot be read at all raises InputError; a file whose columns do not fit the task (or
-    whose task cannot be guessed: then ``fallback_task`` is assumed) comes back with ``ok=False`` and the
-    reason in ``markdown``, so the user can choose the task and fix the mapping.
+    whose task cannot be guessed: then ``fallback_task`` is assumed) comes back with ``ok=False``, the
+    reason in ``error`` and the columns that fit preselected, so the user can choose the task or the columns.
     """
     path = Path(path)
     try:
@@ -100,14 +102,18 @@ def inspect_dataset(path: str | Path, task: str | None = None, roles: dict[str, 
         loaded = load_dataset_file(path, task=task, mapping=mapping)
     except InputError as exc:
         task = task or fallback_task
-        columns = tuple(read_table(path).columns)  # raises InputError itself if the file is unreadable
+        table = read_table(path)  # raises InputError itself if the file is unreadable
+        columns = tuple(table.columns)
         if not roles:  # preselect the columns whose names fit, so the user only picks the missing ones
             roles = {}
             for role in role_slots(task):
                 column = find_column(columns, role, exclude=list(roles.values()))
                 if column:
                     roles[role] = column
+        preview = preview_records(table.records[:PREVIEW_ROWS])
+        headers = list(dict.fromkeys(k for record in preview for k in record))
         return DatasetView(str(path), task, columns, dict(roles), dict(auto_roles or {}),
+                           preview={"headers": headers, "data": [[r.get(h, "") for h in headers] for r in preview]},
                            summary=f"**{path.name}** · task **{task}** · the columns do not fit: choose the task "
                                    "or the columns below", error=str(exc))
     report = loaded.report

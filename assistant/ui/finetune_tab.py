@@ -207,7 +207,10 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
 
     def on_stop(state):
         owner = owner_of(state)
-        key = (state or {}).get("job") or (jobs.current().job_id if jobs.current() else "")
+        running = jobs.current()
+        key = (state or {}).get("job") or (running.job_id if running else "")
+        if not key:
+            raise gr.Error("There is no job to stop.")
         try:
             jobs.stop(key, owner)
         except UserError as exc:
@@ -216,8 +219,11 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
 
     def on_resume(state, selected):
         owner = owner_of(state)
+        key = selected or (state or {}).get("job")
+        if not key:
+            raise gr.Error("Pick a stopped run to resume in the list next to the button.")
         try:
-            job_id = jobs.resume(selected or (state or {}).get("job") or "", owner)
+            job_id = jobs.resume(key, owner)
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
         return {"owner": owner, "job": job_id}
@@ -257,7 +263,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
           dataset_outputs, **private)
     gr.on([r.input for r in roles], on_roles, [view_state, *roles], dataset_outputs, **private)
     gr.on([form["task"].change, form["method"].change], _task_visibility, [form["task"], form["method"]],
-          task_outputs, **private)
+          task_outputs, show_progress="hidden", **private)
     gr.on([view_state.change, *(c.change for c in form_inputs)], on_plan, [view_state, *form_inputs],
           [plan, command], show_progress="hidden", **private)
     start.click(on_start, [view_state, browser, *form_inputs], [browser, progress], **private)
