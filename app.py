@@ -46,21 +46,44 @@ def main(argv: list[str] | None = None) -> int:
         quiet_libraries()
         started = time.perf_counter()
 
-        from assistant.chat import ChatEngine
-        from assistant.loading import load_causal_lm
-        from assistant.ui.app_ui import build_app
+        services = load_services(settings)
+        from assistant.ui.app_ui import build_app, i18n
 
-        loaded = load_causal_lm(settings.model, settings.quant, settings.device,
-                                settings.trust_remote_code, settings.cache_dir)
-        for notice in loaded.notices:
-            print(f"note: {notice}", file=sys.stderr)
-        demo = build_app(ChatEngine(loaded))
+        demo = build_app(services)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    loaded = services.engine.loaded
     print(f"Loaded {loaded.describe()} in {time.perf_counter() - started:.1f} s", flush=True)
-    demo.queue(default_concurrency_limit=4).launch(server_name=settings.host, server_port=settings.port)
+    try:
+        demo.queue(default_concurrency_limit=4).launch(server_name=settings.host, server_port=settings.port,
+                                                       i18n=i18n())
+    finally:
+        services.jobs.close()  # a running job checkpoints, so it can be resumed after a restart
     return 0
+
+
+def load_services(settings: AppSettings):
+    """Load the model once and build what every session shares."""
+    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.chat import ChatEngine
+    from assistant.faq.knowledge_base import load_builtin
+    from assistant.loading import load_causal_lm
+    from assistant.tasks.faq import FaqRouter
+    from assistant.ui.app_ui import Services
+    from finetune.adapters import AdapterStore
+    from finetune.jobs import JobManager
+
+    loaded = load_causal_lm(settings.model, settings.quant, settings.device,
+                            settings.trust_remote_code, settings.cache_dir)
+    for notice in loaded.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    store = AdapterStore(settings.data_dir / "adapters")
+    runtime = AdapterRuntime(loaded, store, settings.model)
+    kb = load_builtin()
+    router = FaqRouter(kb)
+    router.warm()  # indexes the FAQ in the background; the first question does not wait
+    return Services(ChatEngine(loaded, runtime), runtime, kb, router, JobManager(settings.data_dir), store)
 
 
 if __name__ == "__main__":

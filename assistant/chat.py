@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from assistant.adapter_runtime import NO_ADAPTER
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
 
@@ -147,7 +148,7 @@ class ChatEngine:
         ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
 
         input_ids = torch.tensor([ids], device=self.loaded.model.device)
-        if adapter and self.adapters is None:
+        if adapter and adapter != NO_ADAPTER and self.adapters is None:
             raise InputError("This engine serves no adapters.")
         hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)

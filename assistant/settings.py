@@ -15,6 +15,7 @@ from pathlib import Path
 from assistant.errors import InputError
 from assistant.loading import QUANT_CHOICES
 from assistant.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
+from finetune.config import default_data_dir
 
 
 @dataclass
@@ -33,6 +34,8 @@ class AppSettings:
     """TCP port for the web UI and API."""
     cache_dir: Path = field(default_factory=default_cache_dir)
     """Where converted models are cached."""
+    data_dir: Path = field(default_factory=default_data_dir)
+    """Where adapters, training runs and uploaded datasets are kept."""
     trust_remote_code: bool = False
     """Allow a model folder's own Python code to run. Off unless you trust the model."""
 
@@ -43,6 +46,7 @@ class AppSettings:
         "host": "GRADIO_SERVER_NAME",
         "port": "GRADIO_SERVER_PORT",
         "cache_dir": "ASSISTANT_CACHE_DIR",
+        "data_dir": "ASSISTANT_DATA_DIR",
         "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE",
     }
 
@@ -61,6 +65,7 @@ class AppSettings:
         if not 1 <= self.port <= 65535:
             raise InputError(f"--port must be between 1 and 65535; got {self.port}.")
         self.cache_dir = Path(self.cache_dir).expanduser()
+        self.data_dir = Path(self.data_dir).expanduser()
         if isinstance(self.trust_remote_code, str):
             self.trust_remote_code = self.trust_remote_code.strip().lower() in ("1", "true", "yes", "on")
 
@@ -102,6 +107,7 @@ _DOCS = {
     "host": "Interface to listen on.",
     "port": "Port for the UI and API (default 7860).",
     "cache_dir": "Cache for converted models (default ~/.cache/assistant-studio).",
+    "data_dir": "Adapters, runs and datasets (default ./data).",
     "trust_remote_code": "Run a model's own code (off by default).",
 }
 

@@ -1,19 +1,79 @@
-"""Assemble the tabs into one ``gr.Blocks`` app."""
+"""Assemble the tabs into one ``gr.Blocks`` app from the services ``app.py`` loaded once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
+from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.chat import ChatEngine
-from assistant.ui.chat_tab import build_chat_tab
+from assistant.ui import adapters_panel, chat_tab, classify_tab, faq_tab, finetune_labels, ner_tab, translate_tab
+from assistant.ui.i18n import build_i18n, tr
 
 TITLE = "LLM Assistant Studio"
 
+TRANSLATIONS = {
+    "en": {"app.adapter": "Adapter for Chat and tasks", "app.adapter_info":
+           "Trained adapters for the served model; '(base model)' uses no adapter. Per browser session.",
+           "app.chat": "Chat", "app.classify": "Classification", "app.ner": "NER", "app.translate": "Translation"},
+    "zh": {"app.adapter": "对话与任务使用的适配器", "app.adapter_info": "为当前模型训练的适配器；“(base model)” 表示不用适配器。每个浏览器会话单独生效。",
+           "app.chat": "对话", "app.classify": "文本分类", "app.ner": "命名实体识别", "app.translate": "翻译"},
+}
 
-def build_app(engine: ChatEngine) -> gr.Blocks:
-    """The whole UI; call ``.queue().launch()`` on the result."""
+
+@dataclass
+class Services:
+    """Everything loaded once at start and shared by all sessions."""
+
+    engine: ChatEngine
+    runtime: AdapterRuntime | None = None
+    faq_kb: object | None = None
+    faq_router: object | None = None
+    jobs: object | None = None
+    store: object | None = None
+
+
+def i18n() -> gr.I18n:
+    return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, classify_tab.TRANSLATIONS, ner_tab.TRANSLATIONS,
+                      translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, finetune_labels.TRANSLATIONS,
+                      adapters_panel.TRANSLATIONS)
+
+
+def build_app(services: Services) -> gr.Blocks:
+    """The whole UI; call ``.queue().launch(i18n=i18n())`` on the result."""
+    engine, runtime = services.engine, services.runtime
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nChat, run NLP tasks and QLoRA fine-tune 4-bit models, offline.")
-        with gr.Tab("Chat", id="chat"):
-            build_chat_tab(engine)
+        picker = None
+        if runtime is not None:
+            picker = gr.Dropdown(runtime.choices(), value=NO_ADAPTER, label=tr("app.adapter"),
+                                 info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
+        with gr.Tab(tr("app.chat"), id="chat"):
+            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker)
+        with gr.Tab(tr("app.classify"), id="classify"):
+            classify_tab.build_classify_tab(engine.loaded)
+        with gr.Tab(tr("app.ner"), id="ner"):
+            ner_tab.build_ner_tab(engine.loaded)
+        with gr.Tab(tr("app.translate"), id="translate"):
+            translate_tab.build_translate_tab(engine.loaded)
+        if services.faq_kb is not None:
+            with gr.Tab(tr("faq.tab"), id="faq"):
+                faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
+        if services.jobs is not None:
+            from assistant.ui.finetune_tab import build_finetune_tab
+
+            with gr.Tab(tr("finetune.tab"), id="finetune"):
+                finetune = build_finetune_tab(services.jobs, services.store)
+            with gr.Tab(tr("adapters.title"), id="adapters"):
+                adapters = adapters_panel.build_adapters_panel(services.store)
+            adapters.refresh_on(finetune.adapters_changed)
+            if picker is not None:
+                def refresh_picker(current):
+                    names = runtime.choices()
+                    return gr.Dropdown(choices=names, value=current if current in names else NO_ADAPTER)
+
+                for counter in (finetune.adapters_changed, adapters.changed):
+                    counter.change(refresh_picker, picker, picker, api_visibility="private")
+                demo.load(refresh_picker, picker, picker, api_visibility="private")
     return demo

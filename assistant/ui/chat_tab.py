@@ -9,6 +9,7 @@ import gradio as gr
 from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.errors import UserError
 from assistant.loading import human_bytes
+from assistant.ui.i18n import tr
 
 MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
 
@@ -32,11 +33,23 @@ class StopSwitches:
             event.set()
 
 
-def build_chat_tab(engine: ChatEngine, faq=None) -> None:
+TRANSLATIONS = {
+    "en": {"chat.send": "Send", "chat.stop": "Stop", "chat.clear": "Clear", "chat.use_faq":
+           "Answer from the FAQ when it covers the question", "chat.settings": "System prompt and generation settings",
+           "chat.system": "System prompt", "chat.temperature": "Temperature (0 = greedy)", "chat.top_p": "Top-p",
+           "chat.max_new": "Max new tokens", "chat.repetition": "Repetition penalty"},
+    "zh": {"chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
+           "chat.settings": "系统提示词与生成参数", "chat.system": "系统提示词", "chat.temperature": "温度（0 = 贪心解码）",
+           "chat.top_p": "Top-p", "chat.max_new": "最多生成 token 数", "chat.repetition": "重复惩罚"},
+}
+
+
+def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None) -> None:
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
     the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
+    ``adapter_picker``: a dropdown of adapter names (needs ``engine.adapters``); each reply uses its value.
     """
     stops = StopSwitches()
     loaded = engine.loaded
@@ -54,27 +67,27 @@ def build_chat_tab(engine: ChatEngine, faq=None) -> None:
             placeholder="Ask anything… / 输入你的问题…", show_label=False, scale=8, elem_id="chat-input",
             max_lines=8,
         )
-        send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-        stop = gr.Button("Stop", variant="stop", scale=1, elem_id="chat-stop")
-        clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
-    use_faq = None
+        send = gr.Button(tr("chat.send"), variant="primary", scale=1, elem_id="chat-send")
+        stop = gr.Button(tr("chat.stop"), variant="stop", scale=1, elem_id="chat-stop")
+        clear = gr.Button(tr("chat.clear"), scale=1, elem_id="chat-clear")
     if faq is not None:
-        use_faq = gr.Checkbox(label="Answer from the FAQ when it covers the question", value=True,
-                              elem_id="chat-use-faq")
-    with gr.Accordion("System prompt and generation settings", open=False):
-        system = gr.Textbox(label="System prompt", value="You are a helpful assistant.", lines=2)
+        use_faq = gr.Checkbox(label=tr("chat.use_faq"), value=True, elem_id="chat-use-faq")
+    else:
+        use_faq = gr.State(False)
+    with gr.Accordion(tr("chat.settings"), open=False):
+        system = gr.Textbox(label=tr("chat.system"), value="You are a helpful assistant.", lines=2)
         with gr.Row():
-            temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature (0 = greedy)")
-            top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, label="Top-p")
-            max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label="Max new tokens")
-            repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label="Repetition penalty")
+            temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=tr("chat.temperature"))
+            top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, label=tr("chat.top_p"))
+            max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label=tr("chat.max_new"))
+            repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=tr("chat.repetition"))
 
     def add_user_message(text: str, history: list):
         if not (text or "").strip():
             raise gr.Error("Type a message first: an empty message cannot be answered.")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
-    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq=False, request: gr.Request = None):
+    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, adapter, request: gr.Request = None):
         history = history or []
         if not history or history[-1]["role"] != "user":
             return
@@ -86,7 +99,7 @@ def build_chat_tab(engine: ChatEngine, faq=None) -> None:
                 yield history + [{"role": "assistant", "content": routed}]
                 return
             settings = GenerationSettings(temp, p, max_new, penalty)
-            for text in engine.stream(last, prior, system_prompt, settings, stop_event):
+            for text in engine.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
                 yield history + [{"role": "assistant", "content": text}]
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
@@ -94,8 +107,8 @@ def build_chat_tab(engine: ChatEngine, faq=None) -> None:
     def stop_reply(request: gr.Request):
         stops.stop(request.session_hash if request else "")
 
-    inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty]
-    inputs += [use_faq] if use_faq is not None else []
+    inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty, use_faq,
+              adapter_picker if adapter_picker is not None else gr.State(None)]
     runs = []
     for trigger in (message.submit, send.click):
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
@@ -104,11 +117,12 @@ def build_chat_tab(engine: ChatEngine, faq=None) -> None:
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
-    def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256) -> str:
-        """Answer one message (no history) and return the whole reply."""
+    def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
+             adapter: str = "") -> str:
+        """Answer one message (no history) and return the whole reply; ``adapter`` picks a trained adapter."""
         try:
             settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
-            return engine.reply(message, [], system_prompt or "", settings)
+            return engine.reply(message, [], system_prompt or "", settings, adapter=adapter or None)
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 
