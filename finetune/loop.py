@@ -124,8 +124,9 @@ def train(
 
     ``start_step`` continues the step count of an earlier phase (semi-supervised round 2).
     """
-    if not next(iter(model.parameters())).is_cuda:
-        torch.set_flush_denormal(True)
+    on_cpu = not next(iter(model.parameters())).is_cuda
+    if on_cpu:
+        torch.set_flush_denormal(True)  # process-wide CPU state: switched off again when training ends
     torch.manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=settings.learning_rate, weight_decay=0.0)
     step, log_state = (load_checkpoint(run_dir, model, optimizer) if resume else (start_step, {}))
@@ -191,6 +192,8 @@ def train(
                 save_checkpoint(run_dir, model, optimizer, step, _log_state())
     finally:
         log.close()
+        if on_cpu:
+            torch.set_flush_denormal(False)
     seconds = elapsed_before + time.perf_counter() - began
     if status == "stopped":
         save_checkpoint(run_dir, model, optimizer, step, _log_state())

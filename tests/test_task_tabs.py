@@ -136,3 +136,18 @@ def test_translate_file_keeps_line_structure(tiny_loaded, tmp_path):
     assert out.endswith("lines-de.txt")
     text, detected = translate_tab.translate_for_ui(tiny_loaded, "Das Haus ist klein.", "auto", "en")
     assert detected == "German (de)" and isinstance(text, str)
+
+
+def test_registry_lists_the_task_modules_and_their_contract():
+    from assistant.errors import InputError
+    from assistant.tasks import available_tasks, get_task
+
+    names = available_tasks()
+    assert {"classification", "ner", "translation"} <= set(names)
+    for name in names:
+        module = get_task(name)
+        assert module.TASK_NAME == name and isinstance(module.PROMPT_VERSION, str)
+        for function in ("build_messages", "training_example", "parse_output", "evaluate"):
+            assert callable(getattr(module, function)), f"{name}.{function}"
+    with pytest.raises(InputError, match="Unknown task 'summarize'. Available tasks: classification, ner"):
+        get_task("summarize")

@@ -70,7 +70,7 @@ _LOOP = re.compile(r"(.{1,20}?)\1{3,}$", re.S)
 def stuck_in_a_loop(text: str) -> bool:
     """Stop predicate: the answer ends with a short piece repeated 4+ times over 12+ characters
     ("enenenenenen", "kopf-kopf-kopf-kopf-"): a small model that loops never recovers."""
-    match = _LOOP.search(text)
+    match = _LOOP.search(text[-240:])
     return bool(match) and len(match.group(0)) >= 12
 
 
