@@ -116,7 +116,8 @@ def test_chat_routes_covered_questions_to_the_faq(demo):
 def test_chat_tab_without_faq_keeps_its_inputs(tiny_loaded):
     demo = build_demo(tiny_loaded, with_router=False)
     respond = event(demo, "respond")
-    assert len(respond.inputs) == 6
+    use_faq = respond.inputs[6]
+    assert isinstance(use_faq, gr.State) and use_faq.value is False, "without a router the FAQ is never used"
     assert not any(getattr(block, "elem_id", None) == "chat-use-faq" for block in demo.blocks.values())
 
 

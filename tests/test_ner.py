@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -173,27 +174,18 @@ def test_seqeval_metric_on_hand_computed_values():
         ner.evaluate([["O"]], [["O", "O"]])
 
 
-@pytest.fixture(scope="module")
-def tiny_long_loaded(tmp_path_factory):
-    """The tiny Llama with a 1024-token context: the NER prompt (with its example) outgrows 256
-    tokens of the tiny 400-token vocabulary."""
-    from assistant.loading import load_causal_lm
-    from tests.tiny_models import build_tiny_llama
-
-    return load_causal_lm(str(build_tiny_llama(tmp_path_factory.mktemp("ner") / "llama", max_positions=1024)), "fp32")
-
-
 def test_prompt_too_long_for_the_context_is_an_input_error(tiny_loaded):
-    with pytest.raises(InputError, match="too long"):
-        ner.extract_entities(tiny_loaded, "The quick brown fox.")
+    small_context = dataclasses.replace(tiny_loaded, context_window=128)
+    with pytest.raises(InputError, match="prompt needs .* tokens, but this model's 128-token context"):
+        ner.extract_entities(small_context, "The quick brown fox.")
 
 
-def test_tiny_model_extraction_keeps_the_invariants(tiny_long_loaded):
+def test_tiny_model_extraction_keeps_the_invariants(tiny_loaded):
     text = "The quick brown fox jumps over the lazy dog in 北京."
-    entities = ner.extract_entities(tiny_long_loaded, text, "PER, LOC")
+    entities = ner.extract_entities(tiny_loaded, text, "PER, LOC")
     assert_offsets_hold(text, entities)
     assert {e["type"] for e in entities} <= {"PER", "LOC"}
-    many = ner.extract_many(tiny_long_loaded, [text, "Fine-tuning adapts a model."], "PER, LOC", batch_size=2)
+    many = ner.extract_many(tiny_loaded, [text, "Fine-tuning adapts a model."], "PER, LOC", batch_size=2)
     assert len(many) == 2 and many[0] == entities  # batching does not change the greedy answer
 
 
@@ -205,12 +197,12 @@ def test_real_model_finds_paris_or_at_least_keeps_the_invariants(real_chat_loade
     assert {"text": "Paris", "type": "LOC", "start": 26, "end": 31} in entities
 
 
-def test_cli_writes_entities_as_json_lines(tiny_long_loaded, tmp_path, capsys):
+def test_cli_writes_entities_as_json_lines(tiny_loaded, tmp_path, capsys):
     from assistant.tasks.__main__ import main
 
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "Maria flew to Paris."}\n\n{"text": "李明在北京。"}\n', encoding="utf-8")
-    model = ["--model", tiny_long_loaded.location, "--quant", "fp32"]
+    model = ["--model", tiny_loaded.location, "--quant", "fp32"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"txt": "missing"}\n', encoding="utf-8")
     assert main(["ner", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"), *model]) == 2

@@ -10,14 +10,13 @@ import csv
 import os
 import socket
 
-import gradio as gr
-import pytest
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
-from assistant.ui import classify_tab, ner_tab, translate_tab
-from assistant.ui.i18n import build_i18n
-from tests.test_ner import tiny_long_loaded  # noqa: F401  (fixture: the NER prompt needs > 256 tokens)
+import gradio as gr  # noqa: E402
+import pytest  # noqa: E402
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from assistant.ui import classify_tab, ner_tab, translate_tab  # noqa: E402
+from assistant.ui.i18n import build_i18n  # noqa: E402
 
 
 def build_demo(loaded) -> gr.Blocks:
@@ -38,8 +37,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def demo(tiny_long_loaded):  # noqa: F811
-    return build_demo(tiny_long_loaded)
+def demo(tiny_loaded):
+    return build_demo(tiny_loaded)
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +119,8 @@ def test_classify_file_adds_prediction_and_confidence(tiny_loaded, tmp_path):
     assert all(row["prediction"] in ("positive", "negative") and 0.5 <= float(row["confidence"]) <= 1 for row in rows)
 
 
-def test_ner_ui_value_matches_highlighted_text_format(tiny_long_loaded):  # noqa: F811
-    highlighted, entities = ner_tab.entities_for_ui(tiny_long_loaded, "Maria flew to Paris.", "PER, LOC")
+def test_ner_ui_value_matches_highlighted_text_format(tiny_loaded):
+    highlighted, entities = ner_tab.entities_for_ui(tiny_loaded, "Maria flew to Paris.", "PER, LOC")
     assert highlighted["text"] == "Maria flew to Paris."
     assert len(highlighted["entities"]) == len(entities)
     gr.HighlightedText().postprocess(highlighted)  # accepted by the component
