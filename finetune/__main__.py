@@ -115,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no adapter was saved", file=sys.stderr)
         return 130
+    except (MemoryError, OSError, RuntimeError) as exc:
+        from finetune.failures import explain
+
+        known = explain(exc)
+        if known is None:
+            raise
+        print(f"error: {known}", file=sys.stderr)
+        return 2
     if summary.status == "stopped":
         print(f"stopped at step {summary.steps}; resume with: python -m finetune --resume {summary.run_id}")
         return 0

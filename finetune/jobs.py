@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.errors import InputError, UserError
+from finetune.failures import explain as explain_failure
 from finetune.config import FinetuneConfig
 from finetune.job_files import append_log, load_points, restore_records, write_job_file
 from finetune.job_state import STATES, JobRecord, JobSnapshot, eta_seconds
@@ -191,7 +192,11 @@ class JobManager:
             except UserError as exc:
                 self._end(job, "failed", str(exc))
             except BaseException as exc:  # noqa: BLE001 - a bug in one job must not end the queue
-                self._end(job, "failed", f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+                known = explain_failure(exc)  # out of memory, disk full: the fix, not a traceback
+                if known is not None:
+                    self._end(job, "failed", str(known), traceback.format_exc())
+                else:
+                    self._end(job, "failed", f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
             finally:
                 gc.collect()  # the run's model is garbage now: give its memory back before the next job
 

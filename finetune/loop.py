@@ -108,6 +108,16 @@ def load_checkpoint(folder: Path, model, optimizer) -> tuple[int, dict]:
     return int(state["step"]), state.get("log_state", {})
 
 
+def _truncate_log(path: Path, last_step: int) -> None:
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def train(
     model,
     train_examples: list[dict],
@@ -133,6 +143,8 @@ def train(
     target_tokens = int(log_state.get("target_tokens", 0))
     tokens_processed = int(log_state.get("tokens_processed", 0))
     elapsed_before = float(log_state.get("seconds", 0.0))
+    if resume:
+        _truncate_log(run_dir / "metrics.jsonl", step)  # steps after the checkpoint are run again
     log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
     device = next(model.parameters()).device
     model.train()

@@ -1,0 +1,193 @@
+"""Merge an adapter into its base model and save one plain safetensors model folder.
+
+    python -m finetune.export sentiment-v1 --output exports/sentiment-v1
+    python -m finetune.export sentiment-v1 --output exports/sentiment-v1 --overwrite --data-dir /srv/data
+
+    folder = export_merged(store.get("sentiment-v1"), Path("exports/sentiment-v1"))
+
+For serving engines that need merged weights (llama.cpp conversion, ONNX, plain ``transformers``). vLLM
+(``--enable-lora``) and TGI (``LORA_ADAPTERS``) can also load the PEFT adapter folder itself, next to the
+unchanged base model; that keeps one base for many adapters and needs no export.
+
+The base is loaded in full precision (fp32 on a CPU, bf16 on CUDA), never 4-bit: merging a LoRA update
+into 4-bit weights rounds it away. The folder is written under a hidden temporary name beside the target
+and renamed into place, so it appears complete or not at all; it holds config.json, model.safetensors,
+generation_config.json (causal LMs), the adapter's tokenizer files and ``exported_from.json``.
+
+- causal-lm-lora adapters -> an ``AutoModelForCausalLM`` folder.
+- encoder-head-lora adapters -> the encoder with its trained head, an ``AutoModelForSequenceClassification``
+  (classification) or ``AutoModelForTokenClassification`` (NER) folder with ``id2label`` set.
+
+Tests: ``pytest tests/test_export.py -q``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from assistant.errors import InputError, UserError
+from finetune.adapters import AdapterInfo, AdapterStore
+
+log = logging.getLogger(__name__)
+MARKER = "exported_from.json"  # also what makes an existing folder safe to replace with --overwrite
+
+
+def _merged_causal_lm(info: AdapterInfo, device: str):
+    from peft import PeftModel
+
+    from assistant.loading import load_causal_lm
+
+    loaded = load_causal_lm(info.base_model, quant="none", device=device)  # fp32 on CPU, bf16 on CUDA
+    model = PeftModel.from_pretrained(loaded.model, str(info.path))
+    return model.merge_and_unload()
+
+
+def _merged_head(info: AdapterInfo, device: str):
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    from assistant.loading import full_precision_dtype, pick_device
+    from assistant.model_sources import resolve_model
+
+    labels = list(info.labels or [])
+    if not labels:
+        raise UserError(f"Adapter {info.name!r} has no labels in metadata.json; its head cannot be rebuilt.")
+    device = pick_device(device)
+    head_class = AutoModelForTokenClassification if info.task == "ner" else AutoModelForSequenceClassification
+    base, loading = head_class.from_pretrained(
+        resolve_model(info.base_model).location, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)}, use_safetensors=True,
+        dtype=full_precision_dtype(device), output_loading_info=True)
+    unexpected = [key for key in loading.get("missing_keys", []) if not key.startswith("classifier.")]
+    if unexpected:  # they would be random: the export could not reproduce what was trained
+        raise UserError(f"The base {info.base_model!r} lacks weights the adapter was trained with "
+                        f"({', '.join(sorted(unexpected)[:5])}); it cannot be exported.")
+    model = PeftModel.from_pretrained(base.to(device), str(info.path))
+    return model.merge_and_unload()
+
+
+def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = False, device: str = "auto") -> Path:
+    """Write the merged model of ``info`` to ``output`` atomically; returns the folder.
+
+    An existing ``output`` is refused, unless ``overwrite`` and it is an earlier export (has ``exported_from.json``).
+    """
+    from assistant.loading import load_tokenizer
+
+    if info.broken:
+        raise UserError(f"Adapter {info.name!r} cannot be exported: {info.broken}.")
+    if info.kind not in ("causal-lm-lora", "encoder-head-lora"):
+        raise InputError(f"Adapter {info.name!r} is of kind {info.kind!r}; only causal-lm-lora and "
+                         "encoder-head-lora adapters can be merged.")
+    target = Path(output).expanduser().resolve()
+    _check_target(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("Merging adapter %s into %s -> %s", info.name, info.base_model, target)
+    try:
+        with torch.no_grad():
+            merge = _merged_head if info.kind == "encoder-head-lora" else _merged_causal_lm
+            model = merge(info, device)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:  # a corrupt or mismatched adapter file
+        raise UserError(f"Adapter {info.name!r} could not be merged into {info.base_model!r} "
+                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}).") from exc
+    temp = target.parent / f".{target.name}.exporting-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        model.save_pretrained(temp)
+        load_tokenizer(str(info.path)).save_pretrained(temp)
+        marker = {"adapter": info.name, "kind": info.kind, "task": info.task, "base_model": info.base_model,
+                  "adapter_created": info.created, "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+                  "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _replace(temp, target, overwrite)
+    except OSError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise UserError(f"Could not write the export to {target}: {exc.strerror or exc}. Check that the folder "
+                        "is writable and the disk has room for the full-precision model.") from exc
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return target
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    if not os.path.lexists(target):
+        return
+    if not overwrite:
+        raise InputError(f"{target} already exists; choose another --output or pass --overwrite to replace an "
+                         "earlier export.")
+    if target.is_symlink() or not (target / MARKER).is_file():
+        raise InputError(f"{target} exists and is not an earlier export (no {MARKER}); it is not replaced. "
+                         "Choose another --output.")
+
+
+def _replace(temp: Path, target: Path, overwrite: bool) -> None:
+    if not os.path.lexists(target):
+        os.rename(temp, target)
+        return
+    _check_target(target, overwrite)
+    old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+    os.rename(target, old)
+    try:
+        os.rename(temp, target)
+    except BaseException:
+        os.rename(old, target)  # put the earlier export back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def zip_export(folder: str | Path) -> Path:
+    """Write ``<folder>.zip`` beside an export (files under ``<name>/``, weights stored uncompressed), atomically."""
+    import zipfile
+
+    folder = Path(folder)
+    final = folder.parent / f"{folder.name}.zip"
+    temp = folder.parent / f".{folder.name}.zip.{secrets.token_hex(4)}.tmp"
+    try:
+        with zipfile.ZipFile(temp, "x") as archive:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+                method = zipfile.ZIP_STORED if path.suffix == ".safetensors" else zipfile.ZIP_DEFLATED
+                archive.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}", method)
+        os.replace(temp, final)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise UserError(f"Could not write {final}: {exc.strerror or exc}.") from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    from finetune.config import default_data_dir
+
+    parser = argparse.ArgumentParser(prog="python -m finetune.export", description=(
+        "Merge an adapter into its full-precision base and save a plain safetensors model folder. "
+        "vLLM and TGI can serve the adapter folder directly instead."))
+    parser.add_argument("adapter", metavar="ADAPTER_NAME", help="adapter name under DATA_DIR/adapters")
+    parser.add_argument("--output", required=True, help="folder to create (must not exist, see --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export at --output")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where to merge: cpu (fp32) or cuda (bf16)")
+    parser.add_argument("--data-dir", help=f"where adapters/ lives (default: {default_data_dir()})")
+    args = parser.parse_args(argv)
+    try:
+        info = AdapterStore(Path(args.data_dir or default_data_dir()) / "adapters").get(args.adapter)
+        folder = export_merged(info, args.output, overwrite=args.overwrite, device=args.device)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
