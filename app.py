@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     loaded = services.engine.loaded
     print(f"Loaded {loaded.describe()} in {time.perf_counter() - started:.1f} s", flush=True)
     try:
-        demo.queue(default_concurrency_limit=4).launch(server_name=settings.host, server_port=settings.port,
-                                                       i18n=i18n())
+        demo.queue(default_concurrency_limit=4).launch(
+            server_name=settings.host, server_port=settings.port, i18n=i18n(), auth=settings.auth_pairs(),
+            max_file_size=f"{settings.max_upload_mb}mb", show_error=False,
+        )
     finally:
         services.jobs.close()  # a running job checkpoints, so it can be resumed after a restart
     return 0
@@ -83,7 +85,8 @@ def load_services(settings: AppSettings):
     kb = load_builtin()
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
-    return Services(ChatEngine(loaded, runtime), runtime, kb, router, JobManager(settings.data_dir), store)
+    return Services(ChatEngine(loaded, runtime), runtime, kb, router, JobManager(settings.data_dir), store,
+                    admin_password=settings.admin_password)
 
 
 if __name__ == "__main__":

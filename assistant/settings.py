@@ -38,6 +38,12 @@ class AppSettings:
     """Where adapters, training runs and uploaded datasets are kept."""
     trust_remote_code: bool = False
     """Allow a model folder's own Python code to run. Off unless you trust the model."""
+    admin_password: str = ""
+    """When set, fine-tuning and adapter management are locked behind this password."""
+    auth: str = ""
+    """user:password (comma-separated pairs allowed) to put the whole app behind Gradio's login."""
+    max_upload_mb: int = 200
+    """Largest upload accepted, in MB."""
 
     ENV = {
         "model": "ASSISTANT_MODEL",
@@ -48,6 +54,9 @@ class AppSettings:
         "cache_dir": "ASSISTANT_CACHE_DIR",
         "data_dir": "ASSISTANT_DATA_DIR",
         "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE",
+        "admin_password": "ASSISTANT_ADMIN_PASSWORD",
+        "auth": "ASSISTANT_AUTH",
+        "max_upload_mb": "ASSISTANT_MAX_UPLOAD_MB",
     }
 
     def __post_init__(self):
@@ -66,8 +75,22 @@ class AppSettings:
             raise InputError(f"--port must be between 1 and 65535; got {self.port}.")
         self.cache_dir = Path(self.cache_dir).expanduser()
         self.data_dir = Path(self.data_dir).expanduser()
+        try:
+            self.max_upload_mb = int(self.max_upload_mb)
+        except (TypeError, ValueError):
+            raise InputError(f"--max-upload-mb must be a number; got '{self.max_upload_mb}'.") from None
+        if not 1 <= self.max_upload_mb <= 10_000:
+            raise InputError(f"--max-upload-mb must be between 1 and 10000; got {self.max_upload_mb}.")
+        if self.auth and any(":" not in pair or not pair.split(":", 1)[0] for pair in self.auth.split(",")):
+            raise InputError("--auth must be user:password, or several separated by commas.")
         if isinstance(self.trust_remote_code, str):
             self.trust_remote_code = self.trust_remote_code.strip().lower() in ("1", "true", "yes", "on")
+
+    def auth_pairs(self) -> list[tuple[str, str]] | None:
+        """Gradio's ``auth`` argument, or None when the app is open."""
+        if not self.auth:
+            return None
+        return [tuple(pair.split(":", 1)) for pair in self.auth.split(",")]
 
     @classmethod
     def parser(cls) -> argparse.ArgumentParser:
@@ -109,6 +132,9 @@ _DOCS = {
     "cache_dir": "Cache for converted models (default ~/.cache/assistant-studio).",
     "data_dir": "Adapters, runs and datasets (default ./data).",
     "trust_remote_code": "Run a model's own code (off by default).",
+    "admin_password": "Lock fine-tuning and adapter management behind this password.",
+    "auth": "user:password[,user2:password2] for Gradio's login on the whole app.",
+    "max_upload_mb": "Largest upload accepted, in MB (default 200).",
 }
 
 

@@ -126,7 +126,7 @@ def _usage(metadata: dict[str, Any], repo_id: str) -> str:
             f"base = AutoModelForCausalLM.from_pretrained(\"{base}\")\n"
             f"model = PeftModel.from_pretrained(base, \"{repo_id}\").eval()\n"
             f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n"
-            "messages = [{\"role\": \"user\", \"content\": \"...\"}]  # the task prompt, see below\n"
+            "messages = [{\"role\": \"user\", \"content\": \"...\"}]  # the task's prompt (prompt_version above)\n"
             "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\","
             " return_dict=True)\n"
             "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))\n```\n\n"

@@ -1,7 +1,9 @@
-"""The adapters panel: list trained adapters (broken ones with the reason), rename, delete, download as zip.
+"""The adapters panel: list trained adapters (broken ones with the reason), rename, delete, download as zip,
+merge into the base and download the merged model, publish to the Hugging Face Hub.
 
     with gr.Blocks() as demo:
-        panel = build_adapters_panel(store)
+        panel = build_adapters_panel(store)                       # merged exports go to DATA_DIR/exports/<name>
+        panel = build_adapters_panel(store, allow_manage=False)   # a public Space: no rename, delete or publish
         panel.refresh_on(some_component)     # refresh the list when that component's value changes
         panel.changed.change(refresh_other_pickers, None, [...])   # after a rename or delete
 
@@ -19,6 +21,8 @@ import gradio as gr
 from assistant.errors import InputError, UserError
 from assistant.ui.i18n import tr
 from finetune.adapters import AdapterInfo, AdapterStore
+from finetune.export import export_merged, zip_export
+from finetune.publish import publish
 
 COLUMNS = ["name", "task", "base", "created", "key metric", "status"]
 KEY_METRICS = {"classification": "accuracy", "ner": "f1", "translation": "bleu", "faq": "token_f1",
@@ -36,6 +40,13 @@ TRANSLATIONS = {
         "adapters.export": "Download as zip",
         "adapters.zip": "Zip file",
         "adapters.refresh": "Refresh",
+        "adapters.merge": "Merge and export (full model, zip)",
+        "adapters.merged_zip": "Merged model (zip)",
+        "adapters.publish_title": "Publish to the Hub",
+        "adapters.repo_id": "Repo id (owner/name)",
+        "adapters.private": "Private repo",
+        "adapters.token": "Hugging Face token (write access; empty: HF_TOKEN from the server environment)",
+        "adapters.publish": "Publish",
     },
     "zh": {
         "adapters.title": "适配器",
@@ -48,6 +59,13 @@ TRANSLATIONS = {
         "adapters.export": "下载为 zip",
         "adapters.zip": "zip 文件",
         "adapters.refresh": "刷新",
+        "adapters.merge": "合并并导出（完整模型，zip）",
+        "adapters.merged_zip": "合并后的模型（zip）",
+        "adapters.publish_title": "发布到 Hugging Face Hub",
+        "adapters.repo_id": "仓库 id（owner/name）",
+        "adapters.private": "私有仓库",
+        "adapters.token": "Hugging Face 令牌（需写权限；留空则使用服务器环境变量 HF_TOKEN）",
+        "adapters.publish": "发布",
     },
 }
 
@@ -86,6 +104,23 @@ def delete_adapter(store: AdapterStore, name: str | None, confirmed: bool) -> No
     store.delete(name)
 
 
+def publish_adapter(store: AdapterStore, name: str | None, repo_id: str, private: bool, token: str | None,
+                    api=None) -> str:
+    """Publish ``name`` to ``repo_id``; a Markdown line with the repo URL. An empty token means HF_TOKEN."""
+    if not name:
+        raise InputError("Pick the adapter to publish first.")
+    url = publish(store.get(name), repo_id, token or None, private=bool(private), api=api)
+    return f"Published **{name}** to [{url}]({url})"
+
+
+def export_adapter(store: AdapterStore, name: str | None, merged_root: Path) -> Path:
+    """Merge ``name`` into its base as ``merged_root/<name>`` (an earlier export is replaced); its zip."""
+    if not name:
+        raise InputError("Pick the adapter to merge and export first.")
+    info = store.get(name)
+    return zip_export(export_merged(info, Path(merged_root) / info.name, overwrite=True))
+
+
 @dataclass
 class AdaptersPanel:
     """Handles of the panel, for wiring it to the rest of the app."""
@@ -101,9 +136,17 @@ class AdaptersPanel:
         component.change(self.refresh, None, self.outputs, api_visibility="private", show_progress="hidden")
 
 
-def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = None) -> AdaptersPanel:
-    """Lay out the adapter list and its actions inside the current Blocks; returns the handles."""
+def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = None, *, allow_manage: bool = True,
+                         merged_dir: str | Path | None = None) -> AdaptersPanel:
+    """Lay out the adapter list and its actions inside the current Blocks; returns the handles.
+
+    ``export_dir``: where adapter zips go (default: a temp folder). ``merged_dir``: where merged models go
+    (default: DATA_DIR/exports, beside the store's adapters folder). ``allow_manage=False`` (an operator lock
+    for public Spaces) leaves out rename, delete and publish: not hidden widgets but absent ones, so no
+    request can reach them.
+    """
     exports = Path(export_dir or tempfile.mkdtemp(prefix="adapter-exports-"))
+    merged_root = Path(merged_dir) if merged_dir else store.root.parent / "exports"
 
     def refresh(selected: str | None = None):
         rows = adapter_rows(store)
@@ -119,17 +162,49 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
         picker = gr.Dropdown(choices=[r[0] for r in rows], value=None, label=tr("adapters.pick"),
                              elem_id="adapters-pick", scale=2)
         refresh_button = gr.Button(tr("adapters.refresh"), elem_id="adapters-refresh", scale=1)
+    changed = gr.State(0)
+    outputs = [table, picker]
+    private = {"api_visibility": "private"}
+    if allow_manage:
+        _build_manage_rows(store, picker, changed, outputs, refresh)
+    with gr.Row():
+        export = gr.Button(tr("adapters.export"), elem_id="adapters-export", scale=1)
+        zip_file = gr.File(label=tr("adapters.zip"), interactive=False, elem_id="adapters-zip", scale=2)
+    with gr.Row():
+        merge = gr.Button(tr("adapters.merge"), elem_id="adapters-merge", scale=1)
+        merged_zip = gr.File(label=tr("adapters.merged_zip"), interactive=False, elem_id="adapters-merged-zip",
+                             scale=2)
+    if allow_manage:
+        _build_publish_section(store, picker)
+
+    def on_export(name):
+        if not name:
+            raise gr.Error("Pick the adapter to download first.")
+        try:
+            return str(store.export_zip(name, exports))
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def on_merge(name):
+        try:
+            return str(export_adapter(store, name, merged_root))
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    refresh_button.click(lambda name: refresh(name), picker, outputs, **private)
+    export.click(on_export, picker, zip_file, **private)
+    merge.click(on_merge, picker, merged_zip, concurrency_id="model", concurrency_limit=1, **private)
+    return AdaptersPanel(table, picker, changed, refresh, outputs)
+
+
+def _build_manage_rows(store: AdapterStore, picker, changed, outputs, refresh) -> None:
+    """Rename and delete: only built when the operator allows managing adapters."""
     with gr.Row():
         new_name = gr.Textbox(label=tr("adapters.new_name"), elem_id="adapters-new-name", scale=2)
         rename = gr.Button(tr("adapters.rename"), elem_id="adapters-rename", scale=1)
     with gr.Row():
         confirm = gr.Checkbox(label=tr("adapters.confirm"), value=False, elem_id="adapters-confirm", scale=2)
         delete = gr.Button(tr("adapters.delete"), variant="stop", elem_id="adapters-delete", scale=1)
-    with gr.Row():
-        export = gr.Button(tr("adapters.export"), elem_id="adapters-export", scale=1)
-        zip_file = gr.File(label=tr("adapters.zip"), interactive=False, elem_id="adapters-zip", scale=2)
-    changed = gr.State(0)
-    outputs = [table, picker]
 
     def on_rename(name, wanted, count):
         try:
@@ -145,17 +220,25 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
             raise gr.Error(str(exc)) from exc
         return (*refresh(), False, count + 1)
 
-    def on_export(name):
-        if not name:
-            raise gr.Error("Pick the adapter to download first.")
-        try:
-            return str(store.export_zip(name, exports))
-        except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+    rename.click(on_rename, [picker, new_name, changed], [*outputs, new_name, changed], api_visibility="private")
+    delete.click(on_delete, [picker, confirm, changed], [*outputs, confirm, changed], api_visibility="private")
 
-    private = {"api_visibility": "private"}
-    refresh_button.click(lambda name: refresh(name), picker, outputs, **private)
-    rename.click(on_rename, [picker, new_name, changed], [*outputs, new_name, changed], **private)
-    delete.click(on_delete, [picker, confirm, changed], [*outputs, confirm, changed], **private)
-    export.click(on_export, picker, zip_file, **private)
-    return AdaptersPanel(table, picker, changed, refresh, outputs)
+
+def _build_publish_section(store: AdapterStore, picker) -> None:
+    """Repo id, private, token (a password field, never sent back to the browser) and Publish."""
+    with gr.Accordion(tr("adapters.publish_title"), open=False, elem_id="adapters-publish-section"):
+        with gr.Row():
+            repo_id = gr.Textbox(label=tr("adapters.repo_id"), placeholder="alice/sentiment-lora",
+                                 elem_id="adapters-repo-id", scale=2)
+            private_repo = gr.Checkbox(label=tr("adapters.private"), value=False, elem_id="adapters-private", scale=1)
+        token = gr.Textbox(label=tr("adapters.token"), type="password", elem_id="adapters-token")
+        publish_button = gr.Button(tr("adapters.publish"), variant="primary", elem_id="adapters-publish")
+        result = gr.Markdown(elem_id="adapters-publish-result")
+
+    def on_publish(name, repo, is_private, secret):
+        try:
+            return publish_adapter(store, name, repo, is_private, secret)
+        except UserError as exc:  # publish() already replaced the token by *** in the message
+            raise gr.Error(str(exc)) from None
+
+    publish_button.click(on_publish, [picker, repo_id, private_repo, token], result, api_visibility="private")

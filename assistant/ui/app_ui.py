@@ -32,6 +32,8 @@ class Services:
     faq_router: object | None = None
     jobs: object | None = None
     store: object | None = None
+    admin_password: str = ""
+    """When set, training and adapter management render only after this password is entered."""
 
 
 def i18n() -> gr.I18n:
@@ -61,19 +63,60 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab(tr("faq.tab"), id="faq"):
                 faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
         if services.jobs is not None:
-            from assistant.ui.finetune_tab import build_finetune_tab
-
-            with gr.Tab(tr("finetune.tab"), id="finetune"):
-                finetune = build_finetune_tab(services.jobs, services.store)
-            with gr.Tab(tr("adapters.title"), id="adapters"):
-                adapters = adapters_panel.build_adapters_panel(services.store)
-            adapters.refresh_on(finetune.adapters_changed)
-            if picker is not None:
-                def refresh_picker(current):
-                    names = runtime.choices()
-                    return gr.Dropdown(choices=names, value=current if current in names else NO_ADAPTER)
-
-                for counter in (finetune.adapters_changed, adapters.changed):
-                    counter.change(refresh_picker, picker, picker, api_visibility="private")
-                demo.load(refresh_picker, picker, picker, api_visibility="private")
+            if services.admin_password:
+                _locked_training_tabs(services, picker)
+            else:
+                _training_ui(services, picker, in_tabs=True)
+        if picker is not None:
+            demo.load(lambda current: _refreshed_picker(runtime, current), picker, picker, api_visibility="private")
     return demo
+
+
+def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
+    names = runtime.choices()
+    return gr.Dropdown(choices=names, value=current if current in names else NO_ADAPTER)
+
+
+def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) -> None:
+    """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one."""
+    from assistant.ui.finetune_tab import build_finetune_tab
+
+    if in_tabs:
+        with gr.Tab(tr("finetune.tab"), id="finetune"):
+            finetune = build_finetune_tab(services.jobs, services.store)
+        with gr.Tab(tr("adapters.title"), id="adapters"):
+            adapters = adapters_panel.build_adapters_panel(services.store)
+    else:
+        finetune = build_finetune_tab(services.jobs, services.store)
+        with gr.Accordion(tr("adapters.title"), open=True):
+            adapters = adapters_panel.build_adapters_panel(services.store)
+    adapters.refresh_on(finetune.adapters_changed)
+    if picker is not None:
+        for counter in (finetune.adapters_changed, adapters.changed):
+            counter.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
+                           api_visibility="private")
+
+
+def _locked_training_tabs(services: Services, picker: gr.Dropdown | None) -> None:
+    """Fine-tune and adapter management exist (server side) only for sessions that gave the password."""
+    import hmac
+
+    with gr.Tab(tr("finetune.tab"), id="finetune"):
+        unlocked = gr.State(False)
+        with gr.Row(elem_id="admin-unlock"):
+            password = gr.Textbox(label="Operator password", type="password", scale=4, elem_id="admin-password")
+            unlock = gr.Button("Unlock training", scale=1, elem_id="admin-unlock-button")
+
+        def check(given: str) -> bool:
+            if not hmac.compare_digest((given or "").encode(), services.admin_password.encode()):
+                raise gr.Error("Wrong password: training and adapter management stay locked.")
+            return True
+
+        unlock.click(check, password, unlocked, api_visibility="private")
+
+        @gr.render(inputs=unlocked)
+        def training(is_unlocked: bool):
+            if not is_unlocked:
+                gr.Markdown("Training, adapter deletion and publishing are locked by the operator of this server.")
+                return
+            _training_ui(services, picker, in_tabs=False)

@@ -1,0 +1,38 @@
+"""An operator password locks training and adapter management; chat stays open."""
+
+import pytest
+
+from tests.app_server import running_app
+from tests.test_browser_chat import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.real]
+
+
+def test_training_renders_only_after_the_operator_password(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    env = {"ASSISTANT_ADMIN_PASSWORD": "s3cret-operator", "ASSISTANT_DATA_DIR": str(tmp_path / "data")}
+    with running_app(env=env) as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#chat-input").wait_for()
+        page.get_by_role("tab", name="Fine-tune").click()
+        page.get_by_text("locked by the operator").wait_for(timeout=15000)
+        assert page.locator("#ft-start").count() == 0, "the training form must not exist while locked"
+
+        page.locator("#admin-password input").fill("wrong")
+        page.locator("#admin-unlock-button").click()
+        page.get_by_text("Wrong password").first.wait_for(timeout=15000)
+        assert page.locator("#ft-start").count() == 0
+
+        page.locator("#admin-password input").fill("s3cret-operator")
+        page.locator("#admin-unlock-button").click()
+        page.locator("#ft-start").wait_for(timeout=30000)
+        assert "s3cret-operator" not in page.content()
+
+        other = browser.new_context().new_page()  # another visitor stays locked
+        other.goto(url)
+        other.get_by_role("tab", name="Fine-tune").click()
+        other.get_by_text("locked by the operator").wait_for(timeout=15000)
+        assert other.locator("#ft-start").count() == 0
+        browser.close()
