@@ -57,3 +57,15 @@ def test_cli_run_writes_the_adapter_folder(tmp_path, tiny_llm_dir):
     assert result.returncode == 0, result.stderr
     assert {"adapter_config.json", "adapter_model.safetensors", "metadata.json", "metrics.jsonl"} <= {
         p.name for p in out.iterdir()}
+
+
+def test_runs_under_accelerate_launch(tmp_path, tiny_llm_dir):
+    accelerate = Path(sys.executable).parent / "accelerate"
+    result = subprocess.run(
+        [str(accelerate), "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "-m", "finetune", "--task", "classification", "--data",
+         "finetune/samples/sentiment_en.csv", "--base", str(tiny_llm_dir), "--max-steps", "2", "--eval-limit", "4",
+         "--data-dir", str(tmp_path), "--output", "via-accelerate"],
+        capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "adapters" / "via-accelerate" / "adapter_model.safetensors").is_file()
