@@ -153,13 +153,13 @@ class FastDecoder:
                 qkv = torch.cat([dequantized_weight(p) for p in (attn.q_proj, attn.k_proj, attn.v_proj)])
                 gate_up = torch.cat([dequantized_weight(mlp.gate_proj), dequantized_weight(mlp.up_proj)])
                 self.layers.append(_Layer(
-                    block.input_layernorm.weight.detach().bfloat16(), PackedLinear(qkv, weight_format),
+                    block.input_layernorm.weight.detach().float(), PackedLinear(qkv, weight_format),
                     PackedLinear(dequantized_weight(attn.o_proj), weight_format),
-                    block.post_attention_layernorm.weight.detach().bfloat16(),
+                    block.post_attention_layernorm.weight.detach().float(),
                     PackedLinear(gate_up, weight_format), PackedLinear(dequantized_weight(mlp.down_proj), weight_format),
                 ))
             self.embedding = base.model.embed_tokens.weight  # shared with the HF model: no copy
-            self.final_norm = base.model.norm.weight.detach().bfloat16()
+            self.final_norm = base.model.norm.weight.detach().float()
             self.lm_head = PackedLinear(dequantized_weight(base.lm_head), weight_format)
             # HF's own rotary module, so every static RoPE variant and its attention scaling is respected.
             positions = torch.arange(self.max_positions)[None]
@@ -184,13 +184,13 @@ class FastDecoder:
         """fp32 logits [len(ids), vocab] for ``ids`` at positions start.. (a prompt needs start 0)."""
         count, hd, heads, kv = ids.shape[0], self.head_dim, self.heads, self.kv_heads
         end = start + count
-        x = F.embedding(ids, self.embedding).bfloat16()
+        x = F.embedding(ids, self.embedding)  # the residual stream stays fp32, as in HF
         cos, sin = self.cos[start:end], self.sin[start:end]
         causal = count > 1
         if causal and start:
             raise ValueError("a multi-token forward must start at position 0")
         for i, layer in enumerate(self.layers):
-            qkv = layer.qkv(F.rms_norm(x, (self.hidden,), layer.attn_norm, self.eps))
+            qkv = layer.qkv(F.rms_norm(x, (self.hidden,), layer.attn_norm, self.eps).bfloat16())
             qk = qkv[:, :(heads + kv) * hd].view(count, heads + kv, hd)
             qk = torch.addcmul(qk * cos, qk.roll(hd // 2, -1), sin)  # RoPE on queries and keys at once
             cache[i, 0, :, start:end] = qk[:, heads:].transpose(0, 1)
@@ -198,10 +198,10 @@ class FastDecoder:
             attn = F.scaled_dot_product_attention(qk[:, :heads].transpose(0, 1)[None], cache[i, 0, None, :, :end],
                                                   cache[i, 1, None, :, :end], is_causal=causal, enable_gqa=True)
             x = x + layer.o(attn[0].transpose(0, 1).reshape(count, heads * hd))
-            gate, up = layer.gate_up(F.rms_norm(x, (self.hidden,), layer.mlp_norm, self.eps)).split(
+            gate, up = layer.gate_up(F.rms_norm(x, (self.hidden,), layer.mlp_norm, self.eps).bfloat16()).split(
                 self.intermediate, dim=-1)
             x = x + layer.down(F.silu(gate) * up)
-        return self.lm_head(F.rms_norm(x, (self.hidden,), self.final_norm, self.eps)).float()
+        return self.lm_head(F.rms_norm(x, (self.hidden,), self.final_norm, self.eps).bfloat16()).float()
 
     def generate(self, prompt: list[int], max_new_tokens: int, eos_ids: Iterable[int] = (),
                  temperature: float = 0.0, top_p: float = 1.0, repetition_penalty: float = 1.0,

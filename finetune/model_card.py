@@ -143,21 +143,23 @@ def model_card(metadata: dict[str, Any], repo_id: str | None = None, license_id:
     hub_id = base_hub_id(base)
     hyper = public_metadata(metadata).get("hyperparameters") or {}
     quant = hyper.get("quant")
-    technique = "QLoRA (LoRA on a 4-bit NF4 base)" if quant == "nf4" else "LoRA on a full-precision base"
+    technique = "QLoRA adapter (LoRA trained on a 4-bit NF4 base)" if quant == "nf4" else \
+        "LoRA adapter (trained on a full-precision base)"
     if metadata.get("kind") == "encoder-head-lora":
-        technique += ", with a trained classification head"
+        technique += " with a trained classification head"
     base_text = f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id else \
         f"a local model folder named `{public_base_name(base)}` (not on the Hub: load your own copy of it)"
     lines = [f"# {name}", "",
-             f"A {technique} adapter for **{task}** ({method}), trained with LLM Assistant Studio on {base_text}."]
+             f"A {technique} for **{task}** ({method}), trained with LLM Assistant Studio on {base_text}."]
     if base in EMBEDDED_NOTES:
         lines += ["", EMBEDDED_NOTES[base]]
     labels = metadata.get("labels")
     if labels:
         lines += ["", "Labels: " + ", ".join(f"`{label}`" for label in labels)]
     if metadata.get("prompt_format"):
-        lines += ["", f"Prompt format: `{metadata['prompt_format']}`, prompt version "
-                      f"`{metadata.get('prompt_version')}` (see `metadata.json`)."]
+        version = metadata.get("prompt_version")
+        lines += ["", f"Prompt format: `{metadata['prompt_format']}`"
+                      + (f", prompt version `{version}`" if version is not None else "") + " (see `metadata.json`)."]
     lines += ["", "## Training data", "",
               f"- file: `{metadata.get('data_file', '?')}`",
               f"- fingerprint: `{metadata.get('data_fingerprint', '?')}`",

@@ -53,7 +53,7 @@ def validate_repo_id(repo_id: str) -> str:
     if not clean:
         raise InputError(f"The repo id is empty: {rule}.")
     if not _REPO_ID.fullmatch(clean) or "--" in clean or ".." in clean or clean.endswith(".git"):
-        shown = clean if len(clean) <= 80 else clean[:77] + "..."
+        shown = scrub(clean if len(clean) <= 80 else clean[:77] + "...", None)  # a token pasted by mistake
         raise InputError(f"Repo id {shown!r} is not valid: {rule}.")
     return clean
 

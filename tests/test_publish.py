@@ -184,6 +184,9 @@ def test_valid_repo_ids_pass_and_scrub_hides_token_shapes():
     assert validate_repo_id(" alice/sentiment-lora ") == "alice/sentiment-lora"
     assert validate_repo_id("Org_1/model.v2_final") == "Org_1/model.v2_final"
     assert scrub("token hf_abcdefghijk and mysecret", "mysecret") == "token *** and ***"
+    with pytest.raises(InputError) as caught:  # the token pasted into the repo field by mistake
+        validate_repo_id(TOKEN)
+    assert TOKEN not in str(caught.value) and "***" in str(caught.value)
 
 
 def test_offline_mode_is_a_clear_error(info, api, hub, monkeypatch):
@@ -242,3 +245,44 @@ def test_operator_lock_leaves_out_rename_delete_and_publish(data_dir, tmp_path):
     assert {"adapters-table", "adapters-export", "adapters-merge"} <= set(locked_ids)
     assert managed_ids["adapters-token"].type == "password"
     assert len(locked.fns) == len(managed.fns) - 3  # no rename, delete or publish event to call either
+
+
+@pytest.mark.browser
+def test_browser_publish_shows_the_url_and_never_echoes_the_token(data_dir, hub, monkeypatch, tmp_path):
+    import gradio as gr
+    from huggingface_hub import constants
+
+    from assistant.ui.adapters_panel import TRANSLATIONS, build_adapters_panel
+    from assistant.ui.i18n import build_i18n
+    from tests.app_server import free_port
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # as HF_ENDPOINT=<fake hub>: HfApi() talks to it
+    with gr.Blocks() as demo:
+        build_adapters_panel(AdapterStore(data_dir / "adapters"), tmp_path)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        i18n=build_i18n(TRANSLATIONS))
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("#adapters-pick input").click()
+            page.get_by_role("option", name="a", exact=True).click()
+            page.get_by_text("Publish to the Hub").click()
+            page.locator("#adapters-repo-id textarea, #adapters-repo-id input").first.fill("bad id")
+            page.locator("#adapters-token input").fill(TOKEN)
+            page.locator("#adapters-publish").click()
+            page.get_by_text("is not valid").first.wait_for(timeout=30_000)
+            page.locator("#adapters-repo-id textarea, #adapters-repo-id input").first.fill("alice/from-browser")
+            page.locator("#adapters-publish").click()
+            page.locator("#adapters-publish-result").get_by_text("alice/from-browser").first.wait_for(timeout=30_000)
+            html = page.content()
+            browser.close()
+    finally:
+        demo.close()
+    assert f"{hub.url}/alice/from-browser" in html and "Traceback" not in html
+    assert TOKEN not in html
+    assert "README.md" in hub.repos["alice/from-browser"]["files"]

@@ -7,7 +7,7 @@ merge into the base and download the merged model, publish to the Hugging Face H
         panel.refresh_on(some_component)     # refresh the list when that component's value changes
         panel.changed.change(refresh_other_pickers, None, [...])   # after a rename or delete
 
-Tests: ``pytest tests/test_finetune_tab.py -q -k adapter``.
+Tests: ``pytest tests/test_finetune_tab.py tests/test_publish.py tests/test_export.py -q``.
 """
 
 from __future__ import annotations
