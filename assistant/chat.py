@@ -2,11 +2,18 @@
 
 Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it.
 
+Two decoding paths. A bitsandbytes-quantized (nf4 / int8) Llama-family model on the CPU, with
+no adapter picked for the request, decodes with ``assistant.fast_decode`` (an int8 copy of the
+weights, built on the first such request, ~5x faster). Everything else, i.e. adapters, CUDA,
+other architectures and the fp32 / bf16 precisions (kept exact, as the reference), goes through
+transformers' ``generate``. ``ChatEngine(..., fast_decode=False)`` always uses ``generate``.
+
     python -m assistant.chat "What is LoRA?"      # one streamed reply from the default model
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,7 +24,10 @@ from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStr
 
 from assistant.adapter_runtime import NO_ADAPTER
 from assistant.errors import InputError
+from assistant.fast_decode import HF_DEFAULT_TOP_K, FastDecoder, eos_token_ids, unsupported_reason
 from assistant.loading import LoadedModel
+
+log = logging.getLogger(__name__)
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -80,11 +90,40 @@ class _StopOnEvent(StoppingCriteria):
 class ChatEngine:
     """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
 
-    def __init__(self, loaded: LoadedModel, adapters=None):
+    def __init__(self, loaded: LoadedModel, adapters=None, fast_decode: bool = True):
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.adapters = adapters
         """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
+        self.fast_decode = fast_decode
+        """Serve adapter-less requests on a quantized CPU Llama with the fast decoder (see the module doc)."""
+        self._fast: FastDecoder | None = None
+
+    def uses_fast_decode(self, adapter: str | None = None) -> bool:
+        """Whether a request with this adapter choice decodes with the fast decoder."""
+        quantized = self.loaded.precision.split()[0] in ("nf4", "int8")
+        return (self.fast_decode and quantized and self.loaded.device == "cpu"
+                and (not adapter or adapter == NO_ADAPTER) and unsupported_reason(self.loaded.model) is None)
+
+    def _fast_decoder(self) -> FastDecoder | None:
+        """The fast decoder, built on first use (~1 s); call with the model lock held."""
+        if self._fast is None and self.fast_decode:
+            try:
+                self._fast = FastDecoder(self.loaded.model)
+            except Exception as exc:  # an unexpected weight layout must not break chat
+                log.warning("Fast decoding is off; using transformers' generate: %s", exc)
+                self.fast_decode = False
+        return self._fast
+
+    def _generate_fast(self, decoder: FastDecoder, ids: list[int], settings: "GenerationSettings",
+                       streamer: TextIteratorStreamer, stop_event: threading.Event) -> None:
+        streamer.put(torch.tensor(ids))  # the prompt, which the streamer skips, exactly as generate does
+        model = self.loaded.model
+        top_k = getattr(model.generation_config, "top_k", None) or HF_DEFAULT_TOP_K
+        for token in decoder.generate(ids, settings.max_new_tokens, eos_token_ids(model, self.tokenizer),
+                                      settings.temperature, settings.top_p, settings.repetition_penalty,
+                                      top_k, stop_event):
+            streamer.put(torch.tensor([token]))
 
     def conversation(self, message: str, history: list[Message], system_prompt: str = "") -> list[Message]:
         """System prompt + prior turns + the new user message, as plain-text messages."""
@@ -151,6 +190,7 @@ class ChatEngine:
         if adapter and adapter != NO_ADAPTER and self.adapters is None:
             raise InputError("This engine serves no adapters.")
         hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock
+        fast = self.uses_fast_decode(adapter)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)
         failure: list[BaseException] = []
 
@@ -159,7 +199,10 @@ class ChatEngine:
             # cancelled request) cannot keep the model locked; the stop event ends its run.
             try:
                 with hold, torch.inference_mode():
-                    if not stop_event.is_set():
+                    decoder = self._fast_decoder() if fast and not stop_event.is_set() else None
+                    if decoder is not None:
+                        self._generate_fast(decoder, ids, settings, streamer, stop_event)
+                    elif not stop_event.is_set():
                         self.loaded.model.generate(
                             input_ids=input_ids,
                             attention_mask=torch.ones_like(input_ids),

@@ -73,3 +73,25 @@ def test_head_entities_offsets_are_exact(tmp_path, tiny_bert_dir):
     text = "Paris and  Berlin are cities"
     for entity in head_entities(HeadModel(model, load_tokenizer(str(tiny_bert_dir)), labels, "ner"), text):
         assert text[entity["start"]:entity["end"]] == entity["text"]
+
+
+def test_task_tabs_run_the_chosen_adapter(trained, tiny_llm_dir):
+    import gradio as gr
+
+    from assistant.tasks import classification
+    from assistant.ui.adapter_choice import run_with_adapter
+
+    loaded = load_causal_lm(str(tiny_llm_dir), "fp32")
+    runtime = AdapterRuntime(loaded, trained, str(tiny_llm_dir))
+
+    def generative():
+        return classification.classify(loaded, "a lovely day", "negative, positive")["scores"]
+
+    base = run_with_adapter(runtime, NO_ADAPTER, "classification", generative)
+    tuned = run_with_adapter(runtime, "sentiment", "classification", generative)
+    assert set(base) == set(tuned) == {"negative", "positive"} and base != tuned
+    head = run_with_adapter(runtime, "head", "classification", generative,
+                            lambda h: head_label_scores(h, "a lovely day"))
+    assert set(head) == {"negative", "positive"}
+    with pytest.raises(gr.Error, match="classification head; it cannot run the ner task"):
+        run_with_adapter(runtime, "head", "ner", generative, lambda h: None)

@@ -67,14 +67,15 @@ def test_text_validation():
     assert ner.check_text(" keep spaces ") == " keep spaces "  # offsets refer to the text as given
 
 
-def test_prompt_lists_types_and_shows_only_requested_example_lines():
-    system, user = ner.build_messages("Bob lives in Rome.", ["PER", "LOC"])
-    assert system["role"] == "system" and user == {"role": "user", "content": "Text: Bob lives in Rome."}
-    assert "- PER (person)" in system["content"] and "- LOC (location)" in system["content"]
-    assert "PER: Angela Merkel" in system["content"] and "LOC: Paris" in system["content"]
-    assert "ORG: Apple" not in system["content"]
-    custom = ner.build_messages("x", ["DRUG"])[0]["content"]
-    assert "- DRUG" in custom and "Example" not in custom
+def test_prompt_lists_types_and_demonstrates_only_requested_types():
+    messages = ner.build_messages("Bob lives in Rome.", ["PER", "LOC"])
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "- PER (person)" in messages[0]["content"] and "- LOC (location)" in messages[0]["content"]
+    assert messages[1]["content"] == f"Text: {ner.EXAMPLE_TEXT}"
+    assert messages[2]["content"] == "PER: Angela Merkel\nPER: Tim Cook\nLOC: Paris"  # no ORG line: not asked for
+    assert messages[3] == {"role": "user", "content": "Text: Bob lives in Rome."}
+    custom = ner.build_messages("x", ["DRUG"])
+    assert [m["role"] for m in custom] == ["system", "user"] and "- DRUG" in custom[0]["content"]
 
 
 def test_parser_maps_entities_to_exact_offsets():

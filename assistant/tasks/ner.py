@@ -20,7 +20,7 @@ from assistant.loading import LoadedModel
 from assistant.tasks.generation import Progress, generate_batch, repeats_a_line, stuck_in_a_loop
 
 TASK_NAME = "ner"
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: the example moved from the system message to a chat turn
 
 DEFAULT_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 TYPE_DESCRIPTIONS = {"PER": "person", "ORG": "organization", "LOC": "location",
@@ -66,17 +66,26 @@ def check_text(text: str) -> str:
 
 
 def build_messages(text: str, entity_types: Sequence[str]) -> list[dict]:
-    """System + user messages asking for the entities of ``entity_types`` in ``text``."""
+    """Chat messages asking for the entities of ``entity_types`` in ``text``: the system message,
+    a one-shot demonstration as a user/assistant turn (its lines limited to the requested types;
+    left out when none of PER/ORG/LOC is requested), then the user's text.
+
+    The demonstration is a real chat turn, not text inside the system message: on a 16-sentence
+    CoNLL probe SmolLM2-135M followed the line format after a turn (entity F1 0.34) but not from
+    the same example in the system message (F1 0.0, it echoed the text instead).
+    """
     listed = "\n".join(f"- {t}" + (f" ({TYPE_DESCRIPTIONS[t.upper()]})" if t.upper() in TYPE_DESCRIPTIONS else "")
                        for t in entity_types)
-    system = ("You find named entities in text. Entity types:\n" + listed + "\n"
-              "Write one entity per line as TYPE: entity, copying the entity exactly as it is written in the "
-              f"text, in order of appearance. If there is no entity of these types, write: {NO_ENTITIES}")
+    system = ("You are a named entity recognizer. Entity types:\n" + listed + "\n"
+              "Answer format: one entity per line, TYPE: entity, copying each entity exactly from the text, "
+              f"in order of appearance. If there is no entity, answer: {NO_ENTITIES}")
+    messages = [{"role": "system", "content": system}]
     wanted = {t.upper(): t for t in entity_types}
     example = [f"{wanted[kind]}: {name}" for kind, name in EXAMPLE_ENTITIES if kind in wanted]
     if example:
-        system += f"\n\nExample\nText: {EXAMPLE_TEXT}\n" + "\n".join(example)
-    return [{"role": "system", "content": system}, {"role": "user", "content": f"Text: {text}"}]
+        messages += [{"role": "user", "content": f"Text: {EXAMPLE_TEXT}"},
+                     {"role": "assistant", "content": "\n".join(example)}]
+    return messages + [{"role": "user", "content": f"Text: {text}"}]
 
 
 def format_entities(entities: Sequence[dict]) -> str:

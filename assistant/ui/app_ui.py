@@ -49,16 +49,16 @@ def build_app(services: Services) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nChat, run NLP tasks and QLoRA fine-tune 4-bit models, offline.")
         picker = None
         if runtime is not None:
-            picker = gr.Dropdown(runtime.choices(), value=NO_ADAPTER, label=tr("app.adapter"),
+            picker = gr.Dropdown(runtime.choices(heads=True), value=NO_ADAPTER, label=tr("app.adapter"),
                                  info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
         with gr.Tab(tr("app.chat"), id="chat"):
             chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker)
         with gr.Tab(tr("app.classify"), id="classify"):
-            classify_tab.build_classify_tab(engine.loaded)
+            classify_tab.build_classify_tab(engine.loaded, runtime, picker)
         with gr.Tab(tr("app.ner"), id="ner"):
-            ner_tab.build_ner_tab(engine.loaded)
+            ner_tab.build_ner_tab(engine.loaded, runtime, picker)
         with gr.Tab(tr("app.translate"), id="translate"):
-            translate_tab.build_translate_tab(engine.loaded)
+            translate_tab.build_translate_tab(engine.loaded, runtime, picker)
         if services.faq_kb is not None:
             with gr.Tab(tr("faq.tab"), id="faq"):
                 faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
@@ -73,7 +73,7 @@ def build_app(services: Services) -> gr.Blocks:
 
 
 def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
-    names = runtime.choices()
+    names = runtime.choices(heads=True)
     return gr.Dropdown(choices=names, value=current if current in names else NO_ADAPTER)
 
 

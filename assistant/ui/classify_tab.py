@@ -12,9 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.adapter_runtime import head_label_scores
 from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
 from assistant.tasks import classification
+from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
 
@@ -74,8 +76,11 @@ def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=N
     return str(classification.write_predictions(target, header, rows, results))
 
 
-def build_classify_tab(loaded: LoadedModel) -> None:
-    """Lay out the Classify tab inside the current ``gr.Blocks``; register ``/classify``."""
+def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
+    """Lay out the Classify tab inside the current ``gr.Blocks``; register ``/classify``.
+
+    ``runtime`` + ``picker``: the session's adapter (generative, or a classification head) runs the text box.
+    """
     gr.Markdown(tr("classify.intro"))
     with gr.Row():
         with gr.Column(scale=3):
@@ -90,15 +95,19 @@ def build_classify_tab(loaded: LoadedModel) -> None:
             run_file = gr.Button(tr("classify.run_file"), elem_id="classify-run-file")
             download = gr.File(label=tr("classify.result_file"), interactive=False, elem_id="classify-download")
 
-    def on_classify(text_value, labels_value):
-        return classify_for_ui(loaded, text_value, labels_value)
+    def on_classify(text_value, labels_value, adapter):
+        def with_head(head):
+            return head_label_scores(head, classification.check_text(text_value))
+
+        return run_with_adapter(runtime, adapter, "classification",
+                                lambda: classify_for_ui(loaded, text_value, labels_value), with_head)
 
     def on_classify_file(path, labels_value, progress=gr.Progress()):
         return classify_file(loaded, path, labels_value, progress)
 
     queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
     for trigger in (run.click, text.submit):
-        trigger(on_classify, [text, labels], scores, **queue)
+        trigger(on_classify, [text, labels, *picker_inputs(picker)], scores, **queue)
     run_file.click(on_classify_file, [upload, labels], download, **queue)
 
     def classify(text: str, labels: str = DEFAULT_LABELS) -> dict:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gradio as gr
 
+from assistant.adapter_runtime import head_entities
 from assistant.errors import UserError
 from assistant.loading import LoadedModel
 from assistant.tasks import ner
+from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
 
@@ -50,8 +52,11 @@ def entities_for_ui(loaded: LoadedModel, text: str, entity_types: str) -> tuple[
     return highlighted, entities
 
 
-def build_ner_tab(loaded: LoadedModel) -> None:
-    """Lay out the NER tab inside the current ``gr.Blocks``; register ``/ner``."""
+def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
+    """Lay out the NER tab inside the current ``gr.Blocks``; register ``/ner``.
+
+    ``runtime`` + ``picker``: the session's adapter (generative, or a token-classification head) runs the box.
+    """
     gr.Markdown(tr("ner.intro"))
     with gr.Row():
         with gr.Column():
@@ -62,11 +67,19 @@ def build_ner_tab(loaded: LoadedModel) -> None:
             highlighted = gr.HighlightedText(label=tr("ner.highlighted"), show_legend=True, elem_id="ner-highlighted")
             found = gr.JSON(label=tr("ner.json"), elem_id="ner-json")
 
-    def on_run(text_value, types_value):
-        return entities_for_ui(loaded, text_value, types_value)
+    def on_run(text_value, types_value, adapter):
+        def with_head(head):
+            text_checked = ner.check_text(text_value)
+            entities = head_entities(head, text_checked)
+            return ({"text": text_checked, "entities": [{"entity": e["type"], "start": e["start"], "end": e["end"]}
+                                                       for e in entities]}, entities)
+
+        return run_with_adapter(runtime, adapter, "ner", lambda: entities_for_ui(loaded, text_value, types_value),
+                                with_head)
 
     for trigger in (run.click, text.submit):
-        trigger(on_run, [text, types], [highlighted, found], concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+        trigger(on_run, [text, types, *picker_inputs(picker)], [highlighted, found], concurrency_id=MODEL_QUEUE,
+                concurrency_limit=1,
                 api_visibility="private")
 
     def extract(text: str, entity_types: str = DEFAULT_TYPES) -> list[dict]:

@@ -15,6 +15,7 @@ import gradio as gr
 from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
 from assistant.tasks import translation
+from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
 
@@ -87,8 +88,11 @@ def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, targ
     return str(target)
 
 
-def build_translate_tab(loaded: LoadedModel) -> None:
-    """Lay out the Translate tab inside the current ``gr.Blocks``; register ``/translate``."""
+def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
+    """Lay out the Translate tab inside the current ``gr.Blocks``; register ``/translate``.
+
+    ``runtime`` + ``picker``: the session's generative adapter runs the text box.
+    """
     gr.Markdown(tr("translate.intro"))
     with gr.Row():
         source_lang = gr.Dropdown([(tr("translate.auto"), translation.AUTO)] + LANGUAGE_CHOICES,
@@ -108,14 +112,15 @@ def build_translate_tab(loaded: LoadedModel) -> None:
             run_file = gr.Button(tr("translate.run_file"), elem_id="translate-run-file")
             download = gr.File(label=tr("translate.result_file"), interactive=False, elem_id="translate-download")
 
-    def on_run(text_value, source_value, target_value):
-        return translate_for_ui(loaded, text_value, source_value, target_value)
+    def on_run(text_value, source_value, target_value, adapter):
+        return run_with_adapter(runtime, adapter, "translation",
+                                lambda: translate_for_ui(loaded, text_value, source_value, target_value))
 
     def on_run_file(path, source_value, target_value, progress=gr.Progress()):
         return translate_file(loaded, path, source_value, target_value, progress)
 
     queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
-    run.click(on_run, [text, source_lang, target_lang], [output, detected], **queue)
+    run.click(on_run, [text, source_lang, target_lang, *picker_inputs(picker)], [output, detected], **queue)
     run_file.click(on_run_file, [upload, source_lang, target_lang], download, **queue)
 
     def translate(text: str, source_lang: str = translation.AUTO, target_lang: str = "en") -> str:
