@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.field_docs import field_docs
 from assistant.loading import QUANT_CHOICES
 from assistant.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
 from finetune.config import default_data_dir
@@ -99,9 +100,10 @@ class AppSettings:
             prog="python app.py",
             description=f"LLM assistant studio. Embedded models (no download needed): {embedded}.",
         )
+        docs = field_docs(cls)
         for f in fields(cls):
             flag = "--" + f.name.replace("_", "-")
-            help_text = f"{_field_doc(f.name)} Env: {cls.ENV[f.name]}."
+            help_text = f"{docs[f.name]} Env: {cls.ENV[f.name]}.".replace("%", "%%")
             if f.type in ("bool", bool):
                 parser.add_argument(flag, action="store_true", default=None, help=help_text)
             elif f.name == "quant":
@@ -121,22 +123,3 @@ class AppSettings:
             elif env.get(cls.ENV[f.name]):
                 values[f.name] = env[cls.ENV[f.name]]
         return cls(**values)
-
-
-_DOCS = {
-    "model": "Chat model: embedded short name, local folder (safetensors or .gguf) or hub id.",
-    "quant": "Precision: nf4 (default), int8, bf16, fp32, none.",
-    "device": "auto, cpu or cuda.",
-    "host": "Interface to listen on.",
-    "port": "Port for the UI and API (default 7860).",
-    "cache_dir": "Cache for converted models (default ~/.cache/assistant-studio).",
-    "data_dir": "Adapters, runs and datasets (default ./data).",
-    "trust_remote_code": "Run a model's own code (off by default).",
-    "admin_password": "Lock fine-tuning and adapter management behind this password.",
-    "auth": "user:password[,user2:password2] for Gradio's login on the whole app.",
-    "max_upload_mb": "Largest upload accepted, in MB (default 200).",
-}
-
-
-def _field_doc(name: str) -> str:
-    return _DOCS[name]

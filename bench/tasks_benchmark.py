@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from assistant.loading import QUANT_CHOICES, load_causal_lm  # noqa: E402
 from assistant.tasks import classification, ner, translation  # noqa: E402
 
-DEFAULT_LIMITS = {"sst2": 100, "chnsenticorp": 40, "conll2003": 40, "multi30k": 40, "tatoeba": 40}
+DEFAULT_LIMITS = {"sst2": 200, "chnsenticorp": 100, "conll2003": 50, "multi30k": 50, "tatoeba": 50}
 
 
 def read_tsv(path: Path) -> list[list[str]]:

@@ -20,6 +20,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from assistant.errors import UserError
+from assistant.field_docs import field_docs
 from assistant.model_sources import EMBEDDED_MODELS
 
 
@@ -33,26 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="YAML file with any of the fields below; flags override it.")
     parser.add_argument("--resume", help="Run id (folder under DATA_DIR/runs) of a stopped run to continue.")
-    docs = _field_docs(FinetuneConfig)
+    docs = {name: doc.replace('%', '%%') for name, doc in field_docs(FinetuneConfig).items()}
     for f in fields(FinetuneConfig):
         default = f.default if f.default is not MISSING else None
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                             help=f"{docs.get(f.name, '')} (default: {default})")
     return parser
-
-
-def _field_docs(cls) -> dict[str, str]:
-    """The docstring under each dataclass field, read from the source (litgpt style)."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    docs = {}
-    for node, after in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-            docs[node.target.id] = " ".join(str(after.value.value).split()).replace("%", "%%")
-    return docs
 
 
 def load_config(args: argparse.Namespace):

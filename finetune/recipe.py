@@ -79,7 +79,7 @@ def _encode(config, rows, tokenizer, options) -> list[dict]:
     return encode_supervised(config.task, rows, tokenizer, config.max_seq_len, options)
 
 
-def _check_approach(config: FinetuneConfig) -> None:
+def check_approach(config: FinetuneConfig) -> None:
     if config.resolved_approach == "head" and config.task not in ("classification", "ner"):
         raise InputError(f"A classifier head fits classification and NER, not '{config.task}'. "
                          "Use --approach generative with a causal LM base.")
@@ -113,7 +113,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     """Run one fine-tuning job; returns when it finished (adapter saved) or was stopped (checkpoint kept)."""
     emit = on_event or (lambda kind, payload: None)
     began = time.perf_counter()
-    _check_approach(config)
+    check_approach(config)
 
     # 1. Data: detect, validate (nothing trains on a file with errors), split.
     emit("status", {"message": f"Reading {Path(config.data).name}"})

@@ -179,9 +179,9 @@ def start_training(jobs: JobManager, view: DatasetView | None, form: dict, owner
         raise InputError(f"The dataset was checked for task {view.task}, not for the task and method chosen now; "
                          "choose the task again so it is re-validated.")
     config = build_config(form, view.path, jobs.data_dir)  # validate the form before copying any data
-    from finetune.recipe import _check_approach  # the recipe's own rule, checked before queueing
+    from finetune.recipe import check_approach  # the recipe's own rule, checked before queueing
 
-    _check_approach(config)
+    check_approach(config)
     config.data = str(training_file(view, jobs.data_dir))
     return jobs.submit(config, owner)
 

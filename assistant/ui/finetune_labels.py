@@ -4,10 +4,10 @@ line under each setting (``FIELD_HELP``: the FinetuneConfig field docstrings, th
 
 from __future__ import annotations
 
-from finetune.__main__ import _field_docs
+from assistant.field_docs import field_docs
 from finetune.config import FinetuneConfig
 
-FIELD_HELP: dict[str, str] = {name: text.replace("%%", "%") for name, text in _field_docs(FinetuneConfig).items()}
+FIELD_HELP: dict[str, str] = field_docs(FinetuneConfig)
 
 TRANSLATIONS = {
     "en": {
