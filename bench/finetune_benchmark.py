@@ -66,6 +66,13 @@ def write_multi30k(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]
     return paths[0], paths[1]
 
 
+def report(row: dict) -> dict:
+    """Print a finished row at once (a long run still shows what it has) and return it."""
+    print(f"| {row['row']} | {row['base']} | {row['adapter']} | {row['steps']} | {row['wall_s']:.0f} "
+          f"| {row['train_tok_s']:.0f} |", flush=True)
+    return row
+
+
 def key_metric(metrics: dict) -> str:
     for key in ("accuracy", "f1", "bleu", "perplexity"):
         if key in metrics:
@@ -150,33 +157,29 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
     rows, comparison = [], []
+    print("| run | base | adapter | steps | wall (s) | train tokens/s |\n|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if "sst2" in args.only:
             train, dev = write_sst2(folder, args.sst2_train, seed=0)
-            rows.append(finetune_row("sst2-minilm-head", folder, task="classification", approach="head",
+            rows.append(report(finetune_row("sst2-minilm-head", folder, task="classification", approach="head",
                                      base="minilm-l6-v2", data=str(train), eval_data=str(dev), epochs=2,
-                                     batch_size=32, learning_rate=1e-3, max_seq_len=96, eval_limit=872))
+                                     batch_size=32, learning_rate=1e-3, max_seq_len=96, eval_limit=872)))
         if "conll" in args.only:
             train, test = write_conll(folder, args.conll_train, args.conll_test)
-            rows.append(finetune_row("conll-minilm-head", folder, task="ner", approach="head", base="minilm-l6-v2",
+            rows.append(report(finetune_row("conll-minilm-head", folder, task="ner", approach="head", base="minilm-l6-v2",
                                      data=str(train), eval_data=str(test), epochs=3, batch_size=16,
                                      learning_rate=1e-3, max_seq_len=128, eval_limit=args.conll_test,
-                                     entity_types="PER,ORG,LOC,MISC"))
+                                     entity_types="PER,ORG,LOC,MISC")))
         if "translation" in args.only:
             train, test = write_multi30k(folder, args.m30k_train, args.m30k_test)
-            rows.append(finetune_row("multi30k-en-de-smollm2-qlora", folder, task="translation",
+            rows.append(report(finetune_row("multi30k-en-de-smollm2-qlora", folder, task="translation",
                                      base="smollm2-135m-instruct", data=str(train), eval_data=str(test), epochs=1,
                                      batch_size=8, learning_rate=3e-4, max_seq_len=128, eval_limit=args.m30k_test,
-                                     source_lang="en", target_lang="de"))
+                                     source_lang="en", target_lang="de")))
         if "trainer" in args.only:
             comparison = trainer_comparison(folder, steps=20, batch_size=8)
 
-    if rows:
-        print("| run | base | adapter | steps | wall (s) | train tokens/s |\n|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['row']} | {r['base']} | {r['adapter']} | {r['steps']} | {r['wall_s']:.0f} "
-                  f"| {r['train_tok_s']:.0f} |")
     if comparison:
         ours, theirs = comparison
         print("\n| loop (SmolLM2-135M nf4 + LoRA r16, SST-2 SFT, batch 8, 20 steps) | tokens/s | seconds | final loss "

@@ -106,12 +106,13 @@ def test_logits_match_transformers_with_the_same_weights(decoder, reference):
     assert_close_to_bf16(full_logits(decoder, PROMPT), expected)
 
 
-def test_greedy_tokens_equal_transformers_generate(decoder, reference):
+@pytest.mark.parametrize("penalty", [1.0, 3.0])
+def test_greedy_tokens_equal_transformers_generate(decoder, reference, penalty):
     prompt = torch.tensor([PROMPT])
     with torch.inference_mode():
         out = reference.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=24,
-                                 min_new_tokens=24, do_sample=False, pad_token_id=0)
-    assert list(decoder.generate(PROMPT, 24)) == out[0, len(PROMPT):].tolist()
+                                 min_new_tokens=24, do_sample=False, repetition_penalty=penalty, pad_token_id=0)
+    assert list(decoder.generate(PROMPT, 24, repetition_penalty=penalty)) == out[0, len(PROMPT):].tolist()
 
 
 def test_prefill_then_single_steps_equal_one_forward_over_everything(decoder):
