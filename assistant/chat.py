@@ -105,6 +105,12 @@ class ChatEngine:
         return (self.fast_decode and quantized and self.loaded.device == "cpu"
                 and (not adapter or adapter == NO_ADAPTER) and unsupported_reason(self.loaded.model) is None)
 
+    def prepare(self) -> None:
+        """Build the fast decoder now rather than on the first request (say, in a background thread)."""
+        if self.uses_fast_decode():
+            with self.loaded.lock:
+                self._fast_decoder()
+
     def _fast_decoder(self) -> FastDecoder | None:
         """The fast decoder, built on first use (~1 s); call with the model lock held."""
         if self._fast is None and self.fast_decode:

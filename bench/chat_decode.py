@@ -4,9 +4,12 @@ and (when installed) llama.cpp on the same GGUF file, on a short and a ~500-toke
     python bench/chat_decode.py                       # all rows, 64 new tokens, greedy
     python bench/chat_decode.py --precisions nf4 fp32 --new-tokens 32
 
-Each row runs in its own subprocess so peak RSS is that row's alone. Reports time to first
-token (TTFT), decode tokens/s (after the first token), peak RSS, and ratios to the plain
-fp32 baseline and to llama.cpp.
+Rows: ``plain`` is ``model.generate`` on the fp32 model; ``app`` is ``ChatEngine`` as the app
+runs it (its default path: the fast decoder for nf4 / int8 on a CPU, ``generate`` otherwise);
+``app-generate`` is ``ChatEngine(fast_decode=False)``, the path before the fast decoder.
+Each row runs in its own subprocess (one after another) so peak RSS is that row's alone.
+Reports time to first token (TTFT), decode tokens/s (after the first token), peak RSS, the
+fast decoder's build time, and ratios to the plain fp32 baseline and to llama.cpp.
 """
 
 from __future__ import annotations
@@ -77,7 +80,10 @@ def run_row(kind: str, precision: str, new_tokens: int) -> dict:
 
     loaded = load_causal_lm("smollm2-135m-instruct", quant=precision)
     settings = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
-    engine = ChatEngine(loaded)
+    engine = ChatEngine(loaded, fast_decode=kind != "app-generate")
+    began = time.perf_counter()
+    engine.prepare()  # builds the fast decoder when this row uses it
+    results["build"] = time.perf_counter() - began if engine.uses_fast_decode() else None
     for name, prompt in (("short", SHORT), ("long", long_prompt(loaded.tokenizer))):
         engine.reply("Hi", settings=GenerationSettings(temperature=0, max_new_tokens=4))  # warm-up
         if kind == "plain":
@@ -125,6 +131,7 @@ def main() -> None:
         return
 
     rows = [("plain", "fp32")] + [("app", p) for p in args.precisions]
+    rows += [("app-generate", p) for p in args.precisions if p in ("nf4", "int8")]
     try:
         import llama_cpp  # noqa: F401
 
@@ -144,17 +151,20 @@ def main() -> None:
 
     base = measured.get(("plain", "fp32"))
     ref = measured.get(("llama.cpp", "gguf-q4_1"))
-    print(f"| path | precision | TTFT short (s) | TTFT ~500 tok (s) | decode tok/s short | decode tok/s long "
-          f"| peak RSS (MiB) | × plain | × llama.cpp |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (kind, precision), r in measured.items():
-        vs_base = f"{r['short']['tps'] / base['short']['tps']:.2f}" if base else "-"
-        vs_ref = f"{r['short']['tps'] / ref['short']['tps']:.2f}" if ref else "-"
-        print(f"| {kind} | {precision} | {r['short']['ttft']:.2f} | {r['long']['ttft']:.2f} | "
-              f"{r['short']['tps']:.1f} | {r['long']['tps']:.1f} | {r['rss']:.0f} | {vs_base} | {vs_ref} |")
-    print(f"\n{args.new_tokens} new tokens, greedy, {os.cpu_count()} threads. "
-          f"command: python bench/chat_decode.py {' '.join(sys.argv[1:])}".rstrip())
 
+    def ratio(r, other, prompt, key):
+        return f"{r[prompt][key] / other[prompt][key]:.2f}" if other else "-"
+
+    print("| path | precision | TTFT short (s) | TTFT ~500 tok (s) | decode tok/s short | decode tok/s long "
+          "| peak RSS (MiB) | fast build (s) | decode × plain | decode × llama.cpp | TTFT ~500 × llama.cpp |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (kind, precision), r in measured.items():
+        build = f"{r['build']:.2f}" if r.get("build") is not None else "-"
+        print(f"| {kind} | {precision} | {r['short']['ttft']:.2f} | {r['long']['ttft']:.2f} | "
+              f"{r['short']['tps']:.1f} | {r['long']['tps']:.1f} | {r['rss']:.0f} | {build} | "
+              f"{ratio(r, base, 'long', 'tps')} | {ratio(r, ref, 'long', 'tps')} | {ratio(r, ref, 'long', 'ttft')} |")
+    print(f"\n{args.new_tokens} new tokens, greedy, {os.cpu_count()} threads; ratios use the ~500-token prompt. "
+          f"command: python bench/chat_decode.py {' '.join(sys.argv[1:])}".rstrip())
 
 if __name__ == "__main__":
     main()
