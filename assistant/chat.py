@@ -115,7 +115,7 @@ class ChatEngine:
         """The fast decoder, built on first use (~1 s); call with the model lock held."""
         if self._fast is None and self.fast_decode:
             try:
-                self._fast = FastDecoder(self.loaded.model, self.loaded.location)
+                self._fast = FastDecoder(self.loaded.model)
             except Exception as exc:  # an unexpected weight layout must not break chat
                 log.warning("Fast decoding is off; using transformers' generate: %s", exc)
                 self.fast_decode = False

@@ -1,34 +1,28 @@
-"""Fast CPU decoding for Llama-family causal LMs: a small inference-only copy of the weights.
+"""Fast CPU decoding for Llama-family causal LMs, built from the served model's own weights.
 
-The bitsandbytes NF4 model stays loaded for adapters and fine-tuning; next to it this keeps
-weight-only quantized matrices for PyTorch's CPU kernels, which want bf16 activations (with
-fp32 ones they are 15-30x slower):
+The bitsandbytes NF4 model stays loaded for adapters and fine-tuning; this is a second, small
+(~130 MiB for SmolLM2-135M), inference-only copy of the same weights:
 
-- int4, groups of 32 (``aten._weight_int4pack_mm_for_cpu``), quantized from the checkpoint's
-  float weights when its folder has them (safetensors). A weight decode step streams every
-  matrix from memory, and int4 halves that: ~2.3x faster per token than int8 here. For a GGUF
-  Q4_1 model (the embedded SmolLM2) the checkpoint holds the Q4_1 values, which int4 groups of
-  32 reproduce exactly, so this path is also closer to the real model than NF4 is.
-- else int8 per output row (``aten._weight_int8pack_mm``) from the served model's dequantized
-  weights (NF4 either layout, LLM.int8, float). Not int4 there: rounding NF4's uneven levels to
-  an even grid loses far more (top-1 agreement with the NF4 model 0.65, int8: 0.95).
-- fused QKV and gate/up matrices; an int8 lm_head; the embedding table is shared, not copied.
-- the residual stream stays fp32, as in transformers (bf16 there doubles the logit error).
-- RoPE tables come from the model's own rotary module, so rope_parameters are respected.
-- a static bf16 KV cache sized to prompt + max_new_tokens; the prompt is prefilled in one pass.
+- weights: int8 per output channel, dequantized from NF4 (or LLM.int8 / float) and multiplied
+  with ``aten._weight_int8pack_mm``, which wants bf16 activations (fp32 ones are 15-30x slower).
+  Fused QKV and gate/up projections; the lm_head is int8 too; the embedding table is shared.
+- int8, not int4 groups of 32: same speed here, but int4 on top of NF4 loses much more
+  (top-1 agreement with the NF4 model 0.65 vs 0.95; see docs in the report / tests).
+- the residual stream stays fp32 as in transformers (bf16 there doubles the logit error).
+- RoPE tables come from the model's own rotary module, so its rope_parameters are respected.
+- a static bf16 KV cache sized to prompt + max_new_tokens; the prompt is prefilled in one pass
+  (long prompts through bf16 matmuls, where the int8 GEMV kernel would be 5x slower).
 
     python -m assistant.fast_decode "What is the capital of France?"   # build, time, one reply
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -36,10 +30,7 @@ import torch.nn.functional as F
 HF_DEFAULT_TOP_K = 50
 """transformers' generate samples with top_k=50 unless told otherwise; so does this."""
 GEMV_MAX_ROWS = 16
-"""Above this many tokens at once, dequantize to bf16 and use a GEMM: the int GEMV kernels scale with rows."""
-INT4_GROUP = 32
-PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+"""Above this many tokens at once, dequantize to bf16 and use a GEMM instead of the int8 GEMV."""
 
 
 def unsupported_reason(model) -> str | None:
@@ -112,41 +103,14 @@ class Int8Linear:
         return self.weight.nbytes + self.scales.nbytes
 
 
-class Int4Linear:
-    """``x @ W.T`` for bf16 ``x``, with W in 4 bits: groups of 32 inputs share a bf16 scale and zero."""
-
-    def __init__(self, weight: torch.Tensor):
-        n, k = weight.shape
-        groups = weight.reshape(n, k // INT4_GROUP, INT4_GROUP)
-        low, high = groups.amin(-1), groups.amax(-1)
-        scale = ((high - low) / 15).clamp_min(1e-12).bfloat16()
-        zero = (low + 8 * scale.float()).bfloat16()  # the kernel computes (q - 8) * scale + zero
-        q = (groups - (zero.float() - 8 * scale.float())[..., None]) / scale.float()[..., None]
-        q = q.round().clamp(0, 15).to(torch.int32).reshape(n, k)
-        self.weight = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 2)
-        self.scales_zeros = torch.stack([scale, zero], dim=-1).transpose(0, 1).contiguous()  # [k/32, n, 2]
-        self.shape = (n, k)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.weight, INT4_GROUP, self.scales_zeros)
-
-    def dequantized(self) -> torch.Tensor:
-        """The weight this layer multiplies by, read back through the kernel (an identity input)."""
-        return self(torch.eye(self.shape[1], dtype=torch.bfloat16)).float().T.contiguous()
-
-    @property
-    def nbytes(self) -> int:
-        return self.weight.nbytes + self.scales_zeros.nbytes
-
-
 @dataclass
 class _Layer:
     attn_norm: torch.Tensor  # RMSNorm weights padded with zeros to 2 x hidden (see FastDecoder._norm)
-    qkv: Int4Linear | Int8Linear
-    o: Int4Linear | Int8Linear
+    qkv: Int8Linear
+    o: Int8Linear
     mlp_norm: torch.Tensor
-    gate_up: Int4Linear | Int8Linear
-    down: Int4Linear | Int8Linear
+    gate_up: Int8Linear
+    down: Int8Linear
 
 
 @dataclass
@@ -161,53 +125,10 @@ def _padded_norm_weight(norm) -> torch.Tensor:
     return torch.cat([norm.weight.detach().float(), torch.zeros_like(norm.weight, dtype=torch.float32)])
 
 
-class Checkpoint:
-    """The float weights of a safetensors checkpoint folder, read one tensor at a time."""
-
-    FLOAT_DTYPES = ("F32", "BF16", "F16")
-
-    def __init__(self, files: dict[str, Path]):
-        from safetensors import safe_open
-
-        self.files = files
-        self._open = {path: safe_open(path, "pt") for path in set(files.values())}
-
-    @classmethod
-    def find(cls, folder: str | Path | None) -> Checkpoint | None:
-        """The folder's checkpoint when it has float weights (not, say, pre-quantized ones), else None."""
-        folder = Path(folder) if folder else None
-        index = folder / "model.safetensors.index.json" if folder else None
-        if index is not None and index.is_file():
-            files = {name: folder / file for name, file in json.loads(index.read_text())["weight_map"].items()}
-        elif folder is not None and (folder / "model.safetensors").is_file():
-            from safetensors import safe_open
-
-            with safe_open(folder / "model.safetensors", "pt") as single:
-                files = dict.fromkeys(single.keys(), folder / "model.safetensors")
-        else:
-            return None
-        checkpoint = cls(files)
-        probe = "model.layers.0.self_attn.q_proj.weight"
-        return checkpoint if probe in files and checkpoint.dtype(probe) in cls.FLOAT_DTYPES else None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.files
-
-    def dtype(self, name: str) -> str:
-        return self._open[self.files[name]].get_slice(name).get_dtype()
-
-    def weight(self, name: str) -> torch.Tensor:
-        return self._open[self.files[name]].get_tensor(name).float()
-
-
 class FastDecoder:
-    """Greedy or sampled decoding of one sequence at a time, with a static KV cache.
+    """Greedy or sampled decoding of one sequence at a time, with a static KV cache."""
 
-    ``checkpoint``: the model's folder. With float weights there, the copy is int4 from them;
-    otherwise int8 from the model's own (dequantized) weights.
-    """
-
-    def __init__(self, model, checkpoint: str | Path | None = None):
+    def __init__(self, model):
         reason = unsupported_reason(model)
         if reason:
             raise ValueError(f"The fast decoder cannot serve this model: {reason}.")
@@ -219,37 +140,26 @@ class FastDecoder:
         self.hidden = config.hidden_size
         self.eps = float(config.rms_norm_eps)
         self.max_positions = int(config.max_position_embeddings)
-        files = Checkpoint.find(checkpoint)
-        layer_count = len(base.model.layers)
-        if files is not None and any(f"model.layers.{i}.{name}.weight" not in files
-                                     for i in range(layer_count) for name in PROJECTIONS):
-            files = None  # not the layout this model was loaded from
-        self.weight_format = "int4" if files is not None else "int8"
-
-        def weight(name: str) -> torch.Tensor:  # fp32 [out, in]
-            return files.weight(f"{name}.weight") if files is not None else dequantized_weight(base.get_submodule(name))
-
-        def quantized(*names: str) -> Int4Linear | Int8Linear:
-            matrix = torch.cat([weight(name) for name in names])
-            return Int4Linear(matrix) if files is not None and matrix.shape[1] % INT4_GROUP == 0 else Int8Linear(matrix)
-
         with torch.inference_mode():
-            self.layers = []
-            for i, block in enumerate(base.model.layers):
-                q, k, v, o, gate, up, down = (f"model.layers.{i}.{name}" for name in PROJECTIONS)
-                self.layers.append(_Layer(_padded_norm_weight(block.input_layernorm), quantized(q, k, v),
-                                          quantized(o), _padded_norm_weight(block.post_attention_layernorm),
-                                          quantized(gate, up), quantized(down)))
+            self.layers = [self._layer(block) for block in base.model.layers]
             self.embedding = base.model.embed_tokens.weight  # shared with the HF model: no copy
             self.final_norm = _padded_norm_weight(base.model.norm)
-            tied = files is not None and "lm_head.weight" not in files
-            self.lm_head = Int8Linear(weight("model.embed_tokens" if tied else "lm_head"))
+            self.lm_head = Int8Linear(dequantized_weight(base.lm_head))
             positions = torch.arange(self.max_positions)[None]
             cos, sin = base.model.rotary_emb(torch.zeros(1), positions)  # [1, positions, head_dim] fp32
             half = self.head_dim // 2
             sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # rotate_half(x) = roll(x) * sign
             self.cos, self.sin = cos[0, :, None].bfloat16(), sin[0, :, None].bfloat16()  # [positions, 1, hd]
         self.intermediate = self.layers[0].down.shape[1]
+
+    @staticmethod
+    def _layer(block) -> _Layer:
+        attn, mlp = block.self_attn, block.mlp
+        qkv = torch.cat([dequantized_weight(p) for p in (attn.q_proj, attn.k_proj, attn.v_proj)])
+        gate_up = torch.cat([dequantized_weight(mlp.gate_proj), dequantized_weight(mlp.up_proj)])
+        return _Layer(_padded_norm_weight(block.input_layernorm), Int8Linear(qkv),
+                      Int8Linear(dequantized_weight(attn.o_proj)), _padded_norm_weight(block.post_attention_layernorm),
+                      Int8Linear(gate_up), Int8Linear(dequantized_weight(mlp.down_proj)))
 
     @property
     def nbytes(self) -> int:
@@ -354,8 +264,8 @@ if __name__ == "__main__":
 
     loaded = load_causal_lm("smollm2-135m-instruct")
     began = time.perf_counter()
-    decoder = FastDecoder(loaded.model, loaded.location)
-    print(f"{decoder.weight_format} copy built in {time.perf_counter() - began:.2f} s, {decoder.nbytes / 2**20:.0f} MiB")
+    decoder = FastDecoder(loaded.model)
+    print(f"built in {time.perf_counter() - began:.2f} s, {decoder.nbytes / 2**20:.0f} MiB")
     messages = [{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}]
     prompt = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -62,16 +61,11 @@ def run_row(kind: str, precision: str, new_tokens: int) -> dict:
 
         from assistant.model_sources import embedded_path
 
-        if precision.endswith(NO_AMX):
-            _without_extra_buffer_types()
         llm = Llama(str(embedded_path("smollm2-135m-instruct")), n_threads=os.cpu_count(), n_ctx=2048,
                     verbose=False)
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(_converted_folder())
-        for _ in llm.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0,
-                                            stream=True):
-            pass  # warm-up, as the app rows get
         for name, prompt in (("short", SHORT), ("long", long_prompt(tok))):
             began = time.perf_counter()
             first, count = None, 0
@@ -119,37 +113,10 @@ def run_row(kind: str, precision: str, new_tokens: int) -> dict:
     return results
 
 
-NO_AMX = "-no-amx"
-
-
-def _without_extra_buffer_types() -> None:
-    """Keep llama.cpp off its AMX / repacked weight buffers (``use_extra_bufts = false``).
-
-    Its AMX Q4_1 kernel dies with SIGILL on some virtual machines (tile state lost across
-    context switches); Q4_1 has no other repacked layout, so only the Q8_0 embedding /
-    output matrix loses its repacked GEMV. llama-cpp-python has no argument for it.
-    """
-    import llama_cpp.llama_cpp as bindings
-
-    defaults = bindings.llama_model_default_params
-
-    def params():
-        value = defaults()
-        value.use_extra_bufts = False
-        return value
-
-    bindings.llama_model_default_params = params
-
-
 def _converted_folder() -> str:
     from assistant.model_sources import resolve_model
 
     return resolve_model("smollm2-135m-instruct").location
-
-
-def _run_subprocess(kind: str, precision: str, new_tokens: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, __file__, "--row", f"{kind}:{precision}", "--new-tokens", str(new_tokens)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
 def main() -> None:
@@ -174,19 +141,16 @@ def main() -> None:
               "(pip install llama-cpp-python to include it).", file=sys.stderr)
     measured = {}
     for kind, precision in rows:
-        out = _run_subprocess(kind, precision, args.new_tokens)
-        if kind == "llama.cpp" and out.returncode == -signal.SIGILL:
-            print("note: llama.cpp's AMX kernels hit an illegal instruction here; rerunning it without AMX.",
-                  file=sys.stderr)
-            precision += NO_AMX
-            out = _run_subprocess(kind, precision, args.new_tokens)
+        out = subprocess.run([sys.executable, __file__, "--row", f"{kind}:{precision}", "--new-tokens",
+                              str(args.new_tokens)], capture_output=True, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if out.returncode != 0:
             print(f"{kind}:{precision} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         measured[(kind, precision)] = json.loads(out.stdout.strip().splitlines()[-1])
 
     base = measured.get(("plain", "fp32"))
-    ref = next((r for (kind, _), r in measured.items() if kind == "llama.cpp"), None)
+    ref = measured.get(("llama.cpp", "gguf-q4_1"))
 
     def ratio(r, other, prompt, key):
         return f"{r[prompt][key] / other[prompt][key]:.2f}" if other else "-"

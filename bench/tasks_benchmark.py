@@ -3,7 +3,7 @@
 Reads the shared benchmark data at run time (never copied into the repo) and prints a markdown
 table: the metrics, the subset sizes, the wall time of each task and the command to reproduce.
 
-    python bench/tasks_benchmark.py                         # default subsets (~10 min on 2 idle CPU cores)
+    python bench/tasks_benchmark.py                         # default subsets (~10 min on 2 CPU cores)
     python bench/tasks_benchmark.py --limit 20 --only sst2,conll2003
     python bench/tasks_benchmark.py --quant fp32 --data ../shared/data
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from assistant.loading import QUANT_CHOICES, load_causal_lm  # noqa: E402
 from assistant.tasks import classification, ner, translation  # noqa: E402
 
-DEFAULT_LIMITS = {"sst2": 150, "chnsenticorp": 60, "conll2003": 40, "multi30k": 40, "tatoeba": 40}
+DEFAULT_LIMITS = {"sst2": 200, "chnsenticorp": 100, "conll2003": 50, "multi30k": 50, "tatoeba": 50}
 
 
 def read_tsv(path: Path) -> list[list[str]]:
