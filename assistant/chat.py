@@ -3,13 +3,10 @@
 Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it.
 
 Two decoding paths. A bitsandbytes-quantized (nf4 / int8) Llama-family model on the CPU, with
-no adapter picked for the request, decodes with ``assistant.fast_decode``: a quantized copy of
-the weights, built on the first such request (or by ``prepare()``). Everything else (adapters,
-CUDA, other architectures, and the fp32 / bf16 precisions, kept exact as the reference) goes
-through transformers' ``generate``. ``fast_decode=False`` always uses ``generate``.
-``fast_weights="served"`` (default) copies the served NF4 weights to int8, so replies match the
-NF4 model's; ``"checkpoint"`` copies the model folder's float weights to int4: ~1.6x faster
-again, and replies match the checkpoint's (llama.cpp's, for the embedded GGUF) instead.
+no adapter picked for the request, decodes with ``assistant.fast_decode`` (an int8 copy of the
+weights, built on the first such request, ~5x faster). Everything else, i.e. adapters, CUDA,
+other architectures and the fp32 / bf16 precisions (kept exact, as the reference), goes through
+transformers' ``generate``. ``ChatEngine(..., fast_decode=False)`` always uses ``generate``.
 
     python -m assistant.chat "What is LoRA?"      # one streamed reply from the default model
 """
@@ -33,7 +30,6 @@ from assistant.loading import LoadedModel
 log = logging.getLogger(__name__)
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
-FAST_WEIGHTS = ("served", "checkpoint")
 
 
 @dataclass
@@ -94,16 +90,13 @@ class _StopOnEvent(StoppingCriteria):
 class ChatEngine:
     """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
 
-    def __init__(self, loaded: LoadedModel, adapters=None, fast_decode: bool = True, fast_weights: str = "served"):
-        if fast_weights not in FAST_WEIGHTS:
-            raise ValueError(f"fast_weights must be one of {FAST_WEIGHTS}, not {fast_weights!r}.")
+    def __init__(self, loaded: LoadedModel, adapters=None, fast_decode: bool = True):
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.adapters = adapters
         """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
         self.fast_decode = fast_decode
         """Serve adapter-less requests on a quantized CPU Llama with the fast decoder (see the module doc)."""
-        self.fast_weights = fast_weights
         self._fast: FastDecoder | None = None
 
     def uses_fast_decode(self, adapter: str | None = None) -> bool:
@@ -112,11 +105,6 @@ class ChatEngine:
         return (self.fast_decode and quantized and self.loaded.device == "cpu"
                 and (not adapter or adapter == NO_ADAPTER) and unsupported_reason(self.loaded.model) is None)
 
-    @property
-    def fast_decoder(self) -> FastDecoder | None:
-        """The fast decoder once built (by a first request or ``prepare()``), else None."""
-        return self._fast
-
     def prepare(self) -> None:
         """Build the fast decoder now rather than on the first request (say, in a background thread)."""
         if self.uses_fast_decode():
@@ -124,11 +112,10 @@ class ChatEngine:
                 self._fast_decoder()
 
     def _fast_decoder(self) -> FastDecoder | None:
-        """The fast decoder, built on first use (0.4-1.5 s); call with the model lock held."""
+        """The fast decoder, built on first use (~1 s); call with the model lock held."""
         if self._fast is None and self.fast_decode:
             try:
-                checkpoint = self.loaded.location if self.fast_weights == "checkpoint" else None
-                self._fast = FastDecoder(self.loaded.model, checkpoint)
+                self._fast = FastDecoder(self.loaded.model)
             except Exception as exc:  # an unexpected weight layout must not break chat
                 log.warning("Fast decoding is off; using transformers' generate: %s", exc)
                 self.fast_decode = False

@@ -5,10 +5,8 @@ and (when installed) llama.cpp on the same GGUF file, on a short and a ~500-toke
     python bench/chat_decode.py --precisions nf4 fp32 --new-tokens 32
 
 Rows: ``plain`` is ``model.generate`` on the fp32 model; ``app`` is ``ChatEngine`` as the app
-runs it (its default path: the fast decoder, int8 of the served weights, for nf4 / int8 on a
-CPU; ``generate`` otherwise); ``app-checkpoint`` is ``ChatEngine(fast_weights="checkpoint")``
-(the int4 copy of the checkpoint); ``app-generate`` is ``ChatEngine(fast_decode=False)``, the
-path before the fast decoder.
+runs it (its default path: the fast decoder for nf4 / int8 on a CPU, ``generate`` otherwise);
+``app-generate`` is ``ChatEngine(fast_decode=False)``, the path before the fast decoder.
 Each row runs in its own subprocess (one after another) so peak RSS is that row's alone.
 Reports time to first token (TTFT), decode tokens/s (after the first token), peak RSS, the
 fast decoder's build time, and ratios to the plain fp32 baseline and to llama.cpp.
@@ -19,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -64,24 +61,18 @@ def run_row(kind: str, precision: str, new_tokens: int) -> dict:
 
         from assistant.model_sources import embedded_path
 
-        if precision.endswith(NO_AMX):
-            _without_extra_buffer_types()
         llm = Llama(str(embedded_path("smollm2-135m-instruct")), n_threads=os.cpu_count(), n_ctx=2048,
                     verbose=False)
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(_converted_folder())
-        for _ in llm.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0,
-                                            stream=True):
-            pass  # warm-up, as the app rows get
         for name, prompt in (("short", SHORT), ("long", long_prompt(tok))):
             began = time.perf_counter()
             first, count = None, 0
-            for chunk in llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=new_tokens,
-                                                    temperature=0, stream=True):
-                if chunk["choices"][0]["delta"].get("content"):  # not the role or the finish chunk
-                    count += 1
-                    first = first or time.perf_counter()
+            for _ in llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=new_tokens,
+                                                temperature=0, stream=True):
+                count += 1
+                first = first or time.perf_counter()
             end = time.perf_counter()
             results[name] = {"ttft": first - began, "tps": (count - 1) / max(end - first, 1e-9)}
         results["rss"] = peak_rss_mib()
@@ -89,8 +80,7 @@ def run_row(kind: str, precision: str, new_tokens: int) -> dict:
 
     loaded = load_causal_lm("smollm2-135m-instruct", quant=precision)
     settings = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
-    engine = ChatEngine(loaded, fast_decode=kind != "app-generate",
-                        fast_weights="checkpoint" if kind == "app-checkpoint" else "served")
+    engine = ChatEngine(loaded, fast_decode=kind != "app-generate")
     began = time.perf_counter()
     engine.prepare()  # builds the fast decoder when this row uses it
     results["build"] = time.perf_counter() - began if engine.uses_fast_decode() else None
@@ -123,37 +113,10 @@ def run_row(kind: str, precision: str, new_tokens: int) -> dict:
     return results
 
 
-NO_AMX = "-no-amx"
-
-
-def _without_extra_buffer_types() -> None:
-    """Keep llama.cpp off its AMX / repacked weight buffers (``use_extra_bufts = false``).
-
-    Its AMX Q4_1 kernel dies with SIGILL on some virtual machines (``tilezero`` in a worker
-    thread); Q4_1 has no other repacked layout, so only the Q8_0 embedding / output matrix
-    loses its repacked GEMV. llama-cpp-python has no argument for it.
-    """
-    import llama_cpp.llama_cpp as bindings
-
-    defaults = bindings.llama_model_default_params
-
-    def params():
-        value = defaults()
-        value.use_extra_bufts = False
-        return value
-
-    bindings.llama_model_default_params = params
-
-
 def _converted_folder() -> str:
     from assistant.model_sources import resolve_model
 
     return resolve_model("smollm2-135m-instruct").location
-
-
-def _run_subprocess(kind: str, precision: str, new_tokens: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, __file__, "--row", f"{kind}:{precision}", "--new-tokens", str(new_tokens)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
 def main() -> None:
@@ -168,7 +131,6 @@ def main() -> None:
         return
 
     rows = [("plain", "fp32")] + [("app", p) for p in args.precisions]
-    rows += [("app-checkpoint", "nf4")] if "nf4" in args.precisions else []
     rows += [("app-generate", p) for p in args.precisions if p in ("nf4", "int8")]
     try:
         import llama_cpp  # noqa: F401
@@ -179,19 +141,16 @@ def main() -> None:
               "(pip install llama-cpp-python to include it).", file=sys.stderr)
     measured = {}
     for kind, precision in rows:
-        out = _run_subprocess(kind, precision, args.new_tokens)
-        if kind == "llama.cpp" and out.returncode == -signal.SIGILL:
-            print("note: llama.cpp's AMX kernels hit an illegal instruction here; rerunning it without AMX.",
-                  file=sys.stderr)
-            precision += NO_AMX
-            out = _run_subprocess(kind, precision, args.new_tokens)
+        out = subprocess.run([sys.executable, __file__, "--row", f"{kind}:{precision}", "--new-tokens",
+                              str(args.new_tokens)], capture_output=True, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if out.returncode != 0:
             print(f"{kind}:{precision} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         measured[(kind, precision)] = json.loads(out.stdout.strip().splitlines()[-1])
 
     base = measured.get(("plain", "fp32"))
-    ref = next((r for (kind, _), r in measured.items() if kind == "llama.cpp"), None)
+    ref = measured.get(("llama.cpp", "gguf-q4_1"))
 
     def ratio(r, other, prompt, key):
         return f"{r[prompt][key] / other[prompt][key]:.2f}" if other else "-"
@@ -206,7 +165,6 @@ def main() -> None:
               f"{ratio(r, base, 'long', 'tps')} | {ratio(r, ref, 'long', 'tps')} | {ratio(r, ref, 'long', 'ttft')} |")
     print(f"\n{args.new_tokens} new tokens, greedy, {os.cpu_count()} threads; ratios use the ~500-token prompt. "
           f"command: python bench/chat_decode.py {' '.join(sys.argv[1:])}".rstrip())
-
 
 if __name__ == "__main__":
     main()
