@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 import time
 
 from assistant.errors import UserError
@@ -85,7 +86,10 @@ def load_services(settings: AppSettings):
     kb = load_builtin()
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
-    return Services(ChatEngine(loaded, runtime), runtime, kb, router, JobManager(settings.data_dir), store,
+    fast = settings.fast_decode
+    engine = ChatEngine(loaded, runtime, fast_decode=fast != "off", fast_weights="auto" if fast == "off" else fast)
+    threading.Thread(target=engine.prepare, name="fast-decoder-build", daemon=True).start()  # off the start path
+    return Services(engine, runtime, kb, router, JobManager(settings.data_dir), store,
                     admin_password=settings.admin_password)
 
 

@@ -1,19 +1,25 @@
-"""Fast CPU decoding for Llama-family causal LMs, built from the served model's own weights.
+"""Fast CPU decoding for Llama-family causal LMs: a small inference-only copy of the weights.
 
-The bitsandbytes NF4 model stays loaded for adapters and fine-tuning; this is a second, small
-(~130 MiB for SmolLM2-135M), inference-only copy of the same weights:
+The bitsandbytes NF4 model stays loaded for adapters and fine-tuning; next to it this keeps
+its matrices weight-only quantized for PyTorch's CPU kernels (``assistant.quantized_weights``)
+and runs a lean decoder on them, several times faster per token than ``generate`` on NF4.
 
-- weights: int8 per output channel, dequantized from NF4 (or LLM.int8 / float) and multiplied
-  with ``aten._weight_int8pack_mm``, which wants bf16 activations (fp32 ones are 15-30x slower).
-  Fused QKV and gate/up projections; the lm_head is int8 too; the embedding table is shared.
-- int8, not int4 groups of 32: same speed here, but int4 on top of NF4 loses much more
-  (top-1 agreement with the NF4 model 0.65 vs 0.95; see docs in the report / tests).
-- the residual stream stays fp32 as in transformers (bf16 there doubles the logit error).
-- RoPE tables come from the model's own rotary module, so its rope_parameters are respected.
-- a static bf16 KV cache sized to prompt + max_new_tokens; the prompt is prefilled in one pass
-  (long prompts through bf16 matmuls, where the int8 GEMV kernel would be 5x slower).
+- weights, by default: int8 per output row of the served model's dequantized weights. From
+  NF4 that adds little error (top-1 agreement with the NF4 model 0.94-0.99) and keeps what the
+  NF4 model answers. Not int4 there: rounding NF4's uneven levels onto an even grid loses far
+  more (agreement 0.65).
+- or, given the checkpoint folder: int4 in groups of 32 of its float weights. A decode step
+  streams every matrix from memory; int4 halves that and is ~1.6x faster. For a GGUF Q4_1
+  model (the embedded SmolLM2) the folder holds the Q4_1 values, which int4 groups reproduce,
+  so this copy answers like the checkpoint and llama.cpp (top-1 agreement 0.97-1.0, where
+  NF4 has 0.70-0.90).
+- fused QKV and gate/up matrices; an int8 lm_head; the embedding table is shared, not copied.
+- the residual stream stays fp32, as in transformers (bf16 there doubles the logit error).
+- RoPE tables come from the model's own rotary module, so rope_parameters are respected.
+- a static bf16 KV cache sized to prompt + max_new_tokens; the prompt is prefilled in one pass.
 
     python -m assistant.fast_decode "What is the capital of France?"   # build, time, one reply
+    python -m assistant.fast_decode --checkpoint "What is LoRA?"        # the int4 copy instead
 """
 
 from __future__ import annotations
@@ -23,14 +29,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from assistant.quantized_weights import Checkpoint, Int4Linear, Int8Linear, dequantized_weight
+
 HF_DEFAULT_TOP_K = 50
 """transformers' generate samples with top_k=50 unless told otherwise; so does this."""
-GEMV_MAX_ROWS = 16
-"""Above this many tokens at once, dequantize to bf16 and use a GEMM instead of the int8 GEMV."""
+PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 
 
 def unsupported_reason(model) -> str | None:
@@ -50,67 +59,14 @@ def unsupported_reason(model) -> str | None:
     return None
 
 
-def dequantized_weight(linear) -> torch.Tensor:
-    """The fp32 [out, in] weight of a Linear, a bitsandbytes Linear4bit (either layout) or Linear8bitLt."""
-    while hasattr(linear, "base_layer"):  # under a PEFT LoRA wrapper
-        linear = linear.base_layer
-    weight = linear.weight
-    state = getattr(weight, "quant_state", None)
-    if state is not None:
-        if getattr(state, "packing_format_for_cpu", False):
-            return _dequantize_cpu_packed(weight.data, state)
-        from bitsandbytes.functional import dequantize_4bit
-
-        return dequantize_4bit(weight.data, state).float()
-    if getattr(weight, "SCB", None) is not None:  # LLM.int8: int8 rows times absmax / 127
-        return weight.data.float() * (weight.SCB.float()[:, None] / 127)
-    return weight.detach().float()
-
-
-def _dequantize_cpu_packed(packed: torch.Tensor, state) -> torch.Tensor:
-    """NF4 weights that bitsandbytes repacked for its AVX512-BF16 kernel on their first eval forward.
-
-    Undoes the layout as ``_convert_weight_packed_for_cpu_inverse`` does, but without touching
-    the layer (that function also re-quantizes absmax in place, lossily).
-    """
-    n, k = state.shape
-    rows = packed.reshape(-1, 32)
-    codes = torch.cat([rows & 0xF, rows >> 4], dim=-1).reshape(n // 32, k // 2, 32, 2)
-    codes = codes.transpose(1, 2).reshape(n, k).long()
-    absmax = state.absmax.float().T.repeat_interleave(state.blocksize, dim=1)  # [k/blocksize, n] -> [n, k]
-    return state.code.float()[codes] * absmax
-
-
-class Int8Linear:
-    """``x @ W.T`` for bf16 ``x``, with W stored as int8 rows and one bf16 scale per row."""
-
-    def __init__(self, weight: torch.Tensor):
-        self.scales = (weight.abs().amax(1) / 127).clamp_min(1e-12).bfloat16()
-        self.weight = (weight / self.scales.float()[:, None]).round().clamp(-127, 127).to(torch.int8)
-        self.shape = tuple(weight.shape)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] <= GEMV_MAX_ROWS:
-            return torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
-        return F.linear(x, self.weight.bfloat16()) * self.scales  # int8 -> bf16 is exact
-
-    def dequantized(self) -> torch.Tensor:
-        """The fp32 weight this layer multiplies by (for reference models in tests)."""
-        return self.weight.float() * self.scales.float()[:, None]
-
-    @property
-    def nbytes(self) -> int:
-        return self.weight.nbytes + self.scales.nbytes
-
-
 @dataclass
 class _Layer:
     attn_norm: torch.Tensor  # RMSNorm weights padded with zeros to 2 x hidden (see FastDecoder._norm)
-    qkv: Int8Linear
-    o: Int8Linear
+    qkv: Int4Linear | Int8Linear
+    o: Int4Linear | Int8Linear
     mlp_norm: torch.Tensor
-    gate_up: Int8Linear
-    down: Int8Linear
+    gate_up: Int4Linear | Int8Linear
+    down: Int4Linear | Int8Linear
 
 
 @dataclass
@@ -126,9 +82,13 @@ def _padded_norm_weight(norm) -> torch.Tensor:
 
 
 class FastDecoder:
-    """Greedy or sampled decoding of one sequence at a time, with a static KV cache."""
+    """Greedy or sampled decoding of one sequence at a time, with a static KV cache.
 
-    def __init__(self, model):
+    ``checkpoint``: the folder the model was loaded from. When it holds float safetensors the
+    copy is int4 of those; without it (or them), int8 of the model's own dequantized weights.
+    """
+
+    def __init__(self, model, checkpoint: str | Path | None = None):
         reason = unsupported_reason(model)
         if reason:
             raise ValueError(f"The fast decoder cannot serve this model: {reason}.")
@@ -140,26 +100,37 @@ class FastDecoder:
         self.hidden = config.hidden_size
         self.eps = float(config.rms_norm_eps)
         self.max_positions = int(config.max_position_embeddings)
+        files = Checkpoint.find(checkpoint)
+        layer_count = len(base.model.layers)
+        if files is not None and any(f"model.layers.{i}.{name}.weight" not in files
+                                     for i in range(layer_count) for name in PROJECTIONS):
+            files = None  # not the layout this model was loaded from
+        self.weight_format = "int4" if files is not None else "int8"
+
+        def weight(name: str) -> torch.Tensor:  # fp32 [out, in]
+            return files.weight(f"{name}.weight") if files is not None else dequantized_weight(base.get_submodule(name))
+
+        def quantized(*names: str) -> Int4Linear | Int8Linear:
+            matrix = torch.cat([weight(name) for name in names])
+            return Int4Linear(matrix) if files is not None and Int4Linear.supports(matrix.shape) else Int8Linear(matrix)
+
         with torch.inference_mode():
-            self.layers = [self._layer(block) for block in base.model.layers]
+            self.layers = []
+            for i, block in enumerate(base.model.layers):
+                q, k, v, o, gate, up, down = (f"model.layers.{i}.{name}" for name in PROJECTIONS)
+                self.layers.append(_Layer(_padded_norm_weight(block.input_layernorm), quantized(q, k, v),
+                                          quantized(o), _padded_norm_weight(block.post_attention_layernorm),
+                                          quantized(gate, up), quantized(down)))
             self.embedding = base.model.embed_tokens.weight  # shared with the HF model: no copy
             self.final_norm = _padded_norm_weight(base.model.norm)
-            self.lm_head = Int8Linear(dequantized_weight(base.lm_head))
+            tied = files is not None and "lm_head.weight" not in files
+            self.lm_head = Int8Linear(weight("model.embed_tokens" if tied else "lm_head"))
             positions = torch.arange(self.max_positions)[None]
             cos, sin = base.model.rotary_emb(torch.zeros(1), positions)  # [1, positions, head_dim] fp32
             half = self.head_dim // 2
             sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # rotate_half(x) = roll(x) * sign
             self.cos, self.sin = cos[0, :, None].bfloat16(), sin[0, :, None].bfloat16()  # [positions, 1, hd]
         self.intermediate = self.layers[0].down.shape[1]
-
-    @staticmethod
-    def _layer(block) -> _Layer:
-        attn, mlp = block.self_attn, block.mlp
-        qkv = torch.cat([dequantized_weight(p) for p in (attn.q_proj, attn.k_proj, attn.v_proj)])
-        gate_up = torch.cat([dequantized_weight(mlp.gate_proj), dequantized_weight(mlp.up_proj)])
-        return _Layer(_padded_norm_weight(block.input_layernorm), Int8Linear(qkv),
-                      Int8Linear(dequantized_weight(attn.o_proj)), _padded_norm_weight(block.post_attention_layernorm),
-                      Int8Linear(gate_up), Int8Linear(dequantized_weight(mlp.down_proj)))
 
     @property
     def nbytes(self) -> int:
@@ -262,11 +233,13 @@ def eos_token_ids(model, tokenizer=None) -> list[int]:
 if __name__ == "__main__":
     from assistant.loading import load_causal_lm
 
+    args = sys.argv[1:]
+    from_checkpoint = "--checkpoint" in args
     loaded = load_causal_lm("smollm2-135m-instruct")
     began = time.perf_counter()
-    decoder = FastDecoder(loaded.model)
-    print(f"built in {time.perf_counter() - began:.2f} s, {decoder.nbytes / 2**20:.0f} MiB")
-    messages = [{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}]
+    decoder = FastDecoder(loaded.model, loaded.location if from_checkpoint else None)
+    print(f"{decoder.weight_format} copy built in {time.perf_counter() - began:.2f} s, {decoder.nbytes / 2**20:.0f} MiB")
+    messages = [{"role": "user", "content": " ".join(a for a in args if a != "--checkpoint") or "Hello!"}]
     prompt = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
     began, ids = time.perf_counter(), []

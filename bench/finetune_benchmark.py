@@ -14,7 +14,6 @@ import argparse
 import csv
 import json
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -66,6 +65,35 @@ def write_multi30k(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]
     return paths[0], paths[1]
 
 
+class PeakRss:
+    """Highest resident memory of this process while the block runs (sampled every 50 ms), in MiB.
+
+    ``ru_maxrss`` is a peak over the whole process life, so a second loop in the same process would
+    inherit the first one's peak; this measures each phase on its own.
+    """
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+
+        self.mib, self._done, process = 0.0, threading.Event(), psutil.Process()
+
+        def sample():
+            while True:
+                self.mib = max(self.mib, process.memory_info().rss / 2**20)
+                if self._done.wait(0.05):
+                    return
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
 def report(row: dict) -> dict:
     """Print a finished row at once (a long run still shows what it has) and return it."""
     print(f"| {row['row']} | {row['base']} | {row['adapter']} | {row['steps']} | {row['wall_s']:.0f} "
@@ -94,69 +122,132 @@ def finetune_row(name: str, data_dir: Path, **fields) -> dict:
             "metrics": summary.metrics}
 
 
-def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
-    """Same model (SmolLM2 nf4 + LoRA r16), same encoded SST-2 examples, same steps: ours vs Trainer."""
+def _train_project_loop(model, examples, pad_id, steps, batch_size, run_dir: Path) -> tuple[float, int]:
+    from finetune.loop import LoopSettings, train
+
+    run_dir.mkdir(exist_ok=True)
+    result = train(model, examples, [], LoopSettings(2e-4, batch_size, 1, steps, steps + 1, steps + 1, 0), pad_id,
+                   run_dir)
+    return result.train_loss, result.tokens_processed
+
+
+def _train_with_trainer(model, examples, pad_id, steps, batch_size, output_dir: Path) -> tuple[float, int]:
+    """The plain recipe: transformers.Trainer on the same PEFT model, examples and schedule."""
     import torch
     from transformers import Trainer, TrainingArguments
 
+    from finetune.encode import collate
+
+    class Rows(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(examples)
+
+        def __getitem__(self, i):
+            return examples[i]
+
+    args = TrainingArguments(output_dir=str(output_dir), per_device_train_batch_size=batch_size, max_steps=steps,
+                             learning_rate=2e-4, logging_steps=1, save_strategy="no", report_to=[],
+                             use_cpu=not torch.cuda.is_available(), warmup_steps=1, lr_scheduler_type="linear",
+                             dataloader_num_workers=0, seed=0)
+    trainer = Trainer(model=model, args=args, train_dataset=Rows(), data_collator=lambda b: collate(b, pad_id))
+    output = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return (losses[-1] if losses else output.training_loss), sum(len(e["input_ids"]) for e in examples)
+
+
+def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
+    """Same model (SmolLM2 nf4 + LoRA r16), same encoded SST-2 examples, same steps: ours vs Trainer.
+
+    Both then score the same 64 held-out rows, so "same final loss" is checked on equal terms.
+    """
+    import gc
+
     from finetune.config import FinetuneConfig
-    from finetune.encode import collate, encode_supervised
-    from finetune.loop import LoopSettings, train
+    from finetune.encode import encode_supervised
+    from finetune.loop import validation_loss
     from finetune.models import build_generative
 
-    train_path, _ = write_sst2(folder, batch_size * steps, seed=1)
+    train_path, _ = write_sst2(folder, batch_size * steps + 64, seed=1)
     rows = [json.loads(line) for line in train_path.read_text().splitlines()]
+    rows, held_out_rows = rows[:batch_size * steps], rows[batch_size * steps:]
     config = FinetuneConfig(task="classification", data=str(train_path), batch_size=batch_size, max_steps=steps)
+    options = {"labels": ["negative", "positive"]}
     results = []
-    for which in ("project loop", "transformers.Trainer"):
-        model, loaded = build_generative(config)
-        examples = encode_supervised("classification", rows, loaded.tokenizer, 256,
-                                     {"labels": ["negative", "positive"]})
-        tokens = sum(len(e["input_ids"]) for e in examples)
-        began = time.perf_counter()
-        if which == "project loop":
-            run_dir = folder / "loop-run"
-            run_dir.mkdir(exist_ok=True)
-            result = train(model, examples, [], LoopSettings(2e-4, batch_size, 1, steps, steps + 1, steps + 1, 0),
-                           loaded.tokenizer.pad_token_id, run_dir)
-            final_loss, processed = result.train_loss, result.tokens_processed
-        else:
-            pad = loaded.tokenizer.pad_token_id
-
-            class Rows(torch.utils.data.Dataset):
-                def __len__(self):
-                    return len(examples)
-
-                def __getitem__(self, i):
-                    return examples[i]
-
-            args = TrainingArguments(output_dir=str(folder / "trainer"), per_device_train_batch_size=batch_size,
-                                     max_steps=steps, learning_rate=2e-4, logging_steps=1, save_strategy="no",
-                                     report_to=[], use_cpu=not torch.cuda.is_available(), warmup_steps=1,
-                                     lr_scheduler_type="linear", dataloader_num_workers=0, seed=0)
-            trainer = Trainer(model=model, args=args, train_dataset=Rows(), data_collator=lambda b: collate(b, pad))
-            output = trainer.train()
-            losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-            final_loss, processed = losses[-1] if losses else output.training_loss, tokens
-        seconds = time.perf_counter() - began
+    for which, train_fn in (("project loop", _train_project_loop), ("transformers.Trainer", _train_with_trainer)):
+        with PeakRss() as rss:
+            model, loaded = build_generative(config)
+            pad_id = loaded.tokenizer.pad_token_id
+            examples = encode_supervised("classification", rows, loaded.tokenizer, 256, options)
+            began = time.perf_counter()
+            final_loss, processed = train_fn(model, examples, pad_id, steps, batch_size, folder / which.split()[0])
+            seconds = time.perf_counter() - began
+        held_out = encode_supervised("classification", held_out_rows, loaded.tokenizer, 256, options)
         results.append({"row": which, "tok_s": processed / seconds, "seconds": seconds, "final_loss": final_loss,
-                        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                        "held_out_loss": validation_loss(model, held_out, batch_size, pad_id),
+                        "peak_rss_mib": rss.mib})
         del model, loaded
+        gc.collect()
     return results
+
+
+def time_to_quality(folder: Path, n_train: int, target: float, eval_every: int, max_epochs: int) -> dict:
+    """Minutes of training (evaluation pauses excluded) until SST-2 dev accuracy reaches ``target``.
+
+    The project's own path: MiniLM (4-bit NF4) + LoRA + classification head, the settings of the
+    sst2 row; dev accuracy (all 872 sentences) is measured every ``eval_every`` steps.
+    """
+    import threading
+
+    from finetune.config import FinetuneConfig
+    from finetune.loop import LoopSettings, steps_for, train
+    from finetune.models import build_head, encode_head_examples, head_predict
+
+    train_path, dev_path = write_sst2(folder, n_train, seed=0)
+    read = lambda path: [json.loads(line) for line in path.read_text().splitlines()]  # noqa: E731
+    train_rows, dev_rows = read(train_path), read(dev_path)
+    labels = ["negative", "positive"]
+    config = FinetuneConfig(task="classification", approach="head", base="minilm-l6-v2", data=str(train_path),
+                            batch_size=32, learning_rate=1e-3, max_seq_len=96)
+    model, tokenizer = build_head(config, labels, token_level=False)
+    train_examples = encode_head_examples(train_rows, tokenizer, labels, False, config.max_seq_len)
+    dev_examples = encode_head_examples(dev_rows, tokenizer, labels, False, config.max_seq_len)
+    total = steps_for(len(train_examples), config.batch_size, 1, max_epochs, 0)
+    stop, curve, paused = threading.Event(), [], [0.0]
+
+    def evaluate(record: dict) -> None:
+        if record["step"] % eval_every and record["step"] != total:
+            return
+        began = time.perf_counter()
+        predicted = head_predict(model, dev_examples, tokenizer.pad_token_id, batch_size=64)
+        model.train()
+        accuracy = sum(p == e["labels"] for (p, _), e in zip(predicted, dev_examples)) / len(dev_examples)
+        curve.append((record["step"], record["seconds"] - paused[0], accuracy))
+        paused[0] += time.perf_counter() - began
+        if accuracy >= target:
+            stop.set()
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(model, train_examples, [], LoopSettings(config.learning_rate, config.batch_size, 1, total, total + 1,
+                                                      total + 1, 0),
+              tokenizer.pad_token_id, Path(run_dir), on_step=evaluate, stop_event=stop)
+    reached = next(((step, seconds, acc) for step, seconds, acc in curve if acc >= target), None)
+    return {"target": target, "reached": reached, "curve": curve, "total_steps": total, "train_rows": n_train}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", default=["sst2", "conll", "translation", "trainer"])
+    parser.add_argument("--only", nargs="+", default=["sst2", "conll", "translation", "trainer", "quality"])
     parser.add_argument("--sst2-train", type=int, default=4000)
     parser.add_argument("--conll-train", type=int, default=3000)
     parser.add_argument("--conll-test", type=int, default=500)
     parser.add_argument("--m30k-train", type=int, default=1500)
     parser.add_argument("--m30k-test", type=int, default=100)
+    parser.add_argument("--quality-train", type=int, default=8000, help="SST-2 rows for the time-to-quality run")
+    parser.add_argument("--quality-target", type=float, default=0.85)
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
-    rows, comparison = [], []
+    rows, comparison, quality = [], [], None
     print("| run | base | adapter | steps | wall (s) | train tokens/s |\n|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -179,15 +270,26 @@ def main() -> None:
                                      source_lang="en", target_lang="de")))
         if "trainer" in args.only:
             comparison = trainer_comparison(folder, steps=20, batch_size=8)
+        if "quality" in args.only:
+            quality = time_to_quality(folder, args.quality_train, args.quality_target, eval_every=25, max_epochs=3)
 
     if comparison:
         ours, theirs = comparison
         print("\n| loop (SmolLM2-135M nf4 + LoRA r16, SST-2 SFT, batch 8, 20 steps) | tokens/s | seconds | final loss "
-              "| peak RSS (MiB) |\n|---|---|---|---|---|")
+              "| held-out loss (64 rows) | peak RSS (MiB) |\n|---|---|---|---|---|---|")
         for r in comparison:
-            print(f"| {r['row']} | {r['tok_s']:.0f} | {r['seconds']:.0f} | {r['final_loss']:.3f} "
+            print(f"| {r['row']} | {r['tok_s']:.0f} | {r['seconds']:.0f} | {r['final_loss']:.3f} | {r['held_out_loss']:.3f} "
                   f"| {r['peak_rss_mib']:.0f} |")
         print(f"\nthroughput ratio project/Trainer: {ours['tok_s'] / theirs['tok_s']:.2f}x")
+    if quality:
+        print(f"\n| SST-2 dev accuracy, MiniLM nf4 + LoRA + head ({quality['train_rows']} train rows, batch 32) "
+              "| step | training minutes |\n|---|---|---|")
+        for step, seconds, accuracy in quality["curve"]:
+            print(f"| {accuracy:.3f} | {step} | {seconds / 60:.1f} |")
+        reached = quality["reached"]
+        print(f"\ntime to {quality['target']:.0%} dev accuracy: " + (
+            f"{reached[1] / 60:.1f} min (step {reached[0]})" if reached else
+            f"not reached in {quality['total_steps']} steps (best {max(a for _, _, a in quality['curve']):.3f})"))
     print(f"\nsubsets: SST-2 train first {args.sst2_train} of a seeded shuffle, full dev (872); CoNLL-2003 first "
           f"{args.conll_train} train / first {args.conll_test} test sentences; Multi30k first {args.m30k_train} "
           f"train / first {args.m30k_test} test2016 pairs.\ncommand: python bench/finetune_benchmark.py "
