@@ -37,6 +37,7 @@ from assistant.adapter_runtime import NO_ADAPTER
 from assistant.errors import InputError
 from assistant.fast_decode import HF_DEFAULT_TOP_K, FastDecoder, eos_token_ids, unsupported_reason
 from assistant.loading import LoadedModel
+from assistant.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class ChatEngine:
             try:
                 checkpoint = self.loaded.location if self._copy_checkpoint() else None
                 self._fast = FastDecoder(self.loaded.model, checkpoint)
+                release_free_memory()  # the build's temporary float copies
             except Exception as exc:  # an unexpected weight layout must not break chat
                 log.warning("Fast decoding is off; using transformers' generate: %s", exc)
                 self.fast_decode = False

@@ -3,7 +3,8 @@
 Precisions: ``nf4`` (bitsandbytes 4-bit NormalFloat, double quantization), ``int8``
 (bitsandbytes LLM.int8), ``bf16``, ``fp32``, and ``none`` (full precision: bf16 on CUDA,
 fp32 on a CPU, where bf16 arithmetic is emulated). nf4 computes in bf16 on CUDA and fp32
-on a CPU.
+on a CPU. On a CPU the quantized weights of a local model are cached on disk
+(``assistant.quantized_cache``), so only the first start pays for quantizing.
 
     python -m assistant.loading smollm2-135m-instruct nf4   # load and print what was loaded
 """
@@ -18,7 +19,9 @@ from pathlib import Path
 import torch
 
 from assistant.errors import ModelLoadError
-from assistant.model_sources import resolve_model
+from assistant.memory import release_free_memory
+from assistant import quantized_cache
+from assistant.model_sources import default_cache_dir, resolve_model
 
 QUANT_CHOICES = ("nf4", "int8", "bf16", "fp32", "none")
 
@@ -133,9 +136,17 @@ def load_causal_lm(
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         kwargs.update(dtype=dtype, device_map=device)
 
+    # On a CPU, quantizing is most of a load: keep the quantized weights of local folders on disk.
+    cached = None
+    if bnb_config is not None and device == "cpu" and resolved.is_local and not trust_remote_code:
+        cached = quantized_cache.cache_folder(resolved.location, precision, bnb_config.to_dict(),
+                                              cache_dir or default_cache_dir())
     try:
         tokenizer = load_tokenizer(resolved.location, trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
+        model = quantized_cache.load_cached(cached, device_map=device)
+        if model is None:
+            model = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
+            quantized_cache.save(model, cached)
     except ModelLoadError:
         raise
     except OSError as exc:
@@ -147,6 +158,7 @@ def load_causal_lm(
     except (ValueError, RuntimeError, ImportError) as exc:
         raise ModelLoadError(f"Could not load '{reference}' with --quant {quant}: {str(exc).splitlines()[0]}") from exc
     model.eval()
+    release_free_memory()  # the float weights read for quantizing
 
     notices = []
     if not getattr(tokenizer, "chat_template", None):

@@ -35,7 +35,7 @@ def test_send_a_message_and_see_it_stream(app_url, browser):
     page.goto(app_url)
     page.locator("#model-info").wait_for()
     assert "nf4" in page.locator("#model-info").inner_text()
-    page.locator("#chat-input textarea").fill("Write two sentences about the sea.")
+    page.locator("#chat-input textarea").fill("Write a long story about the sea.")  # a long reply: the fast decoder streams ~60 tokens/s
     page.locator("#chat-send").click()
 
     snapshots = []
