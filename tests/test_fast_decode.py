@@ -25,7 +25,7 @@ from transformers.generation.logits_process import (
 from assistant.chat import ChatEngine, GenerationSettings
 from assistant.fast_decode import FastDecoder, eos_token_ids, process_logits
 from assistant.loading import load_causal_lm
-from assistant.quantized_weights import GEMV_MAX_ROWS, Int4Linear, dequantized_weight
+from assistant.quantized_weights import INT4_KERNEL_MAX_ROWS, Int4Linear, dequantized_weight
 
 PROMPT = [1, 40, 73, 2, 1, 120, 9, 250, 31, 77, 2, 1, 301]
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.0)
@@ -234,7 +234,7 @@ def test_int4_prompt_path_unpacks_exactly_the_weights_the_kernel_uses():
     torch.manual_seed(0)
     layer = Int4Linear(torch.randn(192, 96) * 0.05)
     assert torch.equal(layer.unpacked().float(), layer.dequantized())
-    few, many = torch.randn(GEMV_MAX_ROWS, 96).bfloat16(), torch.randn(GEMV_MAX_ROWS + 9, 96).bfloat16()
+    few, many = torch.randn(INT4_KERNEL_MAX_ROWS, 96).bfloat16(), torch.randn(INT4_KERNEL_MAX_ROWS + 9, 96).bfloat16()
     assert_close_to_bf16(layer(many).float(), many.float() @ layer.dequantized().T)  # GEMM on unpacked weights
     assert_close_to_bf16(layer(few).float(), few.float() @ layer.dequantized().T)  # the int4 GEMV kernel
 
