@@ -27,8 +27,9 @@ RUN pip install --extra-index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
 
 COPY --chown=1000:1000 . .
 USER 1000
+# Convert the embedded GGUF and cache its NF4 weights now, so the Space's first start is a warm one.
 RUN mkdir -p "$ASSISTANT_CACHE_DIR" "$ASSISTANT_DATA_DIR" \
-    && python -m assistant.model_sources smollm2-135m-instruct
+    && python -m assistant.loading smollm2-135m-instruct nf4
 
 EXPOSE 7860
 CMD ["python", "app.py"]
