@@ -71,7 +71,11 @@ def _head_metrics(task, model, tokenizer, rows, labels, max_len) -> dict:
     predictions = head_predict(model, examples, tokenizer.pad_token_id)
     module = task_module(task)
     if token_level:
-        return module.evaluate([[labels[i] for i in p] for p in predictions], [row["tags"] for row in rows])
+        # Words past --max-seq-len get no prediction; they count as "O", so the score stays honest
+        # about what the adapter saw, and the report says how many sentences were cut.
+        tagged = [[labels[i] for i in p] + ["O"] * (len(row["tags"]) - len(p)) for p, row in zip(predictions, rows)]
+        cut = sum(len(p) < len(row["tags"]) for p, row in zip(predictions, rows))
+        return {**module.evaluate(tagged, [row["tags"] for row in rows]), "truncated_sentences": cut}
     return module.evaluate([labels[i] for i, _ in predictions], [row["label"] for row in rows])
 
 

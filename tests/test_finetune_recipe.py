@@ -154,3 +154,16 @@ def test_every_generative_task_trains_and_evaluates(tmp_path, tiny_llm_dir, task
                          max_steps=2, eval_limit=3, max_seq_len=128))
     assert summary.status == "finished"
     assert metric in summary.metrics["adapter"] and metric in summary.metrics["base"]
+
+
+def test_ner_head_evaluation_counts_words_cut_by_max_seq_len_as_outside(tmp_path, tiny_bert_dir):
+    from finetune.evaluate import _head_metrics
+    from finetune.models import build_head
+
+    labels = ["O", "B-PER", "I-PER"]
+    cfg = config(tmp_path, str(tiny_bert_dir), task="ner", approach="head", quant="none")
+    model, tokenizer = build_head(cfg, labels, token_level=True)
+    rows = [{"tokens": ["Ann", "met", "Bob"] * 20, "tags": ["B-PER", "O", "B-PER"] * 20},
+            {"tokens": ["Hi", "Ann"], "tags": ["O", "B-PER"]}]
+    metrics = _head_metrics("ner", model, tokenizer, rows, labels, max_len=16)  # the first row is cut
+    assert metrics["truncated_sentences"] == 1 and 0.0 <= metrics["f1"] <= 1.0
