@@ -92,8 +92,7 @@ def load_services(settings: AppSettings):
     kb = load_builtin()
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
-    fast = settings.fast_decode
-    engine = ChatEngine(loaded, runtime, fast_decode=fast != "off", fast_weights="auto" if fast == "off" else fast)
+    engine = ChatEngine(loaded, runtime, fast_decode=settings.fast_decode)
     threading.Thread(target=engine.prepare, name="fast-decoder-build", daemon=True).start()  # off the start path
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir), store,
                     admin_password=settings.admin_password)

@@ -6,9 +6,9 @@ Two decoding paths. A bitsandbytes-quantized (nf4 / int8) Llama-family model on 
 no adapter picked for the request, decodes with ``assistant.fast_decode``: a quantized copy of
 the weights, built on the first such request (or by ``prepare()``). Everything else (adapters,
 CUDA, other architectures, and the fp32 / bf16 precisions, kept exact as the reference) goes
-through transformers' ``generate``. ``fast_decode=False`` always uses ``generate``.
+through transformers' ``generate``. ``fast_decode="off"`` always uses ``generate``.
 
-Which copy (``fast_weights``):
+Which copy (``fast_decode``):
 
 - ``"auto"`` (default): 4 bits for a 4-bit model, 8 for an 8-bit one; i.e. ``"checkpoint"``
   for nf4 and ``"served"`` for int8.
@@ -35,14 +35,13 @@ from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStr
 
 from assistant.adapter_runtime import NO_ADAPTER
 from assistant.errors import InputError
-from assistant.fast_decode import HF_DEFAULT_TOP_K, FastDecoder, eos_token_ids, unsupported_reason
+from assistant.fast_decode import FAST_DECODE_CHOICES, HF_DEFAULT_TOP_K, FastDecoder, eos_token_ids, unsupported_reason
 from assistant.loading import LoadedModel
 from assistant.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
-FAST_WEIGHTS = ("auto", "checkpoint", "served")
 
 
 @dataclass
@@ -103,23 +102,21 @@ class _StopOnEvent(StoppingCriteria):
 class ChatEngine:
     """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
 
-    def __init__(self, loaded: LoadedModel, adapters=None, fast_decode: bool = True, fast_weights: str = "auto"):
-        if fast_weights not in FAST_WEIGHTS:
-            raise ValueError(f"fast_weights must be one of {FAST_WEIGHTS}, not {fast_weights!r}.")
+    def __init__(self, loaded: LoadedModel, adapters=None, fast_decode: str = "auto"):
+        if fast_decode not in FAST_DECODE_CHOICES:
+            raise ValueError(f"fast_decode must be one of {FAST_DECODE_CHOICES}, not {fast_decode!r}.")
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.adapters = adapters
         """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
         self.fast_decode = fast_decode
-        """Serve adapter-less requests on a quantized CPU Llama with the fast decoder (see the module doc)."""
-        self.fast_weights = fast_weights
-        """Which quantized copy the fast decoder runs on (see the module doc)."""
+        """Which quantized copy adapter-less requests on a quantized CPU Llama decode on, or "off" (module doc)."""
         self._fast: FastDecoder | None = None
 
     def uses_fast_decode(self, adapter: str | None = None) -> bool:
         """Whether a request with this adapter choice decodes with the fast decoder."""
         quantized = self.loaded.precision.split()[0] in ("nf4", "int8")
-        return (self.fast_decode and quantized and self.loaded.device == "cpu"
+        return (self.fast_decode != "off" and quantized and self.loaded.device == "cpu"
                 and (not adapter or adapter == NO_ADAPTER) and unsupported_reason(self.loaded.model) is None)
 
     @property
@@ -135,20 +132,20 @@ class ChatEngine:
 
     def _fast_decoder(self) -> FastDecoder | None:
         """The fast decoder, built on first use (0.4-1.5 s); call with the model lock held."""
-        if self._fast is None and self.fast_decode:
+        if self._fast is None and self.fast_decode != "off":
             try:
                 checkpoint = self.loaded.location if self._copy_checkpoint() else None
                 self._fast = FastDecoder(self.loaded.model, checkpoint)
                 release_free_memory()  # the build's temporary float copies
             except Exception as exc:  # an unexpected weight layout must not break chat
                 log.warning("Fast decoding is off; using transformers' generate: %s", exc)
-                self.fast_decode = False
+                self.fast_decode = "off"
         return self._fast
 
     def _copy_checkpoint(self) -> bool:
-        if self.fast_weights == "auto":
+        if self.fast_decode == "auto":
             return self.loaded.precision.split()[0] == "nf4"
-        return self.fast_weights == "checkpoint"
+        return self.fast_decode == "checkpoint"
 
     def _generate_fast(self, decoder: FastDecoder, ids: list[int], settings: "GenerationSettings",
                        streamer: TextIteratorStreamer, stop_event: threading.Event) -> None:

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 
 from assistant.quantized_weights import Checkpoint, Int4Linear, Int8Linear, dequantized_weight
 
+FAST_DECODE_CHOICES = ("auto", "checkpoint", "served", "off")
+"""Which copy a chat engine decodes on (``assistant.chat`` explains each); also ``--fast-decode``."""
 HF_DEFAULT_TOP_K = 50
 """transformers' generate samples with top_k=50 unless told otherwise; so does this."""
 PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",

@@ -169,10 +169,6 @@ def convert_gguf(gguf_path: Path, cache_dir: Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    del plain
-    from assistant.memory import release_free_memory
-
-    release_free_memory()  # the conversion's float copies
     return target
 
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.fast_decode import FAST_DECODE_CHOICES
 from assistant.field_docs import field_docs
 from assistant.loading import QUANT_CHOICES
 from assistant.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
 from finetune.config import default_data_dir
-
-FAST_DECODE_CHOICES = ("auto", "checkpoint", "served", "off")
 
 
 @dataclass

@@ -7,8 +7,8 @@ and (when installed) llama.cpp on the same GGUF file, on a short and a ~500-toke
 Rows: ``plain`` is ``model.generate`` on the fp32 model; ``app`` is ``ChatEngine`` as the app
 runs it (its default path on a CPU: the fast decoder, for nf4 on an int4 copy of the checkpoint,
 for int8 on an int8 copy of the served weights; ``generate`` for bf16 / fp32); ``app-served``
-is ``ChatEngine(fast_weights="served")`` (int8 of the NF4 weights, ``--fast-decode served``);
-``app-generate`` is ``ChatEngine(fast_decode=False)``, the path before the fast decoder.
+is ``ChatEngine(fast_decode="served")`` (int8 of the NF4 weights, ``--fast-decode served``);
+``app-generate`` is ``ChatEngine(fast_decode="off")``, the path before the fast decoder.
 Each row runs in its own subprocess (one after another) so peak RSS is that row's alone.
 Reports time to first token (TTFT), decode tokens/s (after the first token), each the median
 of ``--repeats`` runs (the machine may be shared), peak RSS, the fast decoder's build time,
@@ -103,8 +103,7 @@ def _transformers(kind: str, precision: str, new_tokens: int, results: dict):
 
     loaded = load_causal_lm("smollm2-135m-instruct", quant=precision)
     settings = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
-    engine = ChatEngine(loaded, fast_decode=kind != "app-generate",
-                        fast_weights="served" if kind == "app-served" else "auto")
+    engine = ChatEngine(loaded, fast_decode={"app-generate": "off", "app-served": "served"}.get(kind, "auto"))
     began = time.perf_counter()
     engine.prepare()  # builds the fast decoder when this row uses it
     results["build"] = time.perf_counter() - began if engine.uses_fast_decode() else None

@@ -40,6 +40,10 @@ def write_sst2(folder: Path, n_train: int, seed: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def write_conll(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]:
     def sentences(name):
         text = (DATA / "conll2003" / name).read_text(encoding="utf-8").strip()
@@ -183,7 +187,7 @@ def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
     from finetune.models import build_generative
 
     train_path, _ = write_sst2(folder, batch_size * steps + 64, seed=1)
-    rows = [json.loads(line) for line in train_path.read_text().splitlines()]
+    rows = read_jsonl(train_path)
     rows, held_out_rows = rows[:batch_size * steps], rows[batch_size * steps:]
     config = FinetuneConfig(task="classification", data=str(train_path), batch_size=batch_size, max_steps=steps)
     options = {"labels": ["negative", "positive"]}
@@ -219,8 +223,7 @@ def time_to_quality(folder: Path, n_train: int, target: float, eval_every: int, 
     from finetune.models import build_head, encode_head_examples, head_predict
 
     train_path, dev_path = write_sst2(folder, n_train, seed=0)
-    read = lambda path: [json.loads(line) for line in path.read_text().splitlines()]  # noqa: E731
-    train_rows, dev_rows = read(train_path), read(dev_path)
+    train_rows, dev_rows = read_jsonl(train_path), read_jsonl(dev_path)
     labels = ["negative", "positive"]
     config = FinetuneConfig(task="classification", approach="head", base="minilm-l6-v2", data=str(train_path),
                             batch_size=32, learning_rate=1e-3, max_seq_len=96)

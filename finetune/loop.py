@@ -8,6 +8,7 @@ slower there) and flushes denormals (which once made AdamW 10x slower).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -89,8 +90,14 @@ def _next_token_loss(model, batch, targets: torch.Tensor, positions: torch.Tenso
 def _predicts_next_tokens(model) -> bool:
     """A causal LM whose forward takes ``logits_to_keep`` (transformers' decoder-only models do)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return (type(base).__name__.endswith("ForCausalLM")
-            and "logits_to_keep" in inspect.signature(base.forward).parameters)
+    return _keeps_selected_logits(type(base))
+
+
+@functools.cache
+def _keeps_selected_logits(model_class: type) -> bool:
+    """Asked for every micro-batch; a class's forward signature does not change, so read it once."""
+    return (model_class.__name__.endswith("ForCausalLM")
+            and "logits_to_keep" in inspect.signature(model_class.forward).parameters)
 
 
 @torch.no_grad()

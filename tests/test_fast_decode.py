@@ -206,12 +206,12 @@ def test_eos_ids_come_from_the_generation_config(tiny_nf4):
     assert eos_token_ids(tiny_nf4.model) == [tiny_nf4.tokenizer.eos_token_id]
 
 
-@pytest.mark.parametrize("fast_weights, checkpoint, weight_format", [("served", False, "int8"),
+@pytest.mark.parametrize("fast_decode, checkpoint, weight_format", [("served", False, "int8"),
                                                                      ("checkpoint", True, "int4")])
-def test_engine_serves_the_nf4_model_with_the_fast_decoder(tiny_nf4, fast_weights, checkpoint, weight_format):
-    engine = ChatEngine(tiny_nf4, fast_weights=fast_weights)
+def test_engine_serves_the_nf4_model_with_the_fast_decoder(tiny_nf4, fast_decode, checkpoint, weight_format):
+    engine = ChatEngine(tiny_nf4, fast_decode=fast_decode)
     assert engine.uses_fast_decode() and not engine.uses_fast_decode("some-adapter")
-    assert not ChatEngine(tiny_nf4, fast_decode=False).uses_fast_decode()
+    assert not ChatEngine(tiny_nf4, fast_decode="off").uses_fast_decode()
     chunks = list(engine.stream("hello there", [], "", GREEDY))
     assert len(chunks) >= 3 and all(later.startswith(earlier) for earlier, later in zip(chunks, chunks[1:]))
     assert engine.fast_decoder.weight_format == weight_format
@@ -222,7 +222,7 @@ def test_engine_serves_the_nf4_model_with_the_fast_decoder(tiny_nf4, fast_weight
 
 
 def test_auto_copies_four_bits_for_nf4_and_eight_for_int8(tiny_nf4, sharp_llm_dir):
-    engine = ChatEngine(tiny_nf4)  # fast_weights="auto"
+    engine = ChatEngine(tiny_nf4)  # fast_decode="auto"
     engine.prepare()
     assert engine.fast_decoder.weight_format == "int4"
     int8_engine = ChatEngine(load_causal_lm(str(sharp_llm_dir), quant="int8"))
@@ -246,8 +246,8 @@ def test_shapes_the_int4_packing_cannot_take_stay_int8():
 
 
 def test_an_unknown_weight_choice_is_refused(tiny_nf4):
-    with pytest.raises(ValueError, match="fast_weights"):
-        ChatEngine(tiny_nf4, fast_weights="int3")
+    with pytest.raises(ValueError, match="fast_decode"):
+        ChatEngine(tiny_nf4, fast_decode="int3")
 
 
 def test_engine_stop_event_and_closing_release_the_model(tiny_nf4):

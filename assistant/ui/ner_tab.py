@@ -47,9 +47,12 @@ def entities_for_ui(loaded: LoadedModel, text: str, entity_types: str) -> tuple[
         entities = ner.extract_entities(loaded, text, entity_types)
     except UserError as exc:
         raise gr.Error(str(exc)) from exc
-    highlighted = {"text": text, "entities": [{"entity": e["type"], "start": e["start"], "end": e["end"]}
-                                              for e in entities]}
-    return highlighted, entities
+    return highlighted_value(text, entities), entities
+
+
+def highlighted_value(text: str, entities: list[dict]) -> dict:
+    """``gr.HighlightedText``'s value for entities with character offsets into ``text``."""
+    return {"text": text, "entities": [{"entity": e["type"], "start": e["start"], "end": e["end"]} for e in entities]}
 
 
 def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
@@ -71,8 +74,7 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
         def with_head(head):
             text_checked = ner.check_text(text_value)
             entities = head_entities(head, text_checked)
-            return ({"text": text_checked, "entities": [{"entity": e["type"], "start": e["start"], "end": e["end"]}
-                                                       for e in entities]}, entities)
+            return highlighted_value(text_checked, entities), entities
 
         return run_with_adapter(runtime, adapter, "ner", lambda: entities_for_ui(loaded, text_value, types_value),
                                 with_head)
