@@ -1,7 +1,8 @@
 """LLM Assistant Studio: the web app's entry point.
 
-    python app.py                                   # embedded SmolLM2-135M-Instruct, 4-bit NF4, port 7860
+    python app.py                                   # embedded SmolLM2-135M-Instruct (GGUF) on llama.cpp, port 7860
     python app.py --model ./my-model --quant none --port 7861
+    python app.py --engine transformers             # the same model on transformers + bitsandbytes NF4
     python app.py --help                            # every flag and its environment variable
 
 Settings from flags/env -> check the port -> load the model once -> build the UI -> launch.
@@ -13,7 +14,6 @@ import logging
 import os
 import socket
 import sys
-import threading
 import time
 
 # bitsandbytes wraps its CPU kernels in torch.compile when imported, which loads TorchDynamo
@@ -77,14 +77,14 @@ def load_services(settings: AppSettings):
     from assistant.adapter_runtime import AdapterRuntime
     from assistant.chat import ChatEngine
     from assistant.faq.knowledge_base import load_builtin
-    from assistant.loading import load_causal_lm
+    from assistant.loading import load_served_model
     from assistant.tasks.faq import FaqRouter
     from assistant.ui.app_ui import Services
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
 
-    loaded = load_causal_lm(settings.model, settings.quant, settings.device,
-                            settings.trust_remote_code, settings.cache_dir)
+    loaded = load_served_model(settings.model, settings.quant, settings.device, settings.engine,
+                               settings.trust_remote_code, settings.cache_dir)
     for notice in loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     store = AdapterStore(settings.data_dir / "adapters")
@@ -92,8 +92,7 @@ def load_services(settings: AppSettings):
     kb = load_builtin()
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
-    engine = ChatEngine(loaded, runtime, fast_decode=settings.fast_decode)
-    threading.Thread(target=engine.prepare, name="fast-decoder-build", daemon=True).start()  # off the start path
+    engine = ChatEngine(loaded, runtime)
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir), store,
                     admin_password=settings.admin_password)
 

@@ -1,9 +1,10 @@
 """Serve trained adapters on the one loaded model, switched per request.
 
-Generative (causal-lm-lora) adapters attach to the served chat model with PEFT the first
-time they are picked and stay loaded; each request activates its session's adapter (or
-none) while holding the model lock, so sessions never see each other's choice. Encoder-head
-adapters (classification / NER heads on MiniLM) load their own small encoder on first use.
+Generative (causal-lm-lora) adapters load into the serving engine the first time they are
+picked and stay loaded (PEFT on the transformers engine; a GGUF LoRA, converted once, on
+llama.cpp); each request activates its session's adapter (or none) while holding the model
+lock, so sessions never see each other's choice. Encoder-head adapters (classification / NER
+heads on MiniLM) load their own small encoder on first use.
 
     runtime = AdapterRuntime(loaded, AdapterStore(data_dir / "adapters"), "smollm2-135m-instruct")
     with runtime.using("sentiment-1"):
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from assistant.errors import InputError, UserError
+from assistant.errors import InputError
 from assistant.loading import LoadedModel
 
 NO_ADAPTER = "(base model)"
@@ -37,7 +38,6 @@ class AdapterRuntime:
         self.loaded = loaded
         self.store = store
         self.served_reference = served_reference
-        self._attached: dict[str, str] = {}  # adapter name -> its created stamp (to notice replacement)
         self._heads: dict[str, HeadModel] = {}
         self._load_lock = threading.Lock()
 
@@ -60,27 +60,6 @@ class AdapterRuntime:
     def info(self, name: str | None):
         return None if not name or name == NO_ADAPTER else self.store.get(name)
 
-    def _attach(self, info) -> None:
-        from peft import PeftModel
-
-        stamp = str(info.created)
-        if self._attached.get(info.name) == stamp:
-            return
-        model = self.loaded.model
-        if info.name in self._attached:  # replaced on disk (deleted and re-trained under the same name)
-            model.delete_adapter(info.name)
-            del self._attached[info.name]
-        try:
-            if isinstance(model, PeftModel):
-                model.load_adapter(str(info.path), adapter_name=info.name)
-            else:
-                self.loaded.model = PeftModel.from_pretrained(model, str(info.path), adapter_name=info.name)
-        except Exception as exc:
-            raise UserError(f"Adapter '{info.name}' could not be loaded ({str(exc).splitlines()[0]}). "
-                            "It may be corrupt: delete it and train it again.") from exc
-        self.loaded.model.eval()
-        self._attached[info.name] = stamp
-
     @contextmanager
     def using(self, name: str | None):
         """Hold the model lock with ``name`` active (or no adapter) for the block."""
@@ -91,17 +70,8 @@ class AdapterRuntime:
         if info is not None and not self._compatible(info):
             raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
                              f"{self.served_reference}. Start the app with --model {info.base_model}.")
-        with self.loaded.lock:
-            model = self.loaded.model
-            if info is not None:
-                self._attach(info)
-                self.loaded.model.set_adapter(info.name)
-                yield
-            elif hasattr(model, "disable_adapter") and self._attached:
-                with model.disable_adapter():
-                    yield
-            else:
-                yield
+        with self.loaded.lock, self.loaded.engine.adapter(info):
+            yield
 
     def head(self, name: str) -> HeadModel:
         """The encoder + trained head of a head adapter, loaded once."""

@@ -1,23 +1,9 @@
 """The chat engine: template, trim to the context window, and stream tokens with a stop switch.
 
-Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it.
-
-Two decoding paths. A bitsandbytes-quantized (nf4 / int8) Llama-family model on the CPU, with
-no adapter picked for the request, decodes with ``assistant.fast_decode``: a quantized copy of
-the weights, built on the first such request (or by ``prepare()``). Everything else (adapters,
-CUDA, other architectures, and the fp32 / bf16 precisions, kept exact as the reference) goes
-through transformers' ``generate``. ``fast_decode="off"`` always uses ``generate``.
-
-Which copy (``fast_decode``):
-
-- ``"auto"`` (default): 4 bits for a 4-bit model, 8 for an 8-bit one; i.e. ``"checkpoint"``
-  for nf4 and ``"served"`` for int8.
-- ``"checkpoint"``: int4 groups of 32 of the model folder's float weights (falls back to
-  ``"served"`` when the folder has none, e.g. a pre-quantized model). Half the bytes per token
-  of int8, ~1.5-2x faster. For the embedded GGUF the folder holds its Q4_1 values, which int4
-  groups reproduce: replies match the GGUF (and llama.cpp) more closely than NF4 does.
-- ``"served"``: int8 of the served model's own (dequantized) weights: replies match the
-  NF4 / LLM.int8 model token for token in most steps (top-1 agreement >= 0.95).
+Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it. Tokens come from
+whichever engine serves the model (``assistant.engines``: llama.cpp on a CPU for GGUF models,
+transformers otherwise); a worker thread holds the model lock while it decodes, and a per-request
+stop event ends the reply at the next token.
 
     python -m assistant.chat "What is LoRA?"      # one streamed reply from the default model
 """
@@ -31,13 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import TextIteratorStreamer
 
 from assistant.adapter_runtime import NO_ADAPTER
 from assistant.errors import InputError
-from assistant.fast_decode import FAST_DECODE_CHOICES, HF_DEFAULT_TOP_K, FastDecoder, eos_token_ids, unsupported_reason
 from assistant.loading import LoadedModel
-from assistant.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +40,8 @@ class GenerationSettings:
     """Upper bound on the reply length, in tokens."""
     repetition_penalty: float = 1.1
     """Above 1 discourages repeating tokens already in the text."""
+    seed: int | None = None
+    """Fixes the sampling's random numbers, so the same request gives the same reply (None: random)."""
 
     def __post_init__(self):
         self.temperature = float(self.temperature)
@@ -70,6 +56,8 @@ class GenerationSettings:
             raise InputError(f"Max new tokens must be between 1 and 8192; got {self.max_new_tokens}.")
         if not 0.5 <= self.repetition_penalty <= 3.0:
             raise InputError(f"Repetition penalty must be between 0.5 and 3; got {self.repetition_penalty}.")
+        if self.seed is not None:
+            self.seed = int(self.seed)
 
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
@@ -91,71 +79,14 @@ def message_text(content) -> str:
     return "" if content is None else str(content)
 
 
-class _StopOnEvent(StoppingCriteria):
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
 class ChatEngine:
     """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
 
-    def __init__(self, loaded: LoadedModel, adapters=None, fast_decode: str = "auto"):
-        if fast_decode not in FAST_DECODE_CHOICES:
-            raise ValueError(f"fast_decode must be one of {FAST_DECODE_CHOICES}, not {fast_decode!r}.")
+    def __init__(self, loaded: LoadedModel, adapters=None):
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.adapters = adapters
         """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
-        self.fast_decode = fast_decode
-        """Which quantized copy adapter-less requests on a quantized CPU Llama decode on, or "off" (module doc)."""
-        self._fast: FastDecoder | None = None
-
-    def uses_fast_decode(self, adapter: str | None = None) -> bool:
-        """Whether a request with this adapter choice decodes with the fast decoder."""
-        quantized = self.loaded.precision.split()[0] in ("nf4", "int8")
-        return (self.fast_decode != "off" and quantized and self.loaded.device == "cpu"
-                and (not adapter or adapter == NO_ADAPTER) and unsupported_reason(self.loaded.model) is None)
-
-    @property
-    def fast_decoder(self) -> FastDecoder | None:
-        """The fast decoder once built (by a first request or ``prepare()``), else None."""
-        return self._fast
-
-    def prepare(self) -> None:
-        """Build the fast decoder now rather than on the first request (say, in a background thread)."""
-        if self.uses_fast_decode():
-            with self.loaded.lock:
-                self._fast_decoder()
-
-    def _fast_decoder(self) -> FastDecoder | None:
-        """The fast decoder, built on first use (0.4-1.5 s); call with the model lock held."""
-        if self._fast is None and self.fast_decode != "off":
-            try:
-                checkpoint = self.loaded.location if self._copy_checkpoint() else None
-                self._fast = FastDecoder(self.loaded.model, checkpoint)
-                release_free_memory()  # the build's temporary float copies
-            except Exception as exc:  # an unexpected weight layout must not break chat
-                log.warning("Fast decoding is off; using transformers' generate: %s", exc)
-                self.fast_decode = "off"
-        return self._fast
-
-    def _copy_checkpoint(self) -> bool:
-        if self.fast_decode == "auto":
-            return self.loaded.precision.split()[0] == "nf4"
-        return self.fast_decode == "checkpoint"
-
-    def _generate_fast(self, decoder: FastDecoder, ids: list[int], settings: "GenerationSettings",
-                       streamer: TextIteratorStreamer, stop_event: threading.Event) -> None:
-        streamer.put(torch.tensor(ids))  # the prompt, which the streamer skips, exactly as generate does
-        model = self.loaded.model
-        top_k = getattr(model.generation_config, "top_k", None) or HF_DEFAULT_TOP_K
-        for token in decoder.generate(ids, settings.max_new_tokens, eos_token_ids(model, self.tokenizer),
-                                      settings.temperature, settings.top_p, settings.repetition_penalty,
-                                      top_k, stop_event):
-            streamer.put(torch.tensor([token]))
 
     def conversation(self, message: str, history: list[Message], system_prompt: str = "") -> list[Message]:
         """System prompt + prior turns + the new user message, as plain-text messages."""
@@ -218,11 +149,9 @@ class ChatEngine:
         stop_event = stop_event or threading.Event()
         ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
 
-        input_ids = torch.tensor([ids], device=self.loaded.model.device)
         if adapter and adapter != NO_ADAPTER and self.adapters is None:
             raise InputError("This engine serves no adapters.")
         hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock
-        fast = self.uses_fast_decode(adapter)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)
         failure: list[BaseException] = []
 
@@ -230,23 +159,15 @@ class ChatEngine:
             # The worker, not the consumer, holds the lock: an abandoned consumer (closed tab,
             # cancelled request) cannot keep the model locked; the stop event ends its run.
             try:
-                with hold, torch.inference_mode():
-                    decoder = self._fast_decoder() if fast and not stop_event.is_set() else None
-                    if decoder is not None:
-                        self._generate_fast(decoder, ids, settings, streamer, stop_event)
-                    elif not stop_event.is_set():
-                        self.loaded.model.generate(
-                            input_ids=input_ids,
-                            attention_mask=torch.ones_like(input_ids),
-                            streamer=streamer,
-                            stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop_event)]),
-                            pad_token_id=self.tokenizer.pad_token_id,
-                            **settings.generate_kwargs(),
-                        )
+                with hold:
+                    if not stop_event.is_set():
+                        streamer.put(torch.tensor(ids))  # the prompt, which the streamer skips
+                        self.loaded.engine.decode(ids, settings, stop_event,
+                                                  lambda token: streamer.put(torch.tensor([token])))
             except BaseException as exc:  # re-raised in the consumer below
                 failure.append(exc)
             finally:
-                streamer.end()  # harmless after generate's own end(); unblocks the consumer on failure
+                streamer.end()  # unblocks the consumer, also on failure
 
         worker = threading.Thread(target=run, name="chat-generate", daemon=True)
         worker.start()
@@ -271,9 +192,9 @@ class ChatEngine:
 
 
 if __name__ == "__main__":
-    from assistant.loading import load_causal_lm
+    from assistant.loading import load_served_model
 
-    engine = ChatEngine(load_causal_lm("smollm2-135m-instruct"))
+    engine = ChatEngine(load_served_model("smollm2-135m-instruct"))
     shown = ""
     for partial in engine.stream(" ".join(sys.argv[1:]) or "Hello!", settings=GenerationSettings(temperature=0)):
         print(partial[len(shown):], end="", flush=True)

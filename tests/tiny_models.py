@@ -91,6 +91,41 @@ def build_tiny_llama(folder: Path, max_positions: int = 512, seed: int = 0) -> P
     return folder
 
 
+def build_tiny_gguf(folder: Path, quant: str = "f32", seed: int = 0, hidden: int = 64) -> tuple[Path, Path]:
+    """A tiny Llama written as GGUF by the project's own writer: (the .gguf file, its HF folder).
+
+    The layers' weights are scaled up from the 0.02 initialisation, so the layers (not just the tied
+    embeddings, which make a random model repeat its last token) decide each next token; that makes
+    token-for-token comparisons between engines meaningful.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from assistant.gguf.model_file import write_model_gguf
+
+    folder = Path(folder)
+    hf_folder = folder / f"tiny-llama-{hidden}-hf"
+    if not (hf_folder / "config.json").is_file():
+        torch.manual_seed(seed)
+        tokenizer = build_tokenizer()
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        )
+        model = LlamaForCausalLM(config)
+        with torch.no_grad():
+            for name, weight in model.named_parameters():
+                if name.startswith("model.layers.") and weight.ndim == 2:
+                    weight.mul_(12.0)
+        model.save_pretrained(hf_folder)
+        tokenizer.save_pretrained(hf_folder)
+    model = AutoModelForCausalLM.from_pretrained(hf_folder)
+    tokenizer = AutoTokenizer.from_pretrained(hf_folder)
+    target = write_model_gguf(model, tokenizer, folder / f"tiny-llama-{hidden}-{quant}.gguf", quant, name="tiny-llama")
+    return target, hf_folder
+
+
 def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     """Save a 2-layer, hidden-64 BERT encoder with a WordPiece tokenizer to ``folder``."""
     from transformers import BertConfig, BertModel

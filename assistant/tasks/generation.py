@@ -1,6 +1,7 @@
 """Model calls shared by the task modules: greedy generation from chat messages (one or a
-batch) and batched scoring of candidate answers. Every use of the model holds ``loaded.lock``;
-a batch holds it for that batch only, so chat replies can interleave with a long file job.
+batch) and batched scoring of candidate answers, on whichever engine serves ``loaded``
+(``assistant.engines``). Every use of the model holds ``loaded.lock``; a batch holds it for
+that batch only, so chat replies can interleave with a long file job.
 
     python -m assistant.tasks.generation "Name three colours."   # one greedy reply, default model
 """
@@ -11,9 +12,6 @@ import math
 import re
 import sys
 from collections.abc import Callable, Sequence
-
-import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
@@ -39,17 +37,6 @@ def check_fits(loaded: LoadedModel, prompt_tokens: int, new_tokens: int) -> None
             f"{loaded.context_window}-token context leaves {budget} after the {new_tokens} reserved for "
             "the answer. Shorten the text or split it into smaller pieces."
         )
-
-
-class _StopWhen(StoppingCriteria):
-    """Ends each sequence once ``predicate(new text so far)`` is true (per row of a batch)."""
-
-    def __init__(self, tokenizer, prompt_length: int, predicate: Callable[[str], bool]):
-        self.tokenizer, self.prompt_length, self.predicate = tokenizer, prompt_length, predicate
-
-    def __call__(self, input_ids, scores, **kwargs):
-        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
-        return torch.tensor([self.predicate(text) for text in texts], dtype=torch.bool, device=input_ids.device)
 
 
 def ends_first_line(text: str) -> bool:
@@ -82,7 +69,8 @@ def generate_batch(
     batch_size: int = 8,
     progress: Progress | None = None,
 ) -> list[str]:
-    """Greedy replies to many chat prompts, batched (left-padded) and returned in input order.
+    """Greedy replies to many chat prompts, in input order: batched (left-padded) on the transformers
+    engine, one after another on llama.cpp (where a shared prompt prefix stays in the KV cache).
 
     Prompts are sorted by length so a batch wastes little on padding. Raises InputError if a
     prompt does not fit the context window (checked for all before any generation starts).
@@ -93,25 +81,10 @@ def generate_batch(
         check_fits(loaded, len(ids), max_new_tokens)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     replies: list[str] = [""] * len(encoded)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    model = loaded.model
     for first in range(0, len(order), batch_size):
         chunk = order[first:first + batch_size]
-        width = max(len(encoded[i]) for i in chunk)
-        rows = [[pad_id] * (width - len(encoded[i])) + encoded[i] for i in chunk]
-        mask = [[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in chunk]
-        input_ids = torch.tensor(rows, device=model.device)
-        criteria = StoppingCriteriaList([_StopWhen(tokenizer, width, stop)] if stop else [])
-        with loaded.lock, torch.inference_mode():
-            output = model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.tensor(mask, device=model.device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False, temperature=None, top_p=None, top_k=None,
-                stopping_criteria=criteria,
-                pad_token_id=pad_id,
-            )
-        texts = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+        with loaded.lock:
+            texts = loaded.engine.greedy([encoded[i] for i in chunk], max_new_tokens, stop)
         for index, text in zip(chunk, texts):
             replies[index] = text
         if progress:
@@ -127,33 +100,13 @@ def generate(loaded: LoadedModel, messages: Messages, max_new_tokens: int,
 
 def score_continuations(loaded: LoadedModel, prompt_ids: list[int],
                         continuations: Sequence[Sequence[int]]) -> list[float]:
-    """Sum of log-probabilities of each continuation's tokens given the prompt.
-
-    Two forward passes, whatever the number of continuations: the prompt once (its KV cache is
-    then repeated for every candidate), and all continuations together as one right-padded batch.
-    Right padding needs no attention mask: causal attention never lets a real token see the pad
-    after it, and the scores read only real positions.
-    """
+    """Sum of log-probabilities of each continuation's tokens given the prompt (one float each)."""
     if len(prompt_ids) < 2:
         raise ValueError("score_continuations needs a prompt of at least 2 tokens (a chat-templated prompt).")
     if not continuations or any(len(c) == 0 for c in continuations):
         raise ValueError("every continuation needs at least one token")
-    model = loaded.model
-    pad_id = loaded.tokenizer.pad_token_id or 0
-    longest = max(len(c) for c in continuations)
-    # Row i: the last prompt token, then continuation i, then padding.
-    rows = [[prompt_ids[-1], *c] + [pad_id] * (longest - len(c)) for c in continuations]
-    with loaded.lock, torch.inference_mode():
-        prefix = torch.tensor([prompt_ids[:-1]], device=model.device)
-        cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache  # only the cache is needed
-        cache.batch_repeat_interleave(len(rows))
-        logits = model(input_ids=torch.tensor(rows, device=model.device), cache=cache).logits
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    scores = []
-    for i, tokens in enumerate(continuations):
-        picked = logprobs[i, torch.arange(len(tokens)), torch.tensor(list(tokens), device=logprobs.device)]
-        scores.append(float(picked.sum()))
-    return scores
+    with loaded.lock:
+        return loaded.engine.score(list(prompt_ids), [list(c) for c in continuations])
 
 
 def softmax(values: Sequence[float]) -> list[float]:
@@ -165,7 +118,7 @@ def softmax(values: Sequence[float]) -> list[float]:
 
 
 if __name__ == "__main__":
-    from assistant.loading import load_causal_lm
+    from assistant.loading import load_served_model
 
     prompt = " ".join(sys.argv[1:]) or "Name three colours."
-    print(generate(load_causal_lm("smollm2-135m-instruct"), [{"role": "user", "content": prompt}], 64))
+    print(generate(load_served_model("smollm2-135m-instruct"), [{"role": "user", "content": prompt}], 64))
