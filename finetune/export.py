@@ -2,6 +2,7 @@
 
     python -m finetune.export sentiment-v1 --output exports/sentiment-v1
     python -m finetune.export sentiment-v1 --output exports/sentiment-v1 --overwrite --data-dir /srv/data
+    python -m finetune.export sentiment-v1 --format gguf --output exports/sentiment-gguf    # see finetune.export_gguf
 
     folder = export_merged(store.get("sentiment-v1"), Path("exports/sentiment-v1"))
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 MARKER = "exported_from.json"  # also what makes an existing folder safe to replace with --overwrite
 
 
-def _merged_causal_lm(info: AdapterInfo, device: str):
+def merged_causal_lm(info: AdapterInfo, device: str):
     from peft import PeftModel
 
     from assistant.loading import load_causal_lm
@@ -89,12 +90,12 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
         raise InputError(f"Adapter {info.name!r} is of kind {info.kind!r}; only causal-lm-lora and "
                          "encoder-head-lora adapters can be merged.")
     target = Path(output).expanduser().resolve()
-    _check_target(target, overwrite)
+    check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("Merging adapter %s into %s -> %s", info.name, info.base_model, target)
     try:
         with torch.no_grad():
-            merge = _merged_head if info.kind == "encoder-head-lora" else _merged_causal_lm
+            merge = _merged_head if info.kind == "encoder-head-lora" else merged_causal_lm
             model = merge(info, device)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:  # a corrupt or mismatched adapter file
         raise UserError(f"Adapter {info.name!r} could not be merged into {info.base_model!r} "
@@ -107,7 +108,7 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
                   "adapter_created": info.created, "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
                   "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _replace(temp, target, overwrite)
+        replace_folder(temp, target, overwrite)
     except OSError as exc:
         shutil.rmtree(temp, ignore_errors=True)
         raise UserError(f"Could not write the export to {target}: {exc.strerror or exc}. Check that the folder "
@@ -118,7 +119,7 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
     return target
 
 
-def _check_target(target: Path, overwrite: bool) -> None:
+def check_target(target: Path, overwrite: bool) -> None:
     if not os.path.lexists(target):
         return
     if not overwrite:
@@ -129,11 +130,11 @@ def _check_target(target: Path, overwrite: bool) -> None:
                          "Choose another --output.")
 
 
-def _replace(temp: Path, target: Path, overwrite: bool) -> None:
+def replace_folder(temp: Path, target: Path, overwrite: bool) -> None:
     if not os.path.lexists(target):
         os.rename(temp, target)
         return
-    _check_target(target, overwrite)
+    check_target(target, overwrite)
     old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
     os.rename(target, old)
     try:
@@ -154,7 +155,7 @@ def zip_export(folder: str | Path) -> Path:
     try:
         with zipfile.ZipFile(temp, "x") as archive:
             for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-                method = zipfile.ZIP_STORED if path.suffix == ".safetensors" else zipfile.ZIP_DEFLATED
+                method = zipfile.ZIP_STORED if path.suffix in (".safetensors", ".gguf") else zipfile.ZIP_DEFLATED
                 archive.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}", method)
         os.replace(temp, final)
     except OSError as exc:
@@ -169,11 +170,18 @@ def zip_export(folder: str | Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     from finetune.config import default_data_dir
 
+    from assistant.gguf.model_file import QUANT_TYPES
+    from finetune.export_gguf import FORMATS, export_gguf
+
     parser = argparse.ArgumentParser(prog="python -m finetune.export", description=(
-        "Merge an adapter into its full-precision base and save a plain safetensors model folder. "
-        "vLLM and TGI can serve the adapter folder directly instead."))
+        "Merge an adapter into its full-precision base and save it as a plain safetensors model folder or as "
+        "one GGUF file (llama.cpp, Ollama), or write the adapter alone as a GGUF LoRA. vLLM and TGI can serve "
+        "the adapter folder directly instead."))
     parser.add_argument("adapter", metavar="ADAPTER_NAME", help="adapter name under DATA_DIR/adapters")
     parser.add_argument("--output", required=True, help="folder to create (must not exist, see --overwrite)")
+    parser.add_argument("--format", default="safetensors", choices=("safetensors", *FORMATS),
+                        help="safetensors (merged folder), gguf (merged, one file + Modelfile) or gguf-lora")
+    parser.add_argument("--quant", default="q8_0", choices=QUANT_TYPES, help="weight type of --format gguf")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export at --output")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where to merge: cpu (fp32) or cuda (bf16)")
@@ -181,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         info = AdapterStore(Path(args.data_dir or default_data_dir()) / "adapters").get(args.adapter)
-        folder = export_merged(info, args.output, overwrite=args.overwrite, device=args.device)
+        if args.format == "safetensors":
+            folder = export_merged(info, args.output, overwrite=args.overwrite, device=args.device)
+        else:
+            folder = export_gguf(info, args.output, fmt=args.format, quant=args.quant, overwrite=args.overwrite)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from assistant.errors import InputError, UserError
 from assistant.ui.i18n import tr
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.export import export_merged, zip_export
+from finetune.export_gguf import export_gguf
 from finetune.publish import publish
 
 COLUMNS = ["name", "task", "base", "created", "key metric", "status"]
@@ -42,6 +43,8 @@ TRANSLATIONS = {
         "adapters.refresh": "Refresh",
         "adapters.merge": "Merge and export (full model, zip)",
         "adapters.merged_zip": "Merged model (zip)",
+        "adapters.gguf": "Export for llama.cpp / Ollama (GGUF q8_0 + Modelfile, zip)",
+        "adapters.gguf_zip": "GGUF export (zip)",
         "adapters.publish_title": "Publish to the Hub",
         "adapters.repo_id": "Repo id (owner/name)",
         "adapters.private": "Private repo",
@@ -61,6 +64,8 @@ TRANSLATIONS = {
         "adapters.refresh": "刷新",
         "adapters.merge": "合并并导出（完整模型，zip）",
         "adapters.merged_zip": "合并后的模型（zip）",
+        "adapters.gguf": "导出给 llama.cpp / Ollama（GGUF q8_0 + Modelfile，zip）",
+        "adapters.gguf_zip": "GGUF 导出（zip）",
         "adapters.publish_title": "发布到 Hugging Face Hub",
         "adapters.repo_id": "仓库 id（owner/name）",
         "adapters.private": "私有仓库",
@@ -121,6 +126,14 @@ def export_adapter(store: AdapterStore, name: str | None, merged_root: Path) -> 
     return zip_export(export_merged(info, Path(merged_root) / info.name, overwrite=True))
 
 
+def export_adapter_gguf(store: AdapterStore, name: str | None, merged_root: Path) -> Path:
+    """Merge ``name`` into one q8_0 GGUF file with a Modelfile, as ``merged_root/<name>-gguf``; its zip."""
+    if not name:
+        raise InputError("Pick the adapter to export as GGUF first.")
+    info = store.get(name)
+    return zip_export(export_gguf(info, Path(merged_root) / f"{info.name}-gguf", quant="q8_0", overwrite=True))
+
+
 @dataclass
 class AdaptersPanel:
     """Handles of the panel, for wiring it to the rest of the app."""
@@ -174,6 +187,9 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
         merge = gr.Button(tr("adapters.merge"), elem_id="adapters-merge", scale=1)
         merged_zip = gr.File(label=tr("adapters.merged_zip"), interactive=False, elem_id="adapters-merged-zip",
                              scale=2)
+    with gr.Row():
+        gguf = gr.Button(tr("adapters.gguf"), elem_id="adapters-gguf", scale=1)
+        gguf_zip = gr.File(label=tr("adapters.gguf_zip"), interactive=False, elem_id="adapters-gguf-zip", scale=2)
     if allow_manage:
         _build_publish_section(store, picker)
 
@@ -185,15 +201,17 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 
-    def on_merge(name):
+    def on_merge(name, export=export_adapter):
         try:
-            return str(export_adapter(store, name, merged_root))
+            return str(export(store, name, merged_root))
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 
     refresh_button.click(lambda name: refresh(name), picker, outputs, **private)
     export.click(on_export, picker, zip_file, **private)
     merge.click(on_merge, picker, merged_zip, concurrency_id="model", concurrency_limit=1, **private)
+    gguf.click(lambda name: on_merge(name, export_adapter_gguf), picker, gguf_zip, concurrency_id="model",
+               concurrency_limit=1, **private)
     return AdaptersPanel(table, picker, changed, refresh, outputs)
 
 
