@@ -84,7 +84,7 @@ def load_services(settings: AppSettings):
     from finetune.jobs import JobManager
 
     loaded = load_served_model(settings.model, settings.quant, settings.device, settings.engine,
-                               settings.trust_remote_code, settings.cache_dir)
+                               settings.trust_remote_code, settings.cache_dir, settings.context)
     for notice in loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     store = AdapterStore(settings.data_dir / "adapters")

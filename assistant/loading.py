@@ -206,13 +206,14 @@ def llama_cpp_unavailable(gguf: Path, cache_dir: Path | None = None) -> str | No
     return probe_failure(gguf, cache_dir or default_cache_dir())
 
 
-def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None) -> LoadedModel:
+def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None,
+                   context: int | None = None) -> LoadedModel:
     """The GGUF file ``gguf`` on the llama.cpp engine, with its Hugging Face tokenizer."""
     from assistant.engines.llama_cpp_engine import LlamaCppEngine
 
     tokenizer = gguf_tokenizer(gguf, cache_dir)
     notices = _ensure_chat_template(tokenizer, display_name)
-    engine = LlamaCppEngine(gguf, tokenizer)
+    engine = LlamaCppEngine(gguf, tokenizer, context=context)
     return LoadedModel(model=None, tokenizer=tokenizer, name=display_name, location=str(gguf), device="cpu",
                        precision=f"{engine.precision} GGUF", footprint_bytes=gguf.stat().st_size,
                        context_window=engine.context_window, notices=notices, engine=engine)
@@ -225,6 +226,7 @@ def load_served_model(
     engine: str = "auto",
     trust_remote_code: bool = False,
     cache_dir: Path | None = None,
+    context: int | None = None,
 ) -> LoadedModel:
     """The model the app serves, on the engine ``engine`` asks for (``auto``: llama.cpp when it can).
 
@@ -246,7 +248,7 @@ def load_served_model(
         reason = llama_cpp_unavailable(gguf, cache_dir)
         if reason is None:
             try:
-                return load_llama_cpp(gguf, display_name, cache_dir)
+                return load_llama_cpp(gguf, display_name, cache_dir, context)
             except ModelLoadError as exc:
                 reason = str(exc)
         notices.append(f"{reason}; serving with transformers instead.")

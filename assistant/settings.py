@@ -31,6 +31,8 @@ class AppSettings:
     """Precision on the transformers engine: nf4 (4-bit, default), int8, bf16, fp32, or none (full precision for the device). A GGUF file on llama.cpp keeps its own quantization."""
     device: str = "auto"
     """auto (CUDA if present, else CPU), cpu or cuda."""
+    context: int = 4096
+    """Context window (tokens) the llama.cpp engine allocates, at most the model's own; its KV cache is reserved up front."""
     host: str = "127.0.0.1"
     """Interface to listen on; 0.0.0.0 to serve other machines (set in the Docker image)."""
     port: int = 7860
@@ -53,6 +55,7 @@ class AppSettings:
         "engine": "ASSISTANT_ENGINE",
         "quant": "ASSISTANT_QUANT",
         "device": "ASSISTANT_DEVICE",
+        "context": "ASSISTANT_CONTEXT",
         "host": "GRADIO_SERVER_NAME",
         "port": "GRADIO_SERVER_PORT",
         "cache_dir": "ASSISTANT_CACHE_DIR",
@@ -79,6 +82,12 @@ class AppSettings:
             raise InputError(f"--port must be a number between 1 and 65535; got '{self.port}'.") from None
         if not 1 <= self.port <= 65535:
             raise InputError(f"--port must be between 1 and 65535; got {self.port}.")
+        try:
+            self.context = int(self.context)
+        except (TypeError, ValueError):
+            raise InputError(f"--context must be a number of tokens; got '{self.context}'.") from None
+        if not 256 <= self.context <= 1_048_576:
+            raise InputError(f"--context must be between 256 and 1048576 tokens; got {self.context}.")
         self.cache_dir = Path(self.cache_dir).expanduser()
         self.data_dir = Path(self.data_dir).expanduser()
         try:

@@ -1,6 +1,8 @@
-"""App start benchmark: cold (first run, GGUF conversion) and warm start to ready, and RSS.
+"""App start benchmark: cold (first run: tokenizer read from the GGUF, llama.cpp probe) and warm
+start to ready, and RSS.
 
-    python bench/app_start.py            # prints a markdown table
+    python bench/app_start.py                         # prints a markdown table
+    python bench/app_start.py --engine transformers   # extra arguments go to app.py
 
 Cold start uses an empty cache folder; warm start reuses it. "Ready" = the page answers HTTP.
 """
@@ -22,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 SETTLE_SECONDS = 15
-"""After ready, the app builds the fast decoder and the FAQ index in the background."""
+"""After ready, the app builds the FAQ index in the background."""
 
 
 def start_once(cache_dir: str, extra: list[str]) -> tuple[float, float, float]:
@@ -58,7 +60,7 @@ def main() -> None:
         cold = start_once(cache, extra)
         warm = start_once(cache, extra)
     print(f"| start | ready (s) | RSS at ready (MiB) | RSS {SETTLE_SECONDS} s later (MiB) |\n|---|---|---|---|")
-    for name, (ready, at_ready, settled) in (("cold (GGUF conversion, quantization cached)", cold), ("warm", warm)):
+    for name, (ready, at_ready, settled) in (("cold (empty cache)", cold), ("warm", warm)):
         print(f"| {name} | {ready:.1f} | {at_ready / 2**20:.0f} | {settled / 2**20:.0f} |")
     print(f"\ncommand: python bench/app_start.py {' '.join(extra)}".rstrip())
 

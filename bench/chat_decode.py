@@ -1,18 +1,22 @@
-"""Chat decode benchmark: the app's chat path in each precision vs plain ``model.generate``
-and (when installed) llama.cpp on the same GGUF file, on a short and a ~500-token prompt.
+"""Chat decode benchmark: the app's chat path against raw llama-cpp-python on the same GGUF file and
+plain fp32 ``generate``, on a short and a ~500-token prompt, in one run.
 
-    python bench/chat_decode.py                       # all rows, 64 new tokens, greedy
-    python bench/chat_decode.py --precisions nf4 fp32 --new-tokens 32
+    python bench/chat_decode.py                      # all rows, 64 new tokens, greedy, median of 3
+    python bench/chat_decode.py --new-tokens 32 --repeats 5 --rows app llama.cpp
 
-Rows: ``plain`` is ``model.generate`` on the fp32 model; ``app`` is ``ChatEngine`` as the app
-runs it (its default path on a CPU: the fast decoder, for nf4 on an int4 copy of the checkpoint,
-for int8 on an int8 copy of the served weights; ``generate`` for bf16 / fp32); ``app-served``
-is ``ChatEngine(fast_decode="served")`` (int8 of the NF4 weights, ``--fast-decode served``);
-``app-generate`` is ``ChatEngine(fast_decode="off")``, the path before the fast decoder.
-Each row runs in its own subprocess (one after another) so peak RSS is that row's alone.
-Reports time to first token (TTFT), decode tokens/s (after the first token), each the median
-of ``--repeats`` runs (the machine may be shared), peak RSS, the fast decoder's build time,
-and ratios to the plain fp32 baseline and to llama.cpp.
+Rows (each in its own subprocess, one after another, so peak RSS is that row's alone):
+
+- ``llama.cpp``: raw ``Llama.generate`` on the embedded SmolLM2 GGUF, the baseline;
+- ``app``: ``ChatEngine`` as the app serves (``load_served_model``, engine auto: llama.cpp);
+- ``app+adapter``: the same with a rank-16 all-linear LoRA adapter picked for the request (random
+  weights of a trained adapter's shape, converted to GGUF LoRA as the app does);
+- ``app-transformers``: ``--engine transformers`` (bitsandbytes NF4 ``generate``), the old CPU path;
+- ``plain``: ``model.generate`` on the fp32 transformers model.
+
+Every run processes its whole prompt (the KV cache is dropped first), greedy, no repetition penalty.
+Reports time to first token (TTFT; for the app rows the first text a user sees, which the streamer
+releases word by word), decode tokens/s after it (the app rows count the reply's tokens), medians,
+peak RSS, and ratios to raw llama.cpp.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+ROWS = ("llama.cpp", "app", "app+adapter", "app-transformers", "plain")
 # Both prompts ask for more than the 64 measured tokens, so every row decodes the same count.
 SHORT = "Write a short story about a robot who learns to paint."
 LONG_CONTEXT = (
@@ -52,173 +58,162 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_row(kind: str, precision: str, new_tokens: int, repeats: int) -> dict:
-    """Runs inside the subprocess: one configuration, both prompts, the median of ``repeats`` runs each."""
-    import statistics
+def timed(tokens) -> tuple[float, float]:
+    """(TTFT, decode tokens/s after the first) of an iterator of produced tokens or texts."""
+    began = time.perf_counter()
+    first, count = None, 0
+    for _ in tokens:
+        count += 1
+        first = first or time.perf_counter()
+    end = time.perf_counter()
+    return first - began, (count - 1) / max(end - first, 1e-9)
 
+
+def random_adapter(data_dir: Path) -> str:
+    """A rank-16 LoRA on every linear layer of the embedded model, saved as a trained one would be."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from assistant.loading import load_causal_lm
+    from finetune.adapters import AdapterStore, write_metadata
+
+    torch.manual_seed(0)
+    base = load_causal_lm("smollm2-135m-instruct", quant="fp32").model
+    peft = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                           init_lora_weights=False))
+    with torch.no_grad():
+        for name, weight in peft.named_parameters():
+            if "lora_B" in name:
+                weight.mul_(0.01)  # a trained adapter's size of update, not a random rewrite of the model
+    staging = AdapterStore(data_dir / "adapters").staging("bench-lora")
+    with staging as folder:
+        peft.save_pretrained(folder)
+        write_metadata(folder, {"task": "instruction", "base_model": "smollm2-135m-instruct",
+                                "kind": "causal-lm-lora", "prompt_version": 1, "prompt_format": "chat",
+                                "hyperparameters": {"r": 16}, "data_fingerprint": "none",
+                                "metrics": {"base": {}, "adapter": {}}})
+    return staging.info.name
+
+
+def run_row(kind: str, new_tokens: int, repeats: int, data_dir: Path) -> dict:
+    """Runs inside the subprocess: one row, both prompts, the median of ``repeats`` runs each."""
     import torch
 
+    from assistant.chat import ChatEngine, GenerationSettings
+    from assistant.loading import load_causal_lm, load_served_model
+
     torch.set_num_threads(os.cpu_count() or 1)
+    greedy = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
     results = {}
-    measure, tokenizer = _llama_cpp(precision, new_tokens) if kind == "llama.cpp" else \
-        _transformers(kind, precision, new_tokens, results)
+    if kind == "llama.cpp":
+        from llama_cpp import Llama
+
+        from assistant.engines.llama_cpp_engine import cpu_threads
+        from assistant.model_sources import embedded_path, gguf_tokenizer
+
+        path = embedded_path("smollm2-135m-instruct")
+        tokenizer = gguf_tokenizer(path)
+        llm = Llama(str(path), n_ctx=8192, n_threads=cpu_threads(), n_threads_batch=cpu_threads(), verbose=False)
+
+        def measure(prompt):
+            ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                tokenize=True)
+            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+            llm.reset()
+
+            def tokens():
+                for i, token in enumerate(llm.generate(ids, temp=0.0, top_k=50, top_p=1.0, min_p=0.0,
+                                                       repeat_penalty=1.0)):
+                    yield token
+                    if i + 1 >= new_tokens:
+                        return
+            return timed(tokens())
+    elif kind == "plain":
+        loaded = load_causal_lm("smollm2-135m-instruct", quant="fp32")
+        tokenizer, engine = loaded.tokenizer, ChatEngine(loaded)
+
+        def measure(prompt):
+            ids, _ = engine.prompt_ids(engine.conversation(prompt, [], ""), new_tokens)
+            x = torch.tensor([ids])
+            with torch.inference_mode():
+                began = time.perf_counter()
+                loaded.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=1, do_sample=False)
+                ttft = time.perf_counter() - began
+                began = time.perf_counter()
+                loaded.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
+                                      min_new_tokens=new_tokens, do_sample=False)
+                total = time.perf_counter() - began
+            return ttft, (new_tokens - 1) / max(total - ttft, 1e-9)
+    else:
+        from assistant.adapter_runtime import AdapterRuntime
+        from finetune.adapters import AdapterStore
+
+        adapter = "bench-lora" if kind == "app+adapter" else None
+        loaded = load_served_model("smollm2-135m-instruct", engine="transformers" if kind == "app-transformers"
+                                   else "auto")
+        results["engine"] = loaded.engine_name
+        runtime = AdapterRuntime(loaded, AdapterStore(data_dir / "adapters"), "smollm2-135m-instruct")
+        engine, tokenizer = ChatEngine(loaded, runtime), loaded.tokenizer
+        engine.reply("Hi", settings=GenerationSettings(temperature=0, max_new_tokens=4), adapter=adapter)
+
+        def measure(prompt):
+            if hasattr(loaded.engine, "llm"):
+                loaded.engine.llm.reset()  # no reuse of the previous run's KV cache
+            began = time.perf_counter()
+            first, text = None, ""
+            for text in engine.stream(prompt, [], "", greedy, adapter=adapter):  # text arrives word by word
+                first = first or time.perf_counter()
+            end = time.perf_counter()
+            produced = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            return first - began, (produced - 1) / max(end - first, 1e-9)
+
+    measure("Hi")  # warm-up
     for name, prompt in (("short", SHORT), ("long", long_prompt(tokenizer))):
-        runs = [measure(prompt) for _ in range(repeats)]  # (ttft, tokens/s) each
+        runs = [measure(prompt) for _ in range(repeats)]
         results[name] = {"ttft": statistics.median(r[0] for r in runs), "tps": statistics.median(r[1] for r in runs)}
     results["rss"] = peak_rss_mib()
     return results
 
 
-def _llama_cpp(precision: str, new_tokens: int):
-    from llama_cpp import Llama
-    from transformers import AutoTokenizer
-
-    from assistant.model_sources import embedded_path
-
-    if precision.endswith(NO_AMX):
-        _without_extra_buffer_types()
-    llm = Llama(str(embedded_path("smollm2-135m-instruct")), n_threads=os.cpu_count(), n_ctx=2048, verbose=False)
-
-    def measure(prompt: str, max_tokens: int = new_tokens) -> tuple[float, float]:
-        llm.reset()  # no reuse of the previous run's KV cache: every run processes its whole prompt
-        began = time.perf_counter()
-        first, count = None, 0
-        for chunk in llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=max_tokens,
-                                                temperature=0, stream=True):
-            if chunk["choices"][0]["delta"].get("content"):  # not the role or the finish chunk
-                count += 1
-                first = first or time.perf_counter()
-        end = time.perf_counter()
-        return first - began, (count - 1) / max(end - first, 1e-9)
-
-    measure("Hi", 4)  # warm-up, as the app rows get
-    return measure, AutoTokenizer.from_pretrained(_converted_folder())
-
-
-def _transformers(kind: str, precision: str, new_tokens: int, results: dict):
-    import torch
-
-    from assistant.chat import ChatEngine, GenerationSettings
-    from assistant.loading import load_causal_lm
-
-    loaded = load_causal_lm("smollm2-135m-instruct", quant=precision)
-    settings = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
-    engine = ChatEngine(loaded, fast_decode={"app-generate": "off", "app-served": "served"}.get(kind, "auto"))
-    began = time.perf_counter()
-    engine.prepare()  # builds the fast decoder when this row uses it
-    results["build"] = time.perf_counter() - began if engine.uses_fast_decode() else None
-    engine.reply("Hi", settings=GenerationSettings(temperature=0, max_new_tokens=4))  # warm-up
-
-    def measure_plain(prompt: str) -> tuple[float, float]:
-        ids, _ = engine.prompt_ids(engine.conversation(prompt, [], ""), new_tokens)
-        x = torch.tensor([ids])
-        with torch.inference_mode():
-            began = time.perf_counter()
-            loaded.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=1, do_sample=False)
-            first = time.perf_counter()
-            out = loaded.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
-                                        min_new_tokens=new_tokens, do_sample=False)
-            end = time.perf_counter()
-        ttft = first - began
-        return ttft, (out.shape[1] - len(ids) - 1) / max(end - first - ttft, 1e-9)
-
-    def measure_app(prompt: str) -> tuple[float, float]:
-        began = time.perf_counter()
-        first, text = None, ""
-        for text in engine.stream(prompt, [], "", settings):
-            first = first or time.perf_counter()
-        end = time.perf_counter()
-        produced = len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return first - began, max(produced - 1, 1) / max(end - first, 1e-9)
-
-    return (measure_plain if kind == "plain" else measure_app), loaded.tokenizer
-
-
-NO_AMX = "-no-amx"
-
-
-def _without_extra_buffer_types() -> None:
-    """Keep llama.cpp off its AMX / repacked weight buffers (``use_extra_bufts = false``).
-
-    Its AMX Q4_1 kernel dies with SIGILL on some virtual machines (``tilezero`` in a worker
-    thread); Q4_1 has no other repacked layout, so only the Q8_0 embedding / output matrix
-    loses its repacked GEMV. llama-cpp-python has no argument for it.
-    """
-    import llama_cpp.llama_cpp as bindings
-
-    defaults = bindings.llama_model_default_params
-
-    def params():
-        value = defaults()
-        value.use_extra_bufts = False
-        return value
-
-    bindings.llama_model_default_params = params
-
-
-def _converted_folder() -> str:
-    from assistant.model_sources import resolve_model
-
-    return resolve_model("smollm2-135m-instruct").location
-
-
-def _run_subprocess(kind: str, precision: str, args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, __file__, "--row", f"{kind}:{precision}", "--new-tokens",
-                           str(args.new_tokens), "--repeats", str(args.repeats)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precisions", nargs="+", default=["nf4", "int8", "bf16", "fp32"])
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="runs per prompt; the table shows the median")
     parser.add_argument("--row", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.row:
-        kind, precision = args.row.split(":")
-        print(json.dumps(run_row(kind, precision, args.new_tokens, args.repeats)))
+    if args.row == "make-adapter":
+        random_adapter(args.data_dir)
         return
-
-    rows = [("plain", "fp32")] + [("app", p) for p in args.precisions]
-    rows += [("app-served", "nf4")] if "nf4" in args.precisions else []
-    rows += [("app-generate", p) for p in args.precisions if p in ("nf4", "int8")]
-    try:
-        import llama_cpp  # noqa: F401
-
-        rows.append(("llama.cpp", "gguf-q4_1"))
-    except ImportError:
-        print("note: llama-cpp-python is not installed; the llama.cpp row is skipped "
-              "(pip install llama-cpp-python to include it).", file=sys.stderr)
+    if args.row:
+        print(json.dumps(run_row(args.row, args.new_tokens, args.repeats, args.data_dir)))
+        return
     measured = {}
-    for kind, precision in rows:
-        out = _run_subprocess(kind, precision, args)
-        if kind == "llama.cpp" and out.returncode == -signal.SIGILL:
-            print("note: llama.cpp's AMX kernels hit an illegal instruction here; rerunning it without AMX.",
-                  file=sys.stderr)
-            precision += NO_AMX
-            out = _run_subprocess(kind, precision, args)
-        if out.returncode != 0:
-            print(f"{kind}:{precision} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-            continue
-        measured[(kind, precision)] = json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="bench-chat-") as data_dir:
+        rows = (["make-adapter"] if "app+adapter" in args.rows else []) + args.rows
+        for kind in rows:  # the adapter is made in a process of its own: it loads the fp32 model
+            out = subprocess.run([sys.executable, __file__, "--row", kind, "--new-tokens", str(args.new_tokens),
+                                  "--repeats", str(args.repeats), "--data-dir", data_dir], capture_output=True,
+                                 text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            if out.returncode != 0:
+                print(f"{kind} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+            elif kind != "make-adapter":
+                measured[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+    ref = measured.get("llama.cpp")
 
-    base = measured.get(("plain", "fp32"))
-    ref = next((r for (kind, _), r in measured.items() if kind == "llama.cpp"), None)
+    def ratio(r, prompt, key):
+        return f"{r[prompt][key] / ref[prompt][key]:.2f}" if ref else "-"
 
-    def ratio(r, other, prompt, key):
-        return f"{r[prompt][key] / other[prompt][key]:.2f}" if other else "-"
-
-    print("| path | precision | TTFT short (s) | TTFT ~500 tok (s) | decode tok/s short | decode tok/s long "
-          "| peak RSS (MiB) | fast build (s) | decode × plain | decode × llama.cpp | TTFT ~500 × llama.cpp |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for (kind, precision), r in measured.items():
-        build = f"{r['build']:.2f}" if r.get("build") is not None else "-"
-        print(f"| {kind} | {precision} | {r['short']['ttft']:.2f} | {r['long']['ttft']:.2f} | "
-              f"{r['short']['tps']:.1f} | {r['long']['tps']:.1f} | {r['rss']:.0f} | {build} | "
-              f"{ratio(r, base, 'long', 'tps')} | {ratio(r, ref, 'long', 'tps')} | {ratio(r, ref, 'long', 'ttft')} |")
-    print(f"\n{args.new_tokens} new tokens, greedy, {os.cpu_count()} threads, median of {args.repeats} runs; "
-          "ratios use the ~500-token prompt. "
+    print("| path | engine | TTFT short (s) | TTFT ~500 tok (s) | decode tok/s short | decode tok/s ~500 "
+          "| peak RSS (MiB) | decode × llama.cpp short / ~500 | TTFT ~500 × llama.cpp |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind, r in measured.items():
+        engine = r.get("engine", "llama.cpp" if kind == "llama.cpp" else "transformers")
+        print(f"| {kind} | {engine} | {r['short']['ttft']:.2f} | {r['long']['ttft']:.2f} | {r['short']['tps']:.1f} | "
+              f"{r['long']['tps']:.1f} | {r['rss']:.0f} | {ratio(r, 'short', 'tps')} / {ratio(r, 'long', 'tps')} | "
+              f"{ratio(r, 'long', 'ttft')} |")
+    print(f"\n{args.new_tokens} new tokens, greedy, {os.cpu_count()} threads, median of {args.repeats} runs. "
           f"command: python bench/chat_decode.py {' '.join(sys.argv[1:])}".rstrip())
 
 

@@ -4,7 +4,7 @@ fine-tune runs, bounded in requests and time. Reports completed requests, errors
     python bench/load_test.py                       # 8 users x 3 requests, plus one fine-tune
     python bench/load_test.py --users 8 --requests 2 --no-finetune
 
-It starts its own app on a free 127.0.0.1 port (embedded model, nf4) and, unless told not to,
+It starts its own app on a free 127.0.0.1 port (embedded model, default engine) and, unless told not to,
 a QLoRA fine-tune (``python -m finetune``, a few dozen steps) beside it, so chat competes with
 training for the CPU exactly as on a shared server. Each user mixes /chat, /classify and /faq.
 """

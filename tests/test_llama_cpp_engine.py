@@ -170,3 +170,29 @@ def test_probe_reports_a_file_llama_cpp_cannot_run(tmp_path):
     reason = probe_failure(broken, tmp_path / "cache")
     assert reason and "broken.gguf" in reason
     assert not list((tmp_path / "cache").rglob("*.ok"))  # a failure is never remembered as a success
+
+
+@pytest.mark.parametrize("engine_name", ["llama.cpp", "transformers"])
+def test_work_outside_an_adapter_block_runs_on_the_base(engine_name, tiny_gguf, adapters, served):
+    """A request that picks no adapter must never inherit the adapter of the request before it."""
+    loaded = served if engine_name == "llama.cpp" else load_causal_lm(str(tiny_gguf[0]), quant="fp32")
+    runtime = AdapterRuntime(loaded, adapters, str(tiny_gguf[0]))
+    prompt = encode_messages(loaded.tokenizer, [{"role": "user", "content": "great film, loved it"}])
+    candidates = [[5, 6], [7]]
+    base = score_continuations(loaded, prompt, candidates)
+    with runtime.using("sentiment"):
+        tuned = score_continuations(loaded, prompt, candidates)
+    assert tuned != pytest.approx(base, abs=1e-4)
+    assert score_continuations(loaded, prompt, candidates) == pytest.approx(base, abs=1e-6)
+    assert generate(loaded, [{"role": "user", "content": "great film"}], 8) == generate(
+        load_causal_lm(str(tiny_gguf[1]), quant="fp32"), [{"role": "user", "content": "great film"}], 8)
+
+
+def test_repetition_penalty_means_what_it_means_in_transformers(served, reference):
+    """Penalised greedy decoding (over prompt and reply) gives transformers' tokens on the same weights."""
+    penalised = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.3)
+    for prompt in PROMPTS:
+        assert ChatEngine(served).reply(prompt, settings=penalised) == ChatEngine(reference).reply(
+            prompt, settings=penalised)
+    assert ChatEngine(served).reply(PROMPTS[0], settings=penalised) != ChatEngine(served).reply(
+        PROMPTS[0], settings=GREEDY)

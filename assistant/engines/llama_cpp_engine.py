@@ -27,8 +27,9 @@ import numpy as np
 
 from assistant.errors import ModelLoadError, UserError
 
-MAX_CONTEXT = 8192
-"""Context tokens allocated at most: the KV cache of a larger window costs memory few chats use."""
+DEFAULT_CONTEXT = 4096
+"""Context tokens allocated unless asked for more (``--context``): llama.cpp allocates the whole KV
+cache up front, and the model's full window (8192 for SmolLM2) costs ~90 MiB more that few chats use."""
 
 _GGUF_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
                     11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
@@ -69,7 +70,7 @@ class LlamaCppEngine:
         threads = threads or cpu_threads()
         try:
             trained = _trained_context(self.path)
-            self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=min(context or trained, trained, MAX_CONTEXT),
+            self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=min(context or DEFAULT_CONTEXT, trained),
                                        n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load '{self.path}': {exc}. The file may be damaged or of "
@@ -78,7 +79,8 @@ class LlamaCppEngine:
         self.metadata = dict(self.llm.metadata)
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
         self._adapters: dict[tuple[str, str], object] = {}  # (name, created) -> llama_adapter_lora pointer
-        self._active: tuple[str, str] | None = None
+        self._active: tuple[str, str] | None = None  # the adapter set on the context now
+        self._wanted = None  # (key, handle) of the innermost adapter block, None for the base
         self._load_lock = threading.Lock()
 
     @property
@@ -99,11 +101,48 @@ class LlamaCppEngine:
     def is_end(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
 
+    def _prefill(self, ids: list[int]) -> None:
+        """Evaluate the prompt, reusing the KV cache of the prefix it shares with the last one.
+
+        The last prompt token is always evaluated again: sampling needs its logits.
+        """
+        llm = self.llm
+        cached = 0
+        for a, b in zip(llm._input_ids.tolist(), ids):
+            if a != b:
+                break
+            cached += 1
+        llm.n_tokens = min(cached, len(ids) - 1)  # eval() drops the cache past n_tokens first
+        llm.eval(ids[llm.n_tokens:])
+
     def _tokens(self, ids: list[int], temperature: float, top_p: float, repetition_penalty: float,
                 seed: int | None):
-        self.llm.set_seed(self._lib.LLAMA_DEFAULT_SEED if seed is None else int(seed) & 0xFFFFFFFF)
-        return self.llm.generate(ids, temp=temperature, top_p=top_p, top_k=50, min_p=0.0,
-                                 repeat_penalty=repetition_penalty, reset=True)
+        """Sampled tokens after ``ids``, with transformers' semantics: the repetition penalty covers every
+        token of the prompt and the reply (not llama.cpp's default window of the last 64 generated), and
+        temperature applies before top-k (50) and top-p."""
+        from llama_cpp._internals import LlamaSampler
+
+        sampler = LlamaSampler()
+        try:
+            if repetition_penalty != 1.0:
+                sampler.add_penalties(self.llm.n_vocab(), self.context_window, repetition_penalty, 0.0, 0.0)
+                for token in ids:
+                    sampler.accept(token)
+            if temperature > 0:
+                sampler.add_temp(temperature)
+                sampler.add_top_k(50)
+                sampler.add_top_p(top_p, 1)
+                sampler.add_dist(self._lib.LLAMA_DEFAULT_SEED if seed is None else int(seed) & 0xFFFFFFFF)
+            else:
+                sampler.add_greedy()
+            self._apply()
+            self._prefill(ids)
+            while self.llm.n_tokens < self.context_window:
+                token = sampler.sample(self.llm._ctx, -1)  # also records the token for the penalty
+                yield token
+                self.llm.eval([token])
+        finally:
+            sampler.close()
 
     def decode(self, ids: list[int], settings, stop_event: threading.Event, on_token: Callable[[int], None]) -> None:
         """Sample a reply to ``ids`` with ``settings`` (GenerationSettings), calling ``on_token`` per token."""
@@ -145,6 +184,7 @@ class LlamaCppEngine:
         continuation, the last prompt token and the continuation are decoded with logits at every
         position, the cache cut back to the shared prefix in between.
         """
+        self._apply()
         llm = self.llm
         prefix = list(prompt_ids[:-1])
         cached = 0
@@ -171,19 +211,32 @@ class LlamaCppEngine:
 
     @contextmanager
     def adapter(self, info):
-        """Compute with the GGUF LoRA of ``info`` active (None: the base model) for the block."""
-        key = None if info is None else (info.name, str(info.created))
-        if key != self._active:
-            handle = self._lora(info) if info is not None else None
-            lib = self._lib
-            if handle is None:
-                lib.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
-            else:
-                handles = (lib.llama_adapter_lora_p_ctypes * 1)(handle)
-                lib.llama_set_adapters_lora(self.llm._ctx.ctx, handles, 1, (ctypes.c_float * 1)(1.0))
-            self._active = key
-            self.llm.reset()  # the KV cache was computed with other weights
-        yield
+        """Compute with the GGUF LoRA of ``info`` active (None: the base model) inside the block only.
+
+        The switch itself waits for the next computation (``_apply``), so consecutive requests with
+        the same adapter keep their KV cache, and a computation outside any block runs on the base.
+        """
+        handle = self._lora(info) if info is not None else None
+        previous = self._wanted
+        self._wanted = None if info is None else ((info.name, str(info.created)), handle)
+        try:
+            yield
+        finally:
+            self._wanted = previous
+
+    def _apply(self) -> None:
+        """Make the context's adapters what the innermost ``adapter`` block asks for (none outside one)."""
+        key, handle = self._wanted or (None, None)
+        if key == self._active:
+            return
+        lib = self._lib
+        if handle is None:
+            lib.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
+        else:
+            handles = (lib.llama_adapter_lora_p_ctypes * 1)(handle)
+            lib.llama_set_adapters_lora(self.llm._ctx.ctx, handles, 1, (ctypes.c_float * 1)(1.0))
+        self._active = key
+        self.llm.reset()  # the KV cache was computed with other weights
 
     def base_config(self) -> SimpleNamespace:
         """What the LoRA converter needs to know of the base, read from the GGUF metadata."""

@@ -59,14 +59,24 @@ class TransformersEngine:
     def __init__(self, loaded):
         self.loaded = loaded  # not the model itself: attaching the first adapter wraps it in a PeftModel
         self._attached: dict[str, str] = {}  # adapter name -> its created stamp (to notice replacement)
+        self._wanted: str | None = None  # the innermost adapter block's adapter; None: the base model
+
+    @contextmanager
+    def _computing(self):
+        """The model as the innermost ``adapter`` block wants it: outside any block, adapters are off."""
+        model = self.loaded.model
+        if self._wanted is None and self._attached and hasattr(model, "disable_adapter"):
+            with model.disable_adapter():
+                yield model
+        else:
+            yield model
 
     def decode(self, ids: list[int], settings, stop_event: threading.Event, on_token: Callable[[int], None]) -> None:
         """Sample a reply to ``ids`` with ``settings`` (GenerationSettings), calling ``on_token`` per token."""
-        model = self.loaded.model
-        input_ids = torch.tensor([ids], device=model.device)
+        input_ids = torch.tensor([ids], device=self.loaded.model.device)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
-        with torch.inference_mode():
+        with self._computing() as model, torch.inference_mode():
             model.generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
@@ -79,16 +89,16 @@ class TransformersEngine:
     def greedy(self, prompts: Sequence[list[int]], max_new_tokens: int,
                stop: Callable[[str], bool] | None = None) -> list[str]:
         """Greedy replies to a batch of prompts (left-padded into one ``generate`` call)."""
-        tokenizer, model = self.loaded.tokenizer, self.loaded.model
+        tokenizer, device = self.loaded.tokenizer, self.loaded.model.device
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         width = max(len(ids) for ids in prompts)
         rows = [[pad_id] * (width - len(ids)) + list(ids) for ids in prompts]
         mask = [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts]
         criteria = StoppingCriteriaList([_StopWhen(tokenizer, width, stop)] if stop else [])
-        with torch.inference_mode():
+        with self._computing() as model, torch.inference_mode():
             output = model.generate(
-                input_ids=torch.tensor(rows, device=model.device),
-                attention_mask=torch.tensor(mask, device=model.device),
+                input_ids=torch.tensor(rows, device=device),
+                attention_mask=torch.tensor(mask, device=device),
                 max_new_tokens=max_new_tokens,
                 do_sample=False, temperature=None, top_p=None, top_k=None,
                 stopping_criteria=criteria,
@@ -104,11 +114,10 @@ class TransformersEngine:
         Right padding needs no attention mask: causal attention never lets a real token see the pad
         after it, and the scores read only real positions.
         """
-        model = self.loaded.model
         pad_id = self.loaded.tokenizer.pad_token_id or 0
         longest = max(len(c) for c in continuations)
         rows = [[prompt_ids[-1], *c] + [pad_id] * (longest - len(c)) for c in continuations]
-        with torch.inference_mode():
+        with self._computing() as model, torch.inference_mode():
             prefix = torch.tensor([prompt_ids[:-1]], device=model.device)
             cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache  # only the cache is needed
             cache.batch_repeat_interleave(len(rows))
@@ -122,18 +131,18 @@ class TransformersEngine:
 
     @contextmanager
     def adapter(self, info):
-        """Compute with the PEFT adapter of ``info`` active (None: the base model) for the block."""
-        if info is None:
-            model = self.loaded.model
-            if hasattr(model, "disable_adapter") and self._attached:
-                with model.disable_adapter():
-                    yield
-            else:
-                yield
-            return
-        self._attach(info)
-        self.loaded.model.set_adapter(info.name)
-        yield
+        """Compute with the PEFT adapter of ``info`` active (None: the base model) inside the block only."""
+        if info is not None:
+            self._attach(info)
+            self.loaded.model.set_adapter(info.name)
+        previous = self._wanted
+        self._wanted = None if info is None else info.name
+        try:
+            yield
+        finally:
+            self._wanted = previous
+            if previous is not None:
+                self.loaded.model.set_adapter(previous)
 
     def _attach(self, info) -> None:
         from peft import PeftModel

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 from rank_bm25 import BM25Okapi
 
+from assistant.memory import release_free_memory
 from assistant.errors import InputError
 from assistant.faq.embeddings import SentenceEncoder, default_encoder
 from assistant.faq.knowledge_base import FaqEntry, KnowledgeBase, detect_language, load_builtin
@@ -206,6 +207,7 @@ def get_index(kb: KnowledgeBase, settings: RetrievalSettings | None = None,
         if (index := _cached(key)) is not None:
             return index
         index = FaqIndex(kb, encoder, settings)
+        release_free_memory()  # the encoder's activations for every entry, freed but kept by the C heap
         with _CACHE_LOCK:
             _CACHE[key] = index
             while len(_CACHE) > _CACHE_SIZE:

@@ -27,6 +27,7 @@ from assistant.errors import InputError, UserError
 from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
 
 LORA_FILE = "adapter_model.gguf"
+LORA_DTYPE = np.float32
 _LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<which>[AB])(?:\.[^.]+)?\.weight$")
 
 
@@ -98,8 +99,8 @@ def write_lora_gguf(folder: str | Path, base_config, target: str | Path) -> Path
             heads = qk_heads(gguf_name, base_config) if arch.permute_qk else None
             if heads:
                 lora_b = permute_rows(lora_b, heads)
-            writer.add_tensor(f"{gguf_name}.lora_a", np.ascontiguousarray(pair["A"]))
-            writer.add_tensor(f"{gguf_name}.lora_b", np.ascontiguousarray(lora_b))
+            writer.add_tensor(f"{gguf_name}.lora_a", np.ascontiguousarray(pair["A"]).astype(LORA_DTYPE))
+            writer.add_tensor(f"{gguf_name}.lora_b", np.ascontiguousarray(lora_b).astype(LORA_DTYPE))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

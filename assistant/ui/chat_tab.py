@@ -55,7 +55,8 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     loaded = engine.loaded
 
     gr.Markdown(
-        f"**Model** {loaded.name} · **device** {loaded.device} · **precision** {loaded.precision}"
+        f"**Model** {loaded.name} · **engine** {loaded.engine_name} · **device** {loaded.device}"
+        f" · **precision** {loaded.precision}"
         f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens",
         elem_id="model-info",
     )
