@@ -26,8 +26,13 @@ from assistant.settings import AppSettings  # noqa: E402
 
 
 def ensure_port_free(host: str, port: int) -> None:
-    """Fail before the slow model load if the port is taken."""
+    """Fail before the slow model load if the port is taken.
+
+    SO_REUSEADDR, as the web server itself binds: connections of a process that just died (kill -9)
+    linger in TIME-WAIT for a minute, and must not stop the restart that recovers from it.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

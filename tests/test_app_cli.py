@@ -40,3 +40,20 @@ def test_help_lists_flags_and_environment_variables():
     assert result.returncode == 0
     for text in ("--model", "--quant", "--port", "ASSISTANT_MODEL", "GRADIO_SERVER_PORT", "smollm2-135m-instruct"):
         assert text in result.stdout
+
+
+def test_a_port_left_in_time_wait_by_a_killed_server_is_free_again():
+    """kill -9 leaves the dead server's accepted connections in TIME-WAIT; a restart must still bind."""
+    from app import ensure_port_free
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first, so its end of the connection goes to TIME-WAIT
+    client.close()
+    server.close()
+    ensure_port_free("127.0.0.1", port)  # raised "Port ... not available" before SO_REUSEADDR
