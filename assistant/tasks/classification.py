@@ -194,22 +194,35 @@ def read_text_table(path: str | Path, max_rows: int | None = None) -> tuple[list
     TSV is read without quote handling (tabs separate, quotes are text)."""
     path = Path(path)
     delimiter = _delimiter(path)
+
+    def too_many(count: int) -> None:  # checked while reading: a huge file is refused before it is held
+        if max_rows is not None and count > max_rows:
+            raise InputError(f"'{path.name}' has more than {max_rows:,} rows; the limit here is {max_rows:,}. "
+                             "Split the file.")
+
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             if delimiter is None:
-                rows = [[line.rstrip("\r\n")] for line in handle if line.strip()]
-                table, header, column = rows, ["text"], 0
+                table = []
+                for line in handle:
+                    if line.strip():
+                        table.append([line.rstrip("\r\n")])
+                        too_many(len(table))
+                header, column = ["text"], 0
             else:
+                # strict: an unclosed quote is an error at its line, not one row swallowing the rest of the file
                 quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-                reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+                reader = csv.reader(handle, delimiter=delimiter, quoting=quoting, strict=delimiter == ",")
                 header = next(reader, None)
                 if not header:
                     raise InputError(f"'{path.name}' is empty: it needs a header row and at least one text row.")
-                table, lines = [], []
+                table, lines, row_end = [], [], reader.line_num
                 for row in reader:
+                    row_end = reader.line_num
                     if any(cell.strip() for cell in row):
                         table.append(row + [""] * (len(header) - len(row)))
                         lines.append(reader.line_num)
+                        too_many(len(table))
                 column = _text_column(header, table, path.name)
                 for row, line in zip(table, lines):
                     if not row[column].strip():
@@ -218,11 +231,11 @@ def read_text_table(path: str | Path, max_rows: int | None = None) -> tuple[list
     except UnicodeDecodeError:
         raise InputError(f"'{path.name}' is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
     except csv.Error as exc:
-        raise InputError(f"'{path.name}' is not a valid table: {exc}.") from None
+        raise InputError(f"'{path.name}' is not a valid table: the row starting at line {row_end + 1} cannot be read "
+                         f"({exc}). Check its quotes: a text holding a double quote must be quoted, with the quote "
+                         "doubled.") from None
     if not table:
         raise InputError(f"'{path.name}' has no text rows.")
-    if max_rows is not None and len(table) > max_rows:
-        raise InputError(f"'{path.name}' has {len(table):,} rows; the limit here is {max_rows:,}. Split the file.")
     return header, table, column
 
 

@@ -43,9 +43,11 @@ class Limits:
     max_columns: int = 100
     min_rows: int = 10
     preview_rows: int = 20
+    max_rows: int = 500_000
+    """Examples read at most; a file with more is refused while it is read, before it is all held."""
 
     def __post_init__(self):
-        for name in ("max_bytes", "max_columns", "min_rows"):
+        for name in ("max_bytes", "max_columns", "min_rows", "max_rows"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise InputError(f"Limits.{name} must be a whole number of at least 1; got {getattr(self, name)!r}.")
         if not isinstance(self.preview_rows, int) or self.preview_rows < 0:
@@ -81,19 +83,34 @@ def read_table(path: str | Path, limits: Limits | None = None) -> Table:
         raise InputError(f"{name} is {_mb(size)}, larger than the limit of {_mb(limits.max_bytes)}. "
                          "Split it or keep a sample, or raise Limits.max_bytes.")
     raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
     ext_format = EXTENSIONS.get(path.suffix.lower())
     notes: list[str] = []
     if raw.startswith(b"PAR1"):
         table = _read_parquet(name, raw, limits)
     else:
         text = decode_text(name, raw)
+        del raw  # the decoded text is all that is kept
+        if text.count("\n") > 50 * limits.max_rows:  # far more lines than any file of max_rows examples has
+            _too_many_rows(name, limits)
         fmt = choose_format(name, ext_format, path.suffix, text, notes)
         table = _READERS[fmt](name, text, limits)
     table.notes = notes + table.notes
-    table.sha256 = hashlib.sha256(raw).hexdigest()
+    table.sha256 = digest
     if not table.records and not table.skipped_rows:
         raise InputError(f"{name} contains no examples ({FORMATS[table.format]}). Add rows below the header.")
     return table
+
+
+def _too_many_rows(name: str, limits: Limits) -> None:
+    raise InputError(f"{name} has more than {limits.max_rows:,} examples; the limit is {limits.max_rows:,}. Keep a "
+                     "sample, or split it into several runs.")
+
+
+def _counted(name: str, numbers: list, limits: Limits) -> None:
+    """Refuse the file as soon as one example more than the limit has been read."""
+    if len(numbers) > limits.max_rows:
+        _too_many_rows(name, limits)
 
 
 def _mb(size: int) -> str:
@@ -132,6 +149,7 @@ def _read_delimited(name: str, text: str, limits: Limits, delimiter: str) -> Tab
                 continue
             records.append({h: (cells[i] if i < len(cells) else None) for i, h in enumerate(header)})
             numbers.append(start)
+            _counted(name, numbers, limits)
     except csv.Error as exc:
         raise InputError(f"{name}: {FORMATS[fmt]} cannot be read at line {reader.line_num}: {exc}. Check the quotes "
                          "on that line (a text containing a double quote must be quoted, with the quote doubled).") from None
@@ -183,6 +201,7 @@ def _read_jsonl(name: str, text: str, limits: Limits) -> Table:
                              'Lines file must be one object like {"text": "...", "label": "..."}.')
         records.append(value)
         numbers.append(number)
+        _counted(name, numbers, limits)
     return _record_table(name, "jsonl", records, numbers, "line", limits)
 
 
@@ -194,6 +213,8 @@ def _read_json(name: str, text: str, limits: Limits) -> Table:
             value = value["data"]
         elif len(lists) == 1:
             value = value[lists[0]]
+    if isinstance(value, list) and len(value) > limits.max_rows:
+        _too_many_rows(name, limits)
     if not isinstance(value, list):
         raise InputError(f'{name}: expected a list of objects ([{{...}}, ...]) or {{"data": [...]}}, found '
                          f"{_kind_name(value)}.")
@@ -210,6 +231,8 @@ def _read_parquet(name: str, raw: bytes, limits: Limits) -> Table:
 
     try:
         parquet = pq.ParquetFile(pa.BufferReader(raw))
+        if parquet.metadata.num_rows > limits.max_rows:  # from the footer: a dictionary-encoded bomb is not expanded
+            _too_many_rows(name, limits)
         columns = parquet.schema_arrow.names
         if len(columns) > limits.max_columns:
             raise InputError(f"{name} has {len(columns)} columns; the limit is {limits.max_columns}. Keep only the "
@@ -295,6 +318,7 @@ def _read_conll(name: str, text: str, limits: Limits) -> Table:
             if tokens:
                 records.append({"tokens": tokens, "tags": tags})
                 numbers.append(start)
+                _counted(name, numbers, limits)
                 tokens, tags = [], []
             continue
         parts = conll_fields(line)
@@ -319,6 +343,7 @@ def _read_text(name: str, text: str, limits: Limits) -> Table:
             if block:
                 records.append({"text": "\n".join(block)})
                 numbers.append(start)
+                _counted(name, numbers, limits)
                 block = []
             continue
         if not block:
@@ -327,6 +352,7 @@ def _read_text(name: str, text: str, limits: Limits) -> Table:
         if not by_paragraph:
             records.append({"text": line})
             numbers.append(number)
+            _counted(name, numbers, limits)
             block = []
     if block:
         records.append({"text": "\n".join(block)})
