@@ -13,16 +13,18 @@ heads on MiniLM) load their own small encoder on first use.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
-from assistant.errors import InputError
+from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
 
 NO_ADAPTER = "(base model)"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,7 +60,20 @@ class AdapterRuntime:
         return names
 
     def info(self, name: str | None):
-        return None if not name or name == NO_ADAPTER else self.store.get(name)
+        """The adapter a request picked (None for the base model).
+
+        A missing or broken adapter gets a message fit for any visitor: the store's own message
+        (which names the data folder and every adapter) goes to the server log only.
+        """
+        if not name or name == NO_ADAPTER:
+            return None
+        try:
+            return self.store.get(name)
+        except UserError as exc:
+            log.info("adapter %r requested but not usable: %s", name, exc)
+            shown = name if len(name) <= 64 else name[:61] + "..."
+            raise InputError(f"There is no usable adapter named {shown!r} here. Pick one from the adapter menu, "
+                             f"or {NO_ADAPTER!r} for none.") from None
 
     @contextmanager
     def using(self, name: str | None):

@@ -20,6 +20,7 @@ import torch
 from transformers import TextIteratorStreamer
 
 from assistant.adapter_runtime import NO_ADAPTER
+from assistant.arguments import number_arg, text_arg
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
 
@@ -44,20 +45,14 @@ class GenerationSettings:
     """Fixes the sampling's random numbers, so the same request gives the same reply (None: random)."""
 
     def __post_init__(self):
-        self.temperature = float(self.temperature)
-        self.top_p = float(self.top_p)
-        self.max_new_tokens = int(self.max_new_tokens)
-        self.repetition_penalty = float(self.repetition_penalty)
-        if not 0.0 <= self.temperature <= 5.0:
-            raise InputError(f"Temperature must be between 0 and 5 (0 = greedy); got {self.temperature}.")
-        if not 0.0 < self.top_p <= 1.0:
-            raise InputError(f"Top-p must be in (0, 1]; got {self.top_p}.")
-        if not 1 <= self.max_new_tokens <= 8192:
-            raise InputError(f"Max new tokens must be between 1 and 8192; got {self.max_new_tokens}.")
-        if not 0.5 <= self.repetition_penalty <= 3.0:
-            raise InputError(f"Repetition penalty must be between 0.5 and 3; got {self.repetition_penalty}.")
+        self.temperature = number_arg(self.temperature, "temperature", 0.0, 5.0)
+        self.top_p = number_arg(self.top_p, "top_p", 0.0, 1.0)
+        if self.top_p == 0:
+            raise InputError("'top_p' must be above 0 (1 keeps every token); got 0.")
+        self.max_new_tokens = number_arg(self.max_new_tokens, "max_new_tokens", 1, 8192, integer=True)
+        self.repetition_penalty = number_arg(self.repetition_penalty, "repetition_penalty", 0.5, 3.0)
         if self.seed is not None:
-            self.seed = int(self.seed)
+            self.seed = number_arg(self.seed, "seed", 0, 2**32 - 1, integer=True)
 
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
@@ -142,7 +137,8 @@ class ChatEngine:
         adapter: str | None = None,
     ) -> Iterator[str]:
         """Yield the reply as it grows (each item is the full text so far)."""
-        message = (message or "").strip()
+        message = text_arg(message, "message", optional=True).strip()
+        system_prompt = text_arg(system_prompt, "system_prompt", optional=True)
         if not message:
             raise InputError("Type a message first: an empty message cannot be answered.")
         settings = settings or GenerationSettings()

@@ -6,6 +6,7 @@ import threading
 
 import gradio as gr
 
+from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.errors import UserError
 from assistant.loading import human_bytes
@@ -123,7 +124,9 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         """Answer one message (no history) and return the whole reply; ``adapter`` picks a trained adapter."""
         try:
             settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
-            return engine.reply(message, [], system_prompt or "", settings, adapter=adapter or None)
+            adapter = text_arg(adapter, "adapter", optional=True)
+            return engine.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
+                                settings, adapter=adapter or None)
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_label_scores
 from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
@@ -113,7 +114,7 @@ def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | 
     def classify(text: str, labels: str = DEFAULT_LABELS) -> dict:
         """Classify one text; labels are comma-separated. Returns {"label": str, "scores": {label: prob}}."""
         try:
-            return classification.classify(loaded, text, labels)
+            return classification.classify(loaded, text_arg(text, "text"), text_arg(labels, "labels"))
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 

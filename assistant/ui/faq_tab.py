@@ -12,6 +12,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from assistant.arguments import bool_arg, text_arg
 from assistant.errors import InputError, UserError
 from assistant.faq.knowledge_base import KnowledgeBase, UploadLimits, load_upload
 from assistant.faq.retrieval import RetrievalSettings, get_index
@@ -131,10 +132,11 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
 
     def faq_api(question: str, use_model: bool = False) -> dict:
         """Answer from the built-in FAQ: {"answer": str, "sources": [{"id", "question", "score"}]}."""
-        if use_model and loaded is None:
-            raise gr.Error("No chat model is loaded: call /faq with use_model=false.")
         try:
-            return faq.answer(question, kb_default, loaded, bool(use_model), settings)
+            question, use_model = text_arg(question, "question"), bool_arg(use_model, "use_model")
+            if use_model and loaded is None:
+                raise InputError("No chat model is loaded: call /faq with use_model=false.")
+            return faq.answer(question, kb_default, loaded, use_model, settings)
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 

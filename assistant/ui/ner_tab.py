@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_entities
 from assistant.errors import UserError
 from assistant.loading import LoadedModel
@@ -87,7 +88,7 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
     def extract(text: str, entity_types: str = DEFAULT_TYPES) -> list[dict]:
         """Named entities in ``text``: [{"text", "type", "start", "end"}] with text[start:end] == entity text."""
         try:
-            return ner.extract_entities(loaded, text, entity_types)
+            return ner.extract_entities(loaded, text_arg(text, "text"), text_arg(entity_types, "entity_types"))
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.arguments import text_arg
 from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
 from assistant.tasks import translation
@@ -126,7 +127,8 @@ def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown |
     def translate(text: str, source_lang: str = translation.AUTO, target_lang: str = "en") -> str:
         """Translate ``text`` line by line (empty lines kept). Languages: en, zh, de, fr, es, ja; source may be auto."""
         try:
-            return translation.translate(loaded, text, source_lang, target_lang)
+            return translation.translate(loaded, text_arg(text, "text"), text_arg(source_lang, "source_lang"),
+                                         text_arg(target_lang, "target_lang"))
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
 
