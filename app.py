@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo.queue(default_concurrency_limit=4).launch(
             server_name=settings.host, server_port=settings.port, i18n=i18n(), auth=settings.auth_pairs(),
-            max_file_size=f"{settings.max_upload_mb}mb", show_error=False,
+            max_file_size=f"{settings.max_upload_mb}mb", show_error=False, enable_monitoring=settings.monitoring,
         )
     finally:
         services.jobs.close()  # a running job checkpoints, so it can be resumed after a restart

@@ -49,6 +49,8 @@ class AppSettings:
     """user:password (comma-separated pairs allowed) to put the whole app behind Gradio's login."""
     max_upload_mb: int = 200
     """Largest upload accepted, in MB."""
+    monitoring: bool = False
+    """Serve Gradio's /monitoring dashboard. Off by default: every visitor could read it, the operator's functions included."""
 
     ENV = {
         "model": "ASSISTANT_MODEL",
@@ -64,6 +66,7 @@ class AppSettings:
         "admin_password": "ASSISTANT_ADMIN_PASSWORD",
         "auth": "ASSISTANT_AUTH",
         "max_upload_mb": "ASSISTANT_MAX_UPLOAD_MB",
+        "monitoring": "ASSISTANT_MONITORING",
     }
 
     def __post_init__(self):
@@ -98,8 +101,9 @@ class AppSettings:
             raise InputError(f"--max-upload-mb must be between 1 and 10000; got {self.max_upload_mb}.")
         if self.auth and any(":" not in pair or not pair.split(":", 1)[0] for pair in self.auth.split(",")):
             raise InputError("--auth must be user:password, or several separated by commas.")
-        if isinstance(self.trust_remote_code, str):
-            self.trust_remote_code = self.trust_remote_code.strip().lower() in ("1", "true", "yes", "on")
+        for name in ("trust_remote_code", "monitoring"):
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))
 
     def auth_pairs(self) -> list[tuple[str, str]] | None:
         """Gradio's ``auth`` argument, or None when the app is open."""

@@ -86,3 +86,12 @@ def test_the_server_still_answers_after_all_of_them(app):
     url, _ = app
     assert call(url, "/classify", GOOD["/classify"])[0] == "complete"
     assert call(url, "/translate", {"text": "Hello", "source_lang": "en", "target_lang": "en"}) == ("complete", ["Hello"])
+
+
+def test_monitoring_is_off_unless_the_operator_turns_it_on(app):
+    import httpx
+
+    url, _ = app
+    for path in ("/monitoring", "/monitoring/summary"):
+        response = httpx.get(f"{url}{path}", timeout=30)
+        assert response.status_code >= 400 and "call_count" not in response.text, (path, response.status_code)

@@ -45,7 +45,9 @@ def i18n() -> gr.I18n:
 def build_app(services: Services) -> gr.Blocks:
     """The whole UI; call ``.queue().launch(i18n=i18n())`` on the result."""
     engine, runtime = services.engine, services.runtime
-    with gr.Blocks(title=TITLE) as demo:
+    # Uploads and files handed to the browser live in Gradio's cache: swept every 30 min of what is
+    # older than 6 h, so a long-running server's disk use stays bounded.
+    with gr.Blocks(title=TITLE, delete_cache=(1800, 6 * 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nChat, run NLP tasks and QLoRA fine-tune 4-bit models, offline.")
         picker = None
         if runtime is not None:
@@ -99,20 +101,22 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
 
 def _locked_training_tabs(services: Services, picker: gr.Dropdown | None) -> None:
     """Fine-tune and adapter management exist (server side) only for sessions that gave the password."""
-    import hmac
+    from assistant.ui.admin_lock import AdminLock
 
+    lock = AdminLock(services.admin_password)
     with gr.Tab(tr("finetune.tab"), id="finetune"):
         unlocked = gr.State(False)
         with gr.Row(elem_id="admin-unlock"):
             password = gr.Textbox(label="Operator password", type="password", scale=4, elem_id="admin-password")
             unlock = gr.Button("Unlock training", scale=1, elem_id="admin-unlock-button")
+        verdict = gr.Markdown(elem_id="admin-verdict")
 
-        def check(given: str) -> bool:
-            if not hmac.compare_digest((given or "").encode(), services.admin_password.encode()):
-                raise gr.Error("Wrong password: training and adapter management stay locked.")
-            return True
+        def check(given: str, request: gr.Request):
+            client = getattr(getattr(request, "client", None), "host", None) or "unknown"
+            ok, message = lock.check(given, client)  # a message, not an exception: no traceback in the log
+            return ok, message
 
-        unlock.click(check, password, unlocked, api_visibility="private")
+        unlock.click(check, password, [unlocked, verdict], api_visibility="private")
 
         @gr.render(inputs=unlocked)
         def training(is_unlocked: bool):
