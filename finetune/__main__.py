@@ -1,10 +1,14 @@
 """Fine-tune from the command line: the same recipe and adapter folder as the Fine-tune tab.
 
     python -m finetune --task classification --data finetune/samples/sentiment_en.csv \\
-        --base smollm2-135m-instruct --output runs/sentiment --max-steps 30
+        --base smollm2-135m-instruct --output sentiment --max-steps 30
     python -m finetune --config finetune/configs/classification.yaml --max-steps 10
     python -m finetune --resume classification-20261128-120000      # continue a stopped run
+
     accelerate launch -m finetune --config finetune/configs/classification.yaml
+
+``--output`` is an adapter name, never a path: the adapter is saved as DATA_DIR/adapters/NAME, or as
+OUTPUT_DIR/NAME with ``--output-dir`` (a folder you choose). Both are checked before any model loads.
 
 Embedded base models (no download): smollm2-135m-instruct (causal LM, QLoRA),
 minilm-l6-v2 (encoder + classification / token-classification head).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -49,6 +54,9 @@ def load_config(args: argparse.Namespace):
     if args.resume:
         from finetune.config import default_data_dir
 
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", args.resume) or ".." in args.resume:
+            raise UserError(f"--resume takes the id of a stopped run (a folder name under DATA_DIR/runs, such as "
+                            f"classification-20261128-120000), not a path; got {args.resume[:80]!r}.")
         saved = Path(args.data_dir or default_data_dir()) / "runs" / args.resume / "config.json"
         if not saved.is_file():
             raise UserError(f"No stopped run '{args.resume}' (looked for {saved}). List them under data/runs/.")
@@ -92,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             elif kind == "status":
                 (bar.write if bar else print)(payload["message"])
 
-        output = config.output if config.output and ("/" in config.output or config.output.startswith(".")) else None
-        summary = run(config, on_event, resume_run=args.resume, output_dir=output)
+        summary = run(config, on_event, resume_run=args.resume)
         if bar:
             bar.close()
     except UserError as exc:

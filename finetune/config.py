@@ -18,6 +18,20 @@ METHODS = ("supervised", "unsupervised", "semi-supervised")
 APPROACHES = ("auto", "generative", "head")
 
 
+def check_output_dir(folder: str) -> str:
+    """``folder`` made absolute, after checking now that an adapter can be saved there (it is created)."""
+    path = Path(str(folder)).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--output-dir {folder} is a file; give a folder to save the adapter in.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--output-dir {folder} cannot be created ({exc.strerror}); choose a writable folder.") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"--output-dir {folder} is not writable; choose another folder.")
+    return str(path.resolve())
+
+
 def default_data_dir() -> Path:
     """Adapters and runs live here: ``$ASSISTANT_DATA_DIR`` or ``./data`` beside app.py."""
     env = os.environ.get("ASSISTANT_DATA_DIR")
@@ -39,7 +53,9 @@ class FinetuneConfig:
     approach: str = "auto"
     """generative (prompt + LoRA on a causal LM) or head (encoder + LoRA + classifier head); auto picks by base."""
     output: str = ""
-    """Adapter name in the adapter store, or a folder path for the CLI. Empty: derived from task and time."""
+    """Adapter name (1-64 letters, digits, '-', '_', '.'; no paths). Empty: derived from task and time."""
+    output_dir: str = ""
+    """Save the adapter as OUTPUT_DIR/OUTPUT instead of DATA_DIR/adapters/OUTPUT: a folder you choose, created if needed."""
     quant: str = "nf4"
     """Base model precision while training: nf4 (QLoRA) or none (LoRA on full precision)."""
     lora_r: int = 16
@@ -103,10 +119,12 @@ class FinetuneConfig:
             raise InputError(f"--quant '{self.quant}' for training must be nf4 (QLoRA) or none.")
         if not self.data:
             raise InputError("--data is required: the training file to learn from.")
-        if self.output and "/" not in self.output and not self.output.startswith("."):
+        if self.output:
             from finetune.adapters import sanitize_name
 
             self.output = sanitize_name(self.output)  # checked now, not after an hour of training
+        if self.output_dir:
+            self.output_dir = check_output_dir(self.output_dir)
         checks = [
             (1 <= self.lora_r <= 512, f"--lora-r must be between 1 and 512; got {self.lora_r}."),
             (self.lora_alpha > 0, f"--lora-alpha must be positive; got {self.lora_alpha}."),

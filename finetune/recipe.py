@@ -109,7 +109,7 @@ def _pseudo_label(config, model, tokenizer, loaded, unlabelled: list[dict], labe
 
 
 def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threading.Event | None = None,
-        resume_run: str | None = None, output_dir: str | None = None) -> RunSummary:
+        resume_run: str | None = None) -> RunSummary:
     """Run one fine-tuning job; returns when it finished (adapter saved) or was stopped (checkpoint kept)."""
     emit = on_event or (lambda kind, payload: None)
     began = time.perf_counter()
@@ -194,15 +194,15 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         if config.task not in ("instruction", "unsupervised") else None,
         "prompt_format": "chat-template" if config.resolved_approach == "generative" else "encoder-head",
         "task_options": {k: v for k, v in options.items() if k != "tag_labels"},
-        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output")},
+        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output", "output_dir")},
         "data_file": Path(config.data).name, "data_fingerprint": dataset.fingerprint,
         "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,
         "metrics": metrics, "steps": result.steps, "train_seconds": round(result.seconds, 1),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     name = config.output or run_id
-    target_root = Path(output_dir).parent if output_dir else Path(config.data_dir) / "adapters"
-    publishing = AdapterStore(target_root).staging(Path(output_dir).name if output_dir else name)
+    target_root = Path(config.output_dir) if config.output_dir else Path(config.data_dir) / "adapters"
+    publishing = AdapterStore(target_root).staging(name)
     with publishing as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)

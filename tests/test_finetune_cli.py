@@ -36,12 +36,23 @@ def run_cli(*args, cwd=None):
     (["--data", "missing.csv"], "missing.csv"),
     (["--task", "translation", "--base", "minilm-l6-v2", "--data", "finetune/samples/translation_en_de.jsonl"],
      "A classifier head fits classification and NER, not 'translation'"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", "../escape_rel"], "'../escape_rel'"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", "/tmp/absolute"], "'/tmp/absolute'"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", "../../../../../x"], "Adapter name"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", ".hidden"], "'.hidden'"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", "outdir/My Adapter"], "'outdir/My Adapter'"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output", "n" * 300], "Adapter name"),
+    (["--data", "finetune/samples/sentiment_en.csv", "--output-dir", "finetune/samples/sentiment_en.csv"],
+     "is a file"),
+    (["--resume", "../../somewhere"], "not a path"),
 ])
-def test_bad_input_exits_2_with_one_line(args, fragment):
-    result = run_cli(*args)
+def test_bad_input_exits_2_with_one_line(args, fragment, tmp_path):
+    """Each is refused before any model loads or any run folder is made."""
+    result = run_cli(*args, "--data-dir", str(tmp_path))
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and fragment in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "adapters").exists()
 
 
 def test_help_lists_embedded_bases():
@@ -50,9 +61,10 @@ def test_help_lists_embedded_bases():
 
 
 def test_cli_run_writes_the_adapter_folder(tmp_path, tiny_llm_dir):
-    out = tmp_path / "adapters" / "cli-run"
+    out = tmp_path / "chosen" / "cli-run"
     result = run_cli("--task", "classification", "--data", str(Path("finetune/samples/sentiment_en.csv").resolve()),
-                     "--base", str(tiny_llm_dir), "--output", str(out), "--max-steps", "2", "--eval-limit", "4",
+                     "--base", str(tiny_llm_dir), "--output", "cli-run", "--output-dir", str(out.parent),
+                     "--max-steps", "2", "--eval-limit", "4",
                      "--data-dir", str(tmp_path / "data"), cwd=Path.cwd())
     assert result.returncode == 0, result.stderr
     assert {"adapter_config.json", "adapter_model.safetensors", "metadata.json", "metrics.jsonl"} <= {

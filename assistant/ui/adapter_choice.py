@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from assistant.ui.user_errors import shown
 from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.errors import InputError, UserError
 
@@ -29,7 +30,7 @@ def run_with_adapter(runtime: AdapterRuntime | None, adapter: str | None, task: 
         with runtime.using(adapter):
             return fn()
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
 
 
 def picker_inputs(picker: gr.Dropdown | None) -> list:

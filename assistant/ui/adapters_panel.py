@@ -12,12 +12,13 @@ Tests: ``pytest tests/test_finetune_tab.py tests/test_publish.py tests/test_expo
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
+from assistant.ui.downloads import download_path
+from assistant.ui.user_errors import shown
 from assistant.errors import InputError, UserError
 from assistant.ui.i18n import tr
 from finetune.adapters import AdapterInfo, AdapterStore
@@ -153,12 +154,12 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
                          merged_dir: str | Path | None = None) -> AdaptersPanel:
     """Lay out the adapter list and its actions inside the current Blocks; returns the handles.
 
-    ``export_dir``: where adapter zips go (default: a temp folder). ``merged_dir``: where merged models go
+    ``export_dir``: where adapter zips go (default: a fresh folder of ``assistant.ui.downloads``). ``merged_dir``: where merged models go
     (default: DATA_DIR/exports, beside the store's adapters folder). ``allow_manage=False`` (an operator lock
     for public Spaces) leaves out rename, delete and publish: not hidden widgets but absent ones, so no
     request can reach them.
     """
-    exports = Path(export_dir or tempfile.mkdtemp(prefix="adapter-exports-"))
+    exports = Path(export_dir) if export_dir else None
     merged_root = Path(merged_dir) if merged_dir else store.root.parent / "exports"
 
     def refresh(selected: str | None = None):
@@ -195,17 +196,17 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
 
     def on_export(name):
         if not name:
-            raise gr.Error("Pick the adapter to download first.")
+            raise shown("Pick the adapter to download first.")
         try:
-            return str(store.export_zip(name, exports))
+            return str(store.export_zip(name, exports or download_path(name).parent))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     def on_merge(name, export=export_adapter):
         try:
             return str(export(store, name, merged_root))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     refresh_button.click(lambda name: refresh(name), picker, outputs, **private)
     export.click(on_export, picker, zip_file, **private)
@@ -228,14 +229,14 @@ def _build_manage_rows(store: AdapterStore, picker, changed, outputs, refresh) -
         try:
             renamed = rename_adapter(store, name, wanted)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
         return (*refresh(renamed), "", count + 1)
 
     def on_delete(name, confirmed, count):
         try:
             delete_adapter(store, name, confirmed)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
         return (*refresh(), False, count + 1)
 
     rename.click(on_rename, [picker, new_name, changed], [*outputs, new_name, changed], api_visibility="private")
@@ -257,6 +258,6 @@ def _build_publish_section(store: AdapterStore, picker) -> None:
         try:
             return publish_adapter(store, name, repo, is_private, secret)
         except UserError as exc:  # publish() already replaced the token by *** in the message
-            raise gr.Error(str(exc)) from None
+            raise shown(exc) from None
 
     publish_button.click(on_publish, [picker, repo_id, private_repo, token], result, api_visibility="private")

@@ -6,6 +6,7 @@ import threading
 
 import gradio as gr
 
+from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.errors import UserError
@@ -86,7 +87,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
 
     def add_user_message(text: str, history: list):
         if not (text or "").strip():
-            raise gr.Error("Type a message first: an empty message cannot be answered.")
+            raise shown("Type a message first: an empty message cannot be answered.")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
     def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, adapter, request: gr.Request = None):
@@ -104,7 +105,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             for text in engine.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
                 yield history + [{"role": "assistant", "content": text}]
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     def stop_reply(request: gr.Request):
         stops.stop(request.session_hash if request else "")
@@ -128,6 +129,6 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             return engine.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
                                 settings, adapter=adapter or None)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
+from assistant.ui.downloads import download_path
+from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_label_scores
 from assistant.errors import InputError, UserError
@@ -56,7 +57,7 @@ def classify_for_ui(loaded: LoadedModel, text: str, labels: str) -> dict[str, fl
     try:
         return classification.classify(loaded, text, labels)["scores"]
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
 
 
 def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=None) -> str:
@@ -70,10 +71,10 @@ def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=N
         tick = (lambda done, total: progress((done, total), desc="Classifying", unit="rows")) if progress else None
         results = classification.classify_many(loaded, texts, label_list, tick)
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
     source = Path(path)
     suffix = ".tsv" if source.suffix.lower() == ".tsv" else ".csv"
-    target = Path(tempfile.mkdtemp(prefix="classify-")) / f"{source.stem}-predictions{suffix}"
+    target = download_path(f"{source.stem}-predictions{suffix}")
     return str(classification.write_predictions(target, header, rows, results))
 
 
@@ -116,6 +117,6 @@ def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | 
         try:
             return classification.classify(loaded, text_arg(text, "text"), text_arg(labels, "labels"))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     gr.api(classify, api_name="classify", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

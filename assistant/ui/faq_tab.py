@@ -12,6 +12,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from assistant.ui.user_errors import shown
 from assistant.arguments import bool_arg, text_arg
 from assistant.errors import InputError, UserError
 from assistant.faq.knowledge_base import KnowledgeBase, UploadLimits, load_upload
@@ -73,7 +74,7 @@ def ask_for_ui(question: str, kb: KnowledgeBase, loaded: LoadedModel | None, use
     try:
         result = faq.answer(question, kb, loaded, bool(use_model), settings)
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
     return result["answer"], source_table(result["sources"])
 
 
@@ -87,7 +88,7 @@ def upload_for_ui(path: str | None, mode: str, kb_default: KnowledgeBase, limits
         kb = load_upload(path, kb_default, mode, limits)
         get_index(kb, settings)  # embed now: the first question is then one encoder pass
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
     return kb, status_line(kb)
 
 
@@ -117,7 +118,7 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
 
     def on_ask(question_value, kb, use_model_value):
         if use_model_value and loaded is None:
-            raise gr.Error(str(InputError("No chat model is loaded: untick 'Phrase the answer with the model'.")))
+            raise shown(InputError("No chat model is loaded: untick 'Phrase the answer with the model'."))
         return ask_for_ui(question_value, kb, loaded, use_model_value, settings)
 
     def on_upload(path, mode_value):
@@ -138,7 +139,7 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
                 raise InputError("No chat model is loaded: call /faq with use_model=false.")
             return faq.answer(question, kb_default, loaded, use_model, settings)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     gr.api(faq_api, api_name="faq", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
     return kb_state

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.ui.user_errors import shown
 from assistant.errors import UserError
 from assistant.ui.finetune_forms import (DEFAULTS, FORM_FIELDS, ROLE_SLOTS, SAMPLES_DIR, DatasetView, data_task,
                                          estimate_markdown, form_task, inspect_dataset, preview_command, role_slots,
@@ -168,7 +169,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         try:
             return _dataset_updates(inspect_dataset(path, fallback_task=data_task(task, method)))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     def on_task(view: DatasetView | None, task, method):
         forced = {"unsupervised": "unsupervised", "semi-supervised": "classification"}.get(method, task)
@@ -177,7 +178,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         try:
             updates = _dataset_updates(inspect_dataset(view.path, data_task(task, method)), set_task=False)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
         return (*updates[:-3], gr.update(value=forced), *updates[-2:])
 
     def on_roles(view: DatasetView | None, *chosen):
@@ -187,7 +188,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         try:
             return _dataset_updates(inspect_dataset(view.path, view.task, picked, view.auto_roles), set_task=False)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     def on_plan(view, *args):
         form_values = values(args)
@@ -202,7 +203,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         try:
             job_id = start_training(jobs, view, values(args), owner)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
         return {"owner": owner, "job": job_id}, progress_line(jobs.get(job_id), owner)
 
     def on_stop(state):
@@ -210,22 +211,22 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         running = jobs.current()
         key = (state or {}).get("job") or (running.job_id if running else "")
         if not key:
-            raise gr.Error("There is no job to stop.")
+            raise shown("There is no job to stop.")
         try:
             jobs.stop(key, owner)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
         gr.Info("Stopping after the current step; the checkpoint is kept for Resume.")
 
     def on_resume(state, selected):
         owner = owner_of(state)
         key = selected or (state or {}).get("job")
         if not key:
-            raise gr.Error("Pick a stopped run to resume in the list next to the button.")
+            raise shown("Pick a stopped run to resume in the list next to the button.")
         try:
             job_id = jobs.resume(key, owner)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
         return {"owner": owner, "job": job_id}
 
     def watched_job(owner: str, key: str) -> JobSnapshot | None:

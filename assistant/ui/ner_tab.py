@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_entities
 from assistant.errors import UserError
@@ -47,7 +48,7 @@ def entities_for_ui(loaded: LoadedModel, text: str, entity_types: str) -> tuple[
     try:
         entities = ner.extract_entities(loaded, text, entity_types)
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
     return highlighted_value(text, entities), entities
 
 
@@ -90,6 +91,6 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
         try:
             return ner.extract_entities(loaded, text_arg(text, "text"), text_arg(entity_types, "entity_types"))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     gr.api(extract, api_name="ner", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
+from assistant.ui.downloads import download_path
+from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
@@ -62,7 +63,7 @@ def translate_for_ui(loaded: LoadedModel, text: str, source_lang: str, target_la
         source, target = translation.resolve_languages(text, source_lang, target_lang)
         result = "\n".join(translation.translate_lines(loaded, text.split("\n"), source, target))
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
     return result, f"{translation.LANGUAGES[source]} ({source})"
 
 
@@ -74,6 +75,9 @@ def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, targ
         source = Path(path)
         if source.suffix.lower() != ".txt":
             raise InputError(f"'{source.name}' is not a .txt file: upload plain text, one sentence per line.")
+        if source.stat().st_size > 4 * translation.MAX_TEXT_CHARS:  # 4 bytes per character at most in UTF-8
+            raise InputError(f"'{source.name}' is larger than the {translation.MAX_TEXT_CHARS:,} characters "
+                             "translated at once. Split it into smaller files.")
         try:
             text = translation.check_text(source.read_text(encoding="utf-8-sig"))
         except UnicodeDecodeError:
@@ -82,9 +86,9 @@ def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, targ
         lines = translation.translate_lines(loaded, text.rstrip("\n").split("\n"), source_lang, target_lang,
                                             progress=tick)
     except UserError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise shown(exc) from exc
     code = translation.language_code(target_lang)
-    target = Path(tempfile.mkdtemp(prefix="translate-")) / f"{source.stem}-{code}.txt"
+    target = download_path(f"{source.stem}-{code}.txt")
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return str(target)
 
@@ -130,6 +134,6 @@ def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown |
             return translation.translate(loaded, text_arg(text, "text"), text_arg(source_lang, "source_lang"),
                                          text_arg(target_lang, "target_lang"))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise shown(exc) from exc
 
     gr.api(translate, api_name="translate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
