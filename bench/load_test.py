@@ -50,6 +50,17 @@ def user(url: str, requests: int, deadline: float, latencies: list, errors: list
             errors.append(f"user {index} {api}: {type(exc).__name__}: {exc}")
 
 
+def app_process(url: str):
+    """The app's server process, found by the port it listens on (running_app hands out the URL only)."""
+    import psutil
+
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    for connection in psutil.net_connections("tcp"):
+        if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
+            return psutil.Process(connection.pid)
+    raise RuntimeError(f"no process listens on port {port}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=8)
@@ -61,6 +72,9 @@ def main() -> None:
     latencies: list = []
     errors: list = []
     with tempfile.TemporaryDirectory() as data_dir, running_app(env={"ASSISTANT_DATA_DIR": data_dir}) as url:
+        server = app_process(url)
+        time.sleep(15)  # let the background FAQ index settle, as bench/app_start.py does
+        rss_before = server.memory_info().rss
         trainer = None
         if not args.no_finetune:
             trainer = subprocess.Popen(
@@ -78,6 +92,7 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - began
+        rss_after = server.memory_info().rss
         trainer_state = "not run"
         if trainer is not None:
             trainer_state = "finished" if trainer.poll() == 0 else "still training (stopped)"
@@ -88,10 +103,12 @@ def main() -> None:
         return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else (values[0] if values else 0)
 
     all_latencies = [s for _, s in latencies]
-    print(f"| users | requests sent | completed | errors | p50 (s) | p95 (s) | wall (s) | fine-tune |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| users | requests sent | completed | errors | p50 (s) | p95 (s) | wall (s) | fine-tune | app RSS before / "
+          "after (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print(f"| {args.users} | {args.users * args.requests} | {len(latencies)} | {len(errors)} | "
-          f"{pct(all_latencies, 50):.1f} | {pct(all_latencies, 95):.1f} | {wall:.0f} | {trainer_state} |")
+          f"{pct(all_latencies, 50):.1f} | {pct(all_latencies, 95):.1f} | {wall:.0f} | {trainer_state} | "
+          f"{rss_before / 2**20:.0f} / {rss_after / 2**20:.0f} |")
     for api in sorted({a for a, _ in latencies}):
         values = [s for a, s in latencies if a == api]
         print(f"  {api}: {len(values)} done, p50 {pct(values, 50):.1f} s, p95 {pct(values, 95):.1f} s")
