@@ -68,13 +68,27 @@ def main(argv: list[str] | None = None) -> int:
     loaded = services.engine.loaded
     print(f"Loaded {loaded.describe()} in {time.perf_counter() - started:.1f} s", flush=True)
     try:
-        demo.queue(default_concurrency_limit=4).launch(
-            server_name=settings.host, server_port=settings.port, i18n=i18n(), auth=settings.auth_pairs(),
-            max_file_size=f"{settings.max_upload_mb}mb", show_error=False, enable_monitoring=settings.monitoring,
-        )
+        serve(demo, services, settings, i18n())
     finally:
         services.jobs.close()  # a running job checkpoints, so it can be resumed after a restart
     return 0
+
+
+def serve(demo, services, settings: AppSettings, translations) -> None:
+    """The UI at ``/`` and the OpenAI-compatible API at ``/v1``, one server, one port, one model."""
+    import gradio as gr
+    import uvicorn
+    from fastapi import FastAPI
+
+    from assistant.openai_api import OpenAIService, routes
+
+    app = FastAPI(title="LLM Assistant Studio", docs_url=None, redoc_url=None)
+    app.include_router(routes(OpenAIService(services.engine, settings.model, settings.api_key_list())))
+    demo.queue(default_concurrency_limit=4)
+    app = gr.mount_gradio_app(app, demo, path="/", auth=settings.auth_pairs(), i18n=translations, show_error=False,
+                              max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring)
+    print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 def load_services(settings: AppSettings):

@@ -43,6 +43,8 @@ class GenerationSettings:
     """Above 1 discourages repeating tokens already in the text."""
     seed: int | None = None
     """Fixes the sampling's random numbers, so the same request gives the same reply (None: random)."""
+    json_schema: dict | None = None
+    """Constrain the reply to JSON matching this JSON Schema (the llama.cpp engine's grammars); None: free text."""
 
     def __post_init__(self):
         self.temperature = number_arg(self.temperature, "temperature", 0.0, 5.0)
@@ -53,6 +55,8 @@ class GenerationSettings:
         self.repetition_penalty = number_arg(self.repetition_penalty, "repetition_penalty", 0.5, 3.0)
         if self.seed is not None:
             self.seed = number_arg(self.seed, "seed", 0, 2**32 - 1, integer=True)
+        if self.json_schema is not None and not isinstance(self.json_schema, dict):
+            raise InputError("'json_schema' must be a JSON Schema object.")
 
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
@@ -142,9 +146,13 @@ class ChatEngine:
         if not message:
             raise InputError("Type a message first: an empty message cannot be answered.")
         settings = settings or GenerationSettings()
-        stop_event = stop_event or threading.Event()
         ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
+        return self.stream_ids(ids, settings, stop_event, adapter)
 
+    def stream_ids(self, ids: list[int], settings: GenerationSettings, stop_event: threading.Event | None = None,
+                   adapter: str | None = None) -> Iterator[str]:
+        """Yield the reply to the prompt ``ids`` (from ``prompt_ids``) as it grows, full text each time."""
+        stop_event = stop_event or threading.Event()
         if adapter and adapter != NO_ADAPTER and self.adapters is None:
             raise InputError("This engine serves no adapters.")
         hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock

@@ -49,6 +49,8 @@ class AppSettings:
     """user:password (comma-separated pairs allowed) to put the whole app behind Gradio's login."""
     max_upload_mb: int = 200
     """Largest upload accepted, in MB."""
+    api_keys: str = ""
+    """Comma-separated keys the OpenAI-compatible /v1 API requires (Authorization: Bearer KEY); empty: open."""
     monitoring: bool = False
     """Serve Gradio's /monitoring dashboard. Off by default: every visitor could read it, the operator's functions included."""
 
@@ -66,6 +68,7 @@ class AppSettings:
         "admin_password": "ASSISTANT_ADMIN_PASSWORD",
         "auth": "ASSISTANT_AUTH",
         "max_upload_mb": "ASSISTANT_MAX_UPLOAD_MB",
+        "api_keys": "ASSISTANT_API_KEYS",
         "monitoring": "ASSISTANT_MONITORING",
     }
 
@@ -104,6 +107,9 @@ class AppSettings:
         for name in ("trust_remote_code", "monitoring"):
             if isinstance(getattr(self, name), str):
                 setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))
+
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
 
     def auth_pairs(self) -> list[tuple[str, str]] | None:
         """Gradio's ``auth`` argument, or None when the app is open."""

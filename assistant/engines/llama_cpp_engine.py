@@ -58,6 +58,33 @@ def _trained_context(path: Path) -> int:
         raise ValueError(f"its GGUF header cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
+FREE_OBJECT_GRAMMAR = r'''
+root   ::= "{" ws ( pair ( ws "," ws pair ){0,7} )? ws "}"
+pair   ::= string ws ":" ws value
+value  ::= string | number | "true" | "false" | "null"
+string ::= "\"" ( [^"\\\x00-\x1f] | "\\" ["\\/bfnrt] ){0,200} "\""
+number ::= "-"? [0-9]{1,15} ( "." [0-9]{1,10} )?
+ws     ::= [ \t\n]{0,4}
+'''
+"""Any JSON object, bounded (8 flat members, 200-character strings): a small model that loops on
+keys still closes the object within a few hundred tokens, so the reply is valid JSON."""
+
+
+def _schema_grammar(schema: dict):
+    """llama.cpp's GBNF grammar for a JSON Schema; InputError when llama.cpp cannot express the schema."""
+    import json
+
+    from llama_cpp import LlamaGrammar
+
+    if schema == {"type": "object"}:
+        return LlamaGrammar.from_string(FREE_OBJECT_GRAMMAR, verbose=False)
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as exc:  # an unsupported keyword, a $ref it cannot follow, a malformed schema
+        raise UserError(f"The JSON schema cannot be used to constrain the reply ({type(exc).__name__}: "
+                        f"{str(exc)[:200]}). Simplify it: objects, arrays, strings, numbers, enums.") from None
+
+
 class LlamaCppEngine:
     name = "llama.cpp"
 
@@ -116,10 +143,11 @@ class LlamaCppEngine:
         llm.eval(ids[llm.n_tokens:])
 
     def _tokens(self, ids: list[int], temperature: float, top_p: float, repetition_penalty: float,
-                seed: int | None):
+                seed: int | None, json_schema: dict | None = None):
         """Sampled tokens after ``ids``, with transformers' semantics: the repetition penalty covers every
         token of the prompt and the reply (not llama.cpp's default window of the last 64 generated), and
-        temperature applies before top-k (50) and top-p."""
+        temperature applies before top-k (50) and top-p. ``json_schema``: only tokens that keep the reply
+        valid JSON for the schema are allowed (llama.cpp's grammar sampler)."""
         from llama_cpp._internals import LlamaSampler
 
         sampler = LlamaSampler()
@@ -128,6 +156,8 @@ class LlamaCppEngine:
                 sampler.add_penalties(self.llm.n_vocab(), self.context_window, repetition_penalty, 0.0, 0.0)
                 for token in ids:
                     sampler.accept(token)
+            if json_schema is not None:
+                sampler.add_grammar(self.llm._model, _schema_grammar(json_schema))
             if temperature > 0:
                 sampler.add_temp(temperature)
                 sampler.add_top_k(50)
@@ -146,7 +176,8 @@ class LlamaCppEngine:
 
     def decode(self, ids: list[int], settings, stop_event: threading.Event, on_token: Callable[[int], None]) -> None:
         """Sample a reply to ``ids`` with ``settings`` (GenerationSettings), calling ``on_token`` per token."""
-        tokens = self._tokens(ids, settings.temperature, settings.top_p, settings.repetition_penalty, settings.seed)
+        tokens = self._tokens(ids, settings.temperature, settings.top_p, settings.repetition_penalty, settings.seed,
+                              settings.json_schema)
         try:
             for produced, token in enumerate(tokens, 1):
                 if stop_event.is_set() or self.is_end(token):

@@ -14,7 +14,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from assistant.errors import UserError
+from assistant.errors import InputError, UserError
 
 
 class _StopOnEvent(StoppingCriteria):
@@ -73,6 +73,9 @@ class TransformersEngine:
 
     def decode(self, ids: list[int], settings, stop_event: threading.Event, on_token: Callable[[int], None]) -> None:
         """Sample a reply to ``ids`` with ``settings`` (GenerationSettings), calling ``on_token`` per token."""
+        if settings.json_schema is not None:
+            raise InputError("JSON-constrained replies (tools, response_format) need the llama.cpp engine; this app "
+                             "serves with transformers. Start it with a GGUF model on a CPU, or --engine llama.cpp.")
         input_ids = torch.tensor([ids], device=self.loaded.model.device)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
