@@ -88,13 +88,17 @@ def serve(demo, services, settings: AppSettings, translations) -> None:
     app = gr.mount_gradio_app(app, demo, path="/", auth=settings.auth_pairs(), i18n=translations, show_error=False,
                               max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring)
     print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # Open browser connections (the queue's event streams) must not hold a stop or restart for long.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def load_services(settings: AppSettings):
     """Load the model once and build what every session shares."""
     from assistant.adapter_runtime import AdapterRuntime
+    from assistant.agent import Agent
+    from assistant.agent_router import AgentRouter
     from assistant.chat import ChatEngine
+    from assistant.faq.embeddings import default_encoder
     from assistant.faq.knowledge_base import load_builtin
     from assistant.loading import load_served_model
     from assistant.tasks.faq import FaqRouter
@@ -112,8 +116,9 @@ def load_services(settings: AppSettings):
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
     engine = ChatEngine(loaded, runtime)
+    agent = Agent(loaded, AgentRouter(router, default_encoder), router)  # MiniLM loads when first needed
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir), store,
-                    admin_password=settings.admin_password)
+                    admin_password=settings.admin_password, agent=agent)
 
 
 if __name__ == "__main__":

@@ -198,6 +198,14 @@ class FaqRouter:
         thread.start()
         return thread
 
+    def covers(self, message: str, kb: KnowledgeBase | None = None) -> bool:
+        """Whether the FAQ answers ``message`` well enough for chat to use it (``route`` would answer)."""
+        message = (message or "").strip()
+        if not message or len(message) > MAX_QUESTION_CHARS:
+            return False
+        matches = get_index(kb or self.kb, self.settings).search(message, 1)
+        return bool(matches) and matches[0].score >= self.settings.route_threshold
+
     def route(self, message: str, kb: KnowledgeBase | None = None) -> str | None:
         """The FAQ answer with its source cited ("...\\n\\nSources: faq-025 (0.57)"), or None."""
         message = (message or "").strip()

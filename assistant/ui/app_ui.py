@@ -8,7 +8,7 @@ import gradio as gr
 
 from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.chat import ChatEngine
-from assistant.ui import adapters_panel, chat_tab, classify_tab, faq_tab, finetune_labels, ner_tab, translate_tab
+from assistant.ui import adapters_panel, chat_tab, classify_tab, compare_panel, faq_tab, finetune_labels, ner_tab, translate_tab
 from assistant.ui.i18n import build_i18n, tr
 
 TITLE = "LLM Assistant Studio"
@@ -34,10 +34,13 @@ class Services:
     store: object | None = None
     admin_password: str = ""
     """When set, training and adapter management render only after this password is entered."""
+    agent: object | None = None
+    """An ``assistant.agent.Agent``: Chat's agent mode and the /agent endpoint."""
 
 
 def i18n() -> gr.I18n:
-    return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, classify_tab.TRANSLATIONS, ner_tab.TRANSLATIONS,
+    return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, compare_panel.TRANSLATIONS, classify_tab.TRANSLATIONS,
+                      ner_tab.TRANSLATIONS,
                       translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, finetune_labels.TRANSLATIONS,
                       adapters_panel.TRANSLATIONS)
 
@@ -54,7 +57,7 @@ def build_app(services: Services) -> gr.Blocks:
             picker = gr.Dropdown(runtime.choices(heads=True), value=NO_ADAPTER, label=tr("app.adapter"),
                                  info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
         with gr.Tab(tr("app.chat"), id="chat"):
-            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker)
+            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent)
         with gr.Tab(tr("app.classify"), id="classify"):
             classify_tab.build_classify_tab(engine.loaded, runtime, picker)
         with gr.Tab(tr("app.ner"), id="ner"):

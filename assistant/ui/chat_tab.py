@@ -9,8 +9,9 @@ import gradio as gr
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
-from assistant.errors import UserError
+from assistant.errors import InputError, UserError
 from assistant.loading import human_bytes
+from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.i18n import tr
 
 MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
@@ -36,17 +37,25 @@ class StopSwitches:
 
 
 TRANSLATIONS = {
-    "en": {"chat.send": "Send", "chat.stop": "Stop", "chat.clear": "Clear", "chat.use_faq":
+    "en": {"chat.agent": "Agent mode: use the studio's tools (translate, sentiment, entities, FAQ) when a message asks",
+           "chat.send": "Send", "chat.stop": "Stop", "chat.clear": "Clear", "chat.use_faq":
            "Answer from the FAQ when it covers the question", "chat.settings": "System prompt and generation settings",
            "chat.system": "System prompt", "chat.temperature": "Temperature (0 = greedy)", "chat.top_p": "Top-p",
            "chat.max_new": "Max new tokens", "chat.repetition": "Repetition penalty"},
-    "zh": {"chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
+    "zh": {"chat.agent": "智能体模式：消息需要时调用工作室的工具（翻译、情感、实体、FAQ）", "chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
            "chat.settings": "系统提示词与生成参数", "chat.system": "系统提示词", "chat.temperature": "温度（0 = 贪心解码）",
            "chat.top_p": "Top-p", "chat.max_new": "最多生成 token 数", "chat.repetition": "重复惩罚"},
 }
 
 
-def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None) -> None:
+def step_message(step) -> dict:
+    """A tool call as a collapsible chat message (Gradio's message metadata)."""
+    arguments = "\n".join(f"- {key}: {value}" for key, value in step.input.items())
+    return {"role": "assistant", "content": f"**input**\n{arguments}\n\n**output**\n{step.output}",
+            "metadata": {"title": f"🛠️ {step.tool}" + ("" if step.ok else " (failed)"), "status": "done"}}
+
+
+def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None) -> None:
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
@@ -77,6 +86,10 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         use_faq = gr.Checkbox(label=tr("chat.use_faq"), value=True, elem_id="chat-use-faq")
     else:
         use_faq = gr.State(False)
+    if agent is not None:
+        use_agent = gr.Checkbox(label=tr("chat.agent"), value=True, elem_id="chat-agent")
+    else:
+        use_agent = gr.State(False)
     with gr.Accordion(tr("chat.settings"), open=False):
         system = gr.Textbox(label=tr("chat.system"), value="You are a helpful assistant.", lines=2)
         with gr.Row():
@@ -90,13 +103,31 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown("Type a message first: an empty message cannot be answered.")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
-    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, adapter, request: gr.Request = None):
+    def tool_reply(last: str, adapter):
+        """(step, reply) when agent mode routes ``last`` to a tool, else None."""
+        route = agent.route(last)
+        if route.tool is None:
+            return None
+        runtime = engine.adapters
+        if runtime is not None and adapter and route.tool != "faq":
+            with runtime.using(adapter):
+                step = agent.tool_step(route)
+        else:
+            step = agent.tool_step(route)
+        return step, agent.reply_for(step, last)
+
+    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, with_agent, adapter,
+                request: gr.Request = None):
         history = history or []
         if not history or history[-1]["role"] != "user":
             return
         prior, last = history[:-1], message_text(history[-1]["content"])
         stop_event = stops.fresh(request.session_hash if request else "")
         try:
+            tooled = tool_reply(last, adapter) if agent is not None and with_agent else None
+            if tooled is not None:
+                yield history + [step_message(tooled[0]), {"role": "assistant", "content": tooled[1]}]
+                return
             routed = faq.route(last) if faq is not None and from_faq else None
             if routed is not None:
                 yield history + [{"role": "assistant", "content": routed}]
@@ -110,7 +141,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     def stop_reply(request: gr.Request):
         stops.stop(request.session_hash if request else "")
 
-    inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty, use_faq,
+    inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty, use_faq, use_agent,
               adapter_picker if adapter_picker is not None else gr.State(None)]
     runs = []
     for trigger in (message.submit, send.click):
@@ -118,6 +149,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         runs.append(staged.success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
                                    api_visibility="private"))
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
+    build_compare_panel(engine, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
     def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
@@ -132,3 +164,21 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown(exc) from exc
 
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    if agent is None:
+        return
+
+    def agent_api(message: str, adapter: str = "") -> dict:
+        """Agent mode on one message: {"reply": str, "steps": [{"tool", "input", "output"}]} (no steps: no tool)."""
+        try:
+            message, adapter = text_arg(message, "message").strip(), text_arg(adapter, "adapter", optional=True)
+            if not message:
+                raise InputError("Type a message first: an empty message cannot be answered.")
+            tooled = tool_reply(message, adapter or None)
+            if tooled is not None:
+                return {"reply": tooled[1], "steps": [tooled[0].to_dict()]}
+            settings = GenerationSettings(temperature=0.0, max_new_tokens=256)
+            return {"reply": engine.reply(message, [], "", settings, adapter=adapter or None), "steps": []}
+        except UserError as exc:
+            raise shown(exc) from None
+
+    gr.api(agent_api, api_name="agent", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

@@ -1,0 +1,66 @@
+"""Side by side: one prompt to two targets (the base model or any generative adapter), the answers next
+to each other, to see what fine-tuning changed. Greedy decoding, so a difference is the adapter's.
+
+Built inside the Chat tab by ``build_compare_panel(engine)``; it runs on the shared model queue.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from assistant.adapter_runtime import NO_ADAPTER
+from assistant.chat import ChatEngine, GenerationSettings
+from assistant.errors import UserError
+from assistant.ui.i18n import tr
+from assistant.ui.user_errors import shown
+
+TRANSLATIONS = {
+    "en": {"compare.title": "Compare side by side (base vs adapter, or two adapters)", "compare.left": "Left",
+           "compare.right": "Right", "compare.prompt": "Prompt for both", "compare.run": "Compare",
+           "compare.empty": "The answer appears here."},
+    "zh": {"compare.title": "并排对比（基础模型与适配器，或两个适配器）", "compare.left": "左侧", "compare.right": "右侧",
+           "compare.prompt": "两侧共用的提示", "compare.run": "对比", "compare.empty": "回答会显示在这里。"},
+}
+
+
+def compare(engine: ChatEngine, prompt: str, targets: list[str], max_new_tokens: int = 256):
+    """Yield the list of answers as each target finishes (greedy; a target is an adapter name or the base)."""
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
+    answers = [""] * len(targets)
+    for index, target in enumerate(targets):
+        adapter = None if not target or target == NO_ADAPTER else target
+        answers[index] = engine.reply(prompt, [], "", settings, adapter=adapter)
+        yield list(answers)
+
+
+def build_compare_panel(engine: ChatEngine, queue_id: str) -> None:
+    runtime = engine.adapters
+
+    def choices():
+        return runtime.choices() if runtime is not None else [NO_ADAPTER]
+
+    names = choices()
+    with gr.Accordion(tr("compare.title"), open=False, elem_id="compare"):
+        with gr.Row():
+            left = gr.Dropdown(names, value=NO_ADAPTER, label=tr("compare.left"), elem_id="compare-left")
+            right = gr.Dropdown(names, value=names[-1], label=tr("compare.right"), elem_id="compare-right")
+        prompt = gr.Textbox(label=tr("compare.prompt"), lines=2, elem_id="compare-prompt")
+        run = gr.Button(tr("compare.run"), elem_id="compare-run")
+        with gr.Row():
+            left_answer = gr.Textbox(label=tr("compare.left"), placeholder=tr("compare.empty"), lines=6,
+                                     interactive=False, elem_id="compare-left-answer")
+            right_answer = gr.Textbox(label=tr("compare.right"), placeholder=tr("compare.empty"), lines=6,
+                                      interactive=False, elem_id="compare-right-answer")
+
+    def on_run(text, a, b):
+        try:
+            for answers in compare(engine, text, [a, b]):
+                yield answers[0], answers[1]
+        except UserError as exc:
+            raise shown(exc) from None
+
+    for dropdown in (left, right):
+        dropdown.focus(lambda current: gr.Dropdown(choices=choices(), value=current), dropdown, dropdown,
+                       api_visibility="private")
+    run.click(on_run, [prompt, left, right], [left_answer, right_answer], concurrency_id=queue_id,
+              concurrency_limit=1, api_visibility="private")
