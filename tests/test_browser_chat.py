@@ -71,3 +71,13 @@ def test_chat_api_with_gradio_client(app_url):
     reply = client.predict(message="What is the capital of Japan?", temperature=0.0, max_new_tokens=16,
                            api_name="/chat")
     assert isinstance(reply, str) and "Tokyo" in reply
+
+
+def test_agent_mode_shows_the_tool_call_as_a_step(app_url, browser):
+    page = browser.new_page()
+    page.goto(app_url)
+    page.locator("#chat-input textarea").fill("Translate 'good morning' into German.")
+    page.locator("#chat-send").click()
+    page.get_by_text("Used tool: translate").first.wait_for(timeout=120_000)
+    page.get_by_text("Translation:").first.wait_for(timeout=120_000)
+    page.close()

@@ -52,7 +52,7 @@ def step_message(step) -> dict:
     """A tool call as a collapsible chat message (Gradio's message metadata)."""
     arguments = "\n".join(f"- {key}: {value}" for key, value in step.input.items())
     return {"role": "assistant", "content": f"**input**\n{arguments}\n\n**output**\n{step.output}",
-            "metadata": {"title": f"🛠️ {step.tool}" + ("" if step.ok else " (failed)"), "status": "done"}}
+            "metadata": {"title": f"Used tool: {step.tool}" + ("" if step.ok else " (failed)"), "status": "done"}}
 
 
 def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None) -> None:
