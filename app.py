@@ -80,7 +80,8 @@ def serve(demo, services, settings: AppSettings, translations) -> None:
     import uvicorn
     from fastapi import FastAPI
 
-    from assistant.openai_api import OpenAIService, routes
+    from assistant.openai_api import OpenAIService
+    from assistant.openai_routes import routes
 
     app = FastAPI(title="LLM Assistant Studio", docs_url=None, redoc_url=None)
     app.include_router(routes(OpenAIService(services.engine, settings.model, settings.api_key_list())))

@@ -12,6 +12,9 @@ Requests run on the same model lock as the UI's, one computation at a time. Tool
 replies are constrained to their schema by llama.cpp's grammar sampler, so even the 135M model
 cannot produce broken JSON. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is
 required. Errors are OpenAI-style objects: 400 bad request, 401 bad key, 404 unknown model.
+
+This module is the logic (``OpenAIService``); ``assistant.openai_requests`` reads request bodies and
+``assistant.openai_routes`` wires the service to FastAPI.
 """
 
 from __future__ import annotations
@@ -23,92 +26,13 @@ import threading
 import time
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Request  # module level: FastAPI resolves the handlers' annotations here
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-
 from assistant.arguments import text_arg
-from assistant.chat import ChatEngine, GenerationSettings, message_text
+from assistant.chat import ChatEngine
 from assistant.errors import InputError, UserError
+from assistant.openai_requests import (ApiError, chat_messages, parse_call, sampling, stop_sequences, tool_schema,
+                                       tools_prompt)
 
 EMBEDDING_MODEL = "minilm-l6-v2"
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
-        super().__init__(message)
-        self.status, self.kind, self.param, self.code = status, kind, param, code
-
-    def body(self) -> dict:
-        return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
-
-
-def _stop_sequences(value) -> list[str]:
-    if value is None:
-        return []
-    stops = [value] if isinstance(value, str) else value
-    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
-        raise ApiError(400, "'stop' must be a string or a list of up to 4 non-empty strings.", param="stop")
-    return stops
-
-
-def _settings(body: dict, json_schema: dict | None = None) -> GenerationSettings:
-    try:
-        return GenerationSettings(
-            temperature=body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0,
-            top_p=body.get("top_p", 1.0) if body.get("top_p") is not None else 1.0,
-            max_new_tokens=body.get("max_tokens") or body.get("max_completion_tokens") or 256,
-            repetition_penalty=1.0, seed=body.get("seed"), json_schema=json_schema)
-    except InputError as exc:
-        raise ApiError(400, str(exc)) from None
-
-
-def _tool_schema(tools, choice) -> tuple[dict | None, list[str]]:
-    """(JSON schema a tool call must match, tool names) for ``tools`` and ``tool_choice``."""
-    if not tools:
-        return None, []
-    if not isinstance(tools, list) or not all(isinstance(t, dict) and t.get("type") == "function"
-                                              and isinstance(t.get("function"), dict)
-                                              and isinstance(t["function"].get("name"), str) for t in tools):
-        raise ApiError(400, "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\", "
-                            "\"parameters\"}} objects.", param="tools")
-    functions = {t["function"]["name"]: t["function"].get("parameters") or {"type": "object"} for t in tools}
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if name not in functions:
-            raise ApiError(400, f"tool_choice names {name!r}, which is not in 'tools'.", param="tool_choice")
-        functions = {name: functions[name]}
-    options = [{"type": "object", "properties": {"name": {"const": name}, "arguments": parameters},
-                "required": ["name", "arguments"]} for name, parameters in functions.items()]
-    return ({"anyOf": options} if len(options) > 1 else options[0]), list(functions)
-
-
-def _tools_prompt(tools: list, names: list[str]) -> str:
-    described = "\n".join(f"- {t['function']['name']}: {t['function'].get('description', '')} parameters: "
-                          f"{json.dumps(t['function'].get('parameters') or {})}" for t in tools
-                          if t["function"]["name"] in names)
-    return ('You can call one of these tools. Reply with a JSON object {"name": tool name, "arguments": {...}} '
-            f"that calls the one that fits the request.\n{described}")
-
-
-def _messages(body: dict) -> list[dict]:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "'messages' must be a non-empty list of {\"role\", \"content\"} objects.", param="messages")
-    clean = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool",
-                                                                         "developer"):
-            raise ApiError(400, f"messages[{index}] needs a role of system, user, assistant or tool.",
-                           param="messages")
-        try:
-            content = text_arg(message_text(message.get("content")), f"messages[{index}].content")
-        except InputError as exc:
-            raise ApiError(400, str(exc), param="messages") from None
-        role = {"developer": "system", "tool": "user"}.get(message["role"], message["role"])
-        clean.append({"role": role, "content": content})
-    return clean
 
 
 class OpenAIService:
@@ -149,17 +73,17 @@ class OpenAIService:
     def chat(self, body: dict) -> tuple[dict | None, Iterator[str] | None]:
         """(response, None) or, for ``stream``, (None, server-sent event lines)."""
         adapter = self._adapter_for(body.get("model"))
-        messages = _messages(body)
-        schema, tool_names = _tool_schema(body.get("tools"), body.get("tool_choice", "auto"))
+        messages = chat_messages(body)
+        schema, tool_names = tool_schema(body.get("tools"), body.get("tool_choice", "auto"))
         choice = body.get("tool_choice", "auto")
         if choice == "none":
             schema, tool_names = None, []
         elif schema is not None:
-            messages = [{"role": "system", "content": _tools_prompt(body["tools"], tool_names)}, *messages]
+            messages = [{"role": "system", "content": tools_prompt(body["tools"], tool_names)}, *messages]
         response_schema = self._response_schema(body.get("response_format"))
         calls_tool = schema is not None and choice != "auto"
-        settings = _settings(body, schema if calls_tool else response_schema)
-        stops = _stop_sequences(body.get("stop"))
+        settings = sampling(body, schema if calls_tool else response_schema)
+        stops = stop_sequences(body.get("stop"))
         try:
             ids, _ = self.engine.prompt_ids(messages, settings.max_new_tokens)
         except InputError as exc:
@@ -173,7 +97,7 @@ class OpenAIService:
         text, finish = self._complete(ids, settings, stops, adapter)
         message = {"role": "assistant", "content": text}
         if schema is not None:
-            call = _parse_call(text, tool_names)
+            call = parse_call(text, tool_names)
             if call is not None:
                 message = {"role": "assistant", "content": None, "tool_calls": [call]}
                 finish = "tool_calls"
@@ -255,13 +179,13 @@ class OpenAIService:
         if body.get("stream"):
             raise ApiError(400, "Streaming is offered on /v1/chat/completions; send stream=false here.",
                            param="stream")
-        settings = _settings(body)
+        settings = sampling(body)
         ids = list(self.engine.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         budget = self.engine.loaded.context_window - settings.max_new_tokens
         if not ids or len(ids) > budget:
             raise ApiError(400, f"The prompt has {len(ids)} tokens; this model allows 1 to {budget} with "
                                 f"max_tokens={settings.max_new_tokens}.", param="prompt")
-        text, finish = self._complete(ids, settings, _stop_sequences(body.get("stop")), adapter)
+        text, finish = self._complete(ids, settings, stop_sequences(body.get("stop")), adapter)
         return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "choices": [{"index": 0, "text": text, "finish_reason": finish,
                                                      "logprobs": None}], "usage": self._usage(ids, text)}
@@ -286,67 +210,3 @@ class OpenAIService:
         return {"object": "list", "model": EMBEDDING_MODEL,
                 "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-
-
-def _parse_call(text: str, names: list[str]) -> dict | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or value.get("name") not in names or not isinstance(value.get("arguments"), dict):
-        return None
-    return {"id": f"call_{secrets.token_hex(8)}", "type": "function",
-            "function": {"name": value["name"], "arguments": json.dumps(value["arguments"], ensure_ascii=False)}}
-
-
-def routes(service: OpenAIService):
-    """A FastAPI router with the ``/v1`` routes of ``service``."""
-    router = APIRouter(prefix="/v1")
-
-    async def body_of(request: Request) -> dict:
-        service.check_key(request.headers.get("authorization"))
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "The request body must be a JSON object.")
-        return body
-
-    def failure(exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
-
-    @router.get("/models")
-    async def models(request: Request):
-        try:
-            service.check_key(request.headers.get("authorization"))
-        except ApiError as exc:
-            return failure(exc)
-        return service.models()
-
-    @router.post("/chat/completions")
-    async def chat(request: Request):
-        try:
-            body = await body_of(request)
-            response, events = await run_in_threadpool(service.chat, body)
-        except ApiError as exc:
-            return failure(exc)
-        if events is not None:
-            return StreamingResponse(iterate_in_threadpool(events), media_type="text/event-stream")
-        return response
-
-    @router.post("/completions")
-    async def completions(request: Request):
-        try:
-            return await run_in_threadpool(service.completions, await body_of(request))
-        except ApiError as exc:
-            return failure(exc)
-
-    @router.post("/embeddings")
-    async def embeddings(request: Request):
-        try:
-            return await run_in_threadpool(service.embeddings, await body_of(request))
-        except ApiError as exc:
-            return failure(exc)
-
-    return router

@@ -47,7 +47,7 @@ def main() -> None:
             wrong.append(f"  expected {row['tool']}, got {got}: {row['message']}")
     total = sum(right.values())
     correct = right["en", True] + right["zh", True]
-    print(f"| split | messages | accuracy | English | Chinese |\n|---|---|---|---|---|")
+    print("| split | messages | accuracy | English | Chinese |\n|---|---|---|---|---|")
     per = {lang: f"{right[lang, True]}/{right[lang, True] + right[lang, False]}" for lang in ("en", "zh")}
     print(f"| {args.split} | {total} | {correct / total:.3f} | {per['en']} | {per['zh']} |")
     if wrong:

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from assistant.engines.json_grammar import schema_grammar
 from assistant.errors import ModelLoadError, UserError
 
 DEFAULT_CONTEXT = 4096
@@ -56,33 +57,6 @@ def _trained_context(path: Path) -> int:
         return 2048
     except Exception as exc:  # not a GGUF file, truncated, unknown version
         raise ValueError(f"its GGUF header cannot be read ({type(exc).__name__}: {exc})") from exc
-
-
-FREE_OBJECT_GRAMMAR = r'''
-root   ::= "{" ws ( pair ( ws "," ws pair ){0,7} )? ws "}"
-pair   ::= string ws ":" ws value
-value  ::= string | number | "true" | "false" | "null"
-string ::= "\"" ( [^"\\\x00-\x1f] | "\\" ["\\/bfnrt] ){0,200} "\""
-number ::= "-"? [0-9]{1,15} ( "." [0-9]{1,10} )?
-ws     ::= [ \t\n]{0,4}
-'''
-"""Any JSON object, bounded (8 flat members, 200-character strings): a small model that loops on
-keys still closes the object within a few hundred tokens, so the reply is valid JSON."""
-
-
-def _schema_grammar(schema: dict):
-    """llama.cpp's GBNF grammar for a JSON Schema; InputError when llama.cpp cannot express the schema."""
-    import json
-
-    from llama_cpp import LlamaGrammar
-
-    if schema == {"type": "object"}:
-        return LlamaGrammar.from_string(FREE_OBJECT_GRAMMAR, verbose=False)
-    try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-    except Exception as exc:  # an unsupported keyword, a $ref it cannot follow, a malformed schema
-        raise UserError(f"The JSON schema cannot be used to constrain the reply ({type(exc).__name__}: "
-                        f"{str(exc)[:200]}). Simplify it: objects, arrays, strings, numbers, enums.") from None
 
 
 class LlamaCppEngine:
@@ -157,7 +131,7 @@ class LlamaCppEngine:
                 for token in ids:
                     sampler.accept(token)
             if json_schema is not None:
-                sampler.add_grammar(self.llm._model, _schema_grammar(json_schema))
+                sampler.add_grammar(self.llm._model, schema_grammar(json_schema))
             if temperature > 0:
                 sampler.add_temp(temperature)
                 sampler.add_top_k(50)
