@@ -1,4 +1,6 @@
-"""Training jobs for the Fine-tune tab: one runs at a time in a background thread, the rest wait in a FIFO queue.
+"""Training jobs for the Fine-tune tab: one runs at a time, the rest wait in a FIFO queue.
+
+Each job trains in a child process of its own (``finetune.process_runner``); a thread here follows it.
 
     jobs = JobManager(data_dir)
     job_id = jobs.submit(config, owner="browser-token")   # queued; starts when the one before it ends
@@ -31,7 +33,8 @@ from finetune.failures import explain as explain_failure
 from finetune.config import FinetuneConfig
 from finetune.job_files import append_log, load_points, restore_records, write_job_file
 from finetune.job_state import STATES, JobRecord, JobSnapshot, eta_seconds
-from finetune.recipe import RunSummary, run
+from finetune.process_runner import TrainingProcessEnded, run_in_process
+from finetune.recipe import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class NotOwnerError(UserError):
 class JobManager:
     """The training queue of one app. Thread-safe; a failing job never stops the worker thread."""
 
-    def __init__(self, data_dir: str | Path, runner: Runner = run):
+    def __init__(self, data_dir: str | Path, runner: Runner = run_in_process):
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.runs_dir = self.data_dir / "runs"
         self._runner = runner
@@ -189,6 +192,8 @@ class JobManager:
                 summary = self._runner(job.config, lambda kind, payload: self._on_event(job, kind, payload),
                                        job.stop_event, resume_run=job.run_id)
                 self._end(job, summary.status)
+            except TrainingProcessEnded as exc:  # killed, crashed: how it ended, and resumable with a checkpoint
+                self._end(job, "stopped" if exc.resumable else "failed", str(exc))
             except UserError as exc:
                 self._end(job, "failed", str(exc))
             except BaseException as exc:  # noqa: BLE001 - a bug in one job must not end the queue
@@ -229,7 +234,7 @@ class JobManager:
             job.state, job.error, job.ended = state, error, time.monotonic()
             self._running = None
             if error:
-                self._log(job, f"Failed: {error}")
+                self._log(job, f"Failed: {error}" if state == "failed" else error)
             if trace:
                 log.error("Job %s failed with an internal error; traceback in %s", job.job_id,
                           self.runs_dir / job.run_id / "job.log")

@@ -88,7 +88,8 @@ def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_
     jobs.add_listener(stop_at_step_two)
     stopped = wait_until_done(jobs, job_id)
     run_dir = tmp_path / "data" / "runs" / stopped.run_id
-    assert stopped.state == "stopped" and stopped.step == 2 and stopped.resumable and stopped.stop_requested
+    # Stop reaches the training process as a signal while it trains: it takes effect at the step it is on.
+    assert stopped.state == "stopped" and 2 <= stopped.step < 4 and stopped.resumable and stopped.stop_requested
     assert (run_dir / "checkpoint.pt").is_file() and AdapterStore(tmp_path / "data" / "adapters").list() == []
 
     # A restarted server lists it as resumable, also when it died while "running" (owner-less then).
@@ -97,7 +98,7 @@ def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_
     restarted = JobManager(tmp_path / "data")
     try:
         [listed] = restarted.resumable()
-        assert listed.run_id == stopped.run_id and listed.owner is None and listed.step == 2
+        assert listed.run_id == stopped.run_id and listed.owner is None and listed.step == stopped.step
         assert "server stopped while this run was training" in listed.log[-1]
     finally:
         restarted.close()
@@ -208,3 +209,25 @@ def test_training_steps_match_the_recipe_split_and_the_recommendation():
     assert recommend_approach("classification", "smollm2-135m-instruct", "cuda", 100)[0] == "generative"
     approach, base, why = recommend_approach("translation", "minilm-l6-v2", "cpu", 100)
     assert (approach, base) == ("generative", "smollm2-135m-instruct") and "writes text" in why
+
+
+def test_kill_9_of_the_training_process_leaves_the_manager_serving_and_the_run_resumable(tmp_path, tiny_llm_dir,
+                                                                                         jobs):
+    import os
+    import signal
+
+    import psutil
+
+    job_id = jobs.submit(config(tmp_path, tiny_llm_dir, max_steps=40, save_every=2, output="survivor"), owner="bob")
+    deadline = time.monotonic() + 300
+    while jobs.get(job_id).step < 4 and time.monotonic() < deadline:  # a checkpoint exists after step 2
+        time.sleep(0.1)
+    [child] = [p for p in psutil.Process().children(recursive=True) if "finetune.worker" in " ".join(p.cmdline())]
+    assert child.pid != os.getpid()  # training really runs in a process of its own
+    os.kill(child.pid, signal.SIGKILL)
+    ended = wait_until_done(jobs, job_id)
+    assert ended.state == "stopped" and ended.resumable, ended
+    assert "ended by SIGKILL" in ended.log[-1] and "Resume continues from its last checkpoint" in ended.log[-1]
+    assert AdapterStore(tmp_path / "data" / "adapters").list() == []  # nothing half-written
+    resumed = wait_until_done(jobs, jobs.resume(ended.run_id, owner="bob"))
+    assert resumed.state == "finished" and resumed.adapter == "survivor", resumed.error
