@@ -6,6 +6,7 @@ import threading
 
 import gradio as gr
 
+from assistant.ui import examples
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
@@ -37,12 +38,12 @@ class StopSwitches:
 
 
 TRANSLATIONS = {
-    "en": {"chat.agent": "Agent mode: use the studio's tools (translate, sentiment, entities, FAQ) when a message asks",
+    "en": {"chat.examples": "Examples (click one to send it)", "chat.agent": "Agent mode: use the studio's tools (translate, sentiment, entities, FAQ) when a message asks",
            "chat.send": "Send", "chat.stop": "Stop", "chat.clear": "Clear", "chat.use_faq":
            "Answer from the FAQ when it covers the question", "chat.settings": "System prompt and generation settings",
            "chat.system": "System prompt", "chat.temperature": "Temperature (0 = greedy)", "chat.top_p": "Top-p",
            "chat.max_new": "Max new tokens", "chat.repetition": "Repetition penalty"},
-    "zh": {"chat.agent": "智能体模式：消息需要时调用工作室的工具（翻译、情感、实体、FAQ）", "chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
+    "zh": {"chat.examples": "示例（点击即可发送）", "chat.agent": "智能体模式：消息需要时调用工作室的工具（翻译、情感、实体、FAQ）", "chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
            "chat.settings": "系统提示词与生成参数", "chat.system": "系统提示词", "chat.temperature": "温度（0 = 贪心解码）",
            "chat.top_p": "Top-p", "chat.max_new": "最多生成 token 数", "chat.repetition": "重复惩罚"},
 }
@@ -148,6 +149,12 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
         runs.append(staged.success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
                                    api_visibility="private"))
+    shown_examples = examples.plain_headers(
+        gr.Examples([[text] for text in examples.CHAT], inputs=[message], label=tr("chat.examples")), ["Message / 消息"])
+    runs.append(shown_examples.load_input_event.then(add_user_message, [message, chatbot], [message, chatbot],
+                                                     api_visibility="private")
+                .success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                         api_visibility="private"))
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
     build_compare_panel(engine, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.ui import examples
+from assistant.ui.examples import examples_that_run
 from assistant.ui.downloads import download_path
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
@@ -31,6 +33,7 @@ TRANSLATIONS = {
         "classify.intro": "Label a text with one of your labels. Probabilities come from the model's "
                           "likelihood of each label as its answer.",
         "classify.text": "Text",
+        "classify.examples": "Examples (click one to run it)",
         "classify.labels": "Labels (comma-separated, 2 to 50)",
         "classify.run": "Classify",
         "classify.scores": "Label probabilities",
@@ -42,6 +45,7 @@ TRANSLATIONS = {
         "classify.tab": "文本分类",
         "classify.intro": "从你给出的标签中为文本选择一个。概率来自模型把每个标签作为回答的似然。",
         "classify.text": "文本",
+        "classify.examples": "示例（点击即可运行）",
         "classify.labels": "标签（用逗号分隔，2 到 50 个）",
         "classify.run": "分类",
         "classify.scores": "各标签概率",
@@ -110,6 +114,8 @@ def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | 
     queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
     for trigger in (run.click, text.submit):
         trigger(on_classify, [text, labels, *picker_inputs(picker)], scores, **queue)
+    examples_that_run(examples.CLASSIFY, [text, labels], on_classify, [text, labels, *picker_inputs(picker)], scores,
+                      tr("classify.examples"), MODEL_QUEUE, ["Text / 文本", "Labels / 标签"])
     run_file.click(on_classify_file, [upload, labels], download, **queue)
 
     def classify(text: str, labels: str = DEFAULT_LABELS) -> dict:

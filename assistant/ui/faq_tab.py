@@ -12,6 +12,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from assistant.ui import examples
+from assistant.ui.examples import examples_that_run
 from assistant.ui.user_errors import shown
 from assistant.arguments import bool_arg, text_arg
 from assistant.errors import InputError, UserError
@@ -27,6 +29,7 @@ UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".md", ".markdown", ".txt"]
 
 TRANSLATIONS = {
     "en": {
+        "faq.examples": "Examples (click one to run it)",
         "faq.tab": "FAQ",
         "faq.intro": "Ask a question about LLMs and fine-tuning. The answer comes from the FAQ knowledge base "
                      "(English or Chinese); when the FAQ does not cover a question, it says so instead of guessing.",
@@ -42,6 +45,7 @@ TRANSLATIONS = {
         "faq.mode_extend": "Extend the built-in FAQ",
     },
     "zh": {
+        "faq.examples": "示例（点击即可运行）",
         "faq.tab": "常见问题",
         "faq.intro": "就大模型和微调提问。答案来自常见问题知识库（中文或英文）；"
                      "知识库没有涵盖的问题会如实说明，不会瞎猜。",
@@ -127,6 +131,8 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
     for trigger in (ask.click, question.submit):
         trigger(on_ask, [question, kb_state, use_model], [answer, sources], concurrency_id=MODEL_QUEUE,
                 concurrency_limit=1, api_visibility="private")
+    examples_that_run([[q] for q in examples.FAQ], [question], on_ask, [question, kb_state, use_model],
+                      [answer, sources], tr("faq.examples"), MODEL_QUEUE, ["Question / 问题"])
     for trigger in (upload.upload, mode.change):
         trigger(on_upload, [upload, mode], [kb_state, status], api_visibility="private")
     upload.clear(lambda: (kb_default, status_line(kb_default)), None, [kb_state, status], api_visibility="private")

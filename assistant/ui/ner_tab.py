@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from assistant.ui import examples
+from assistant.ui.examples import examples_that_run
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_entities
@@ -22,6 +24,7 @@ DEFAULT_TYPES = ", ".join(ner.DEFAULT_ENTITY_TYPES)
 
 TRANSLATIONS = {
     "en": {
+        "ner.examples": "Examples (click one to run it)",
         "ner.tab": "Entities",
         "ner.intro": "Find named entities. PER = person, ORG = organization, LOC = location, MISC = other names; "
                      "type any entity types you like.",
@@ -32,6 +35,7 @@ TRANSLATIONS = {
         "ner.json": "Entities (JSON, character offsets)",
     },
     "zh": {
+        "ner.examples": "示例（点击即可运行）",
         "ner.tab": "命名实体",
         "ner.intro": "识别命名实体。PER = 人名，ORG = 机构，LOC = 地点，MISC = 其他名称；也可以输入任意实体类型。",
         "ner.text": "文本",
@@ -85,6 +89,8 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
         trigger(on_run, [text, types, *picker_inputs(picker)], [highlighted, found], concurrency_id=MODEL_QUEUE,
                 concurrency_limit=1,
                 api_visibility="private")
+    examples_that_run(examples.NER, [text, types], on_run, [text, types, *picker_inputs(picker)], [highlighted, found],
+                      tr("ner.examples"), MODEL_QUEUE, ["Text / 文本", "Types / 类型"])
 
     def extract(text: str, entity_types: str = DEFAULT_TYPES) -> list[dict]:
         """Named entities in ``text``: [{"text", "type", "start", "end"}] with text[start:end] == entity text."""

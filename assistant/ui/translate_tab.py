@@ -11,6 +11,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.ui import examples
+from assistant.ui.examples import examples_that_run
 from assistant.ui.downloads import download_path
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
@@ -23,6 +25,7 @@ from assistant.ui.i18n import tr
 
 TRANSLATIONS = {
     "en": {
+        "translate.examples": "Examples (click one to run it)",
         "translate.tab": "Translate",
         "translate.intro": "Translate line by line; empty lines are kept. Auto-detect recognises English, "
                            "Chinese, Japanese, German, French and Spanish from the script and common words.",
@@ -38,6 +41,7 @@ TRANSLATIONS = {
         "translate.result_file": "Translated file (download)",
     },
     "zh": {
+        "translate.examples": "示例（点击即可运行）",
         "translate.tab": "翻译",
         "translate.intro": "逐行翻译，空行保留。自动检测可根据文字和常用词识别英语、中文、日语、德语、法语和西班牙语。",
         "translate.text": "原文",
@@ -127,6 +131,9 @@ def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown |
     queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
     run.click(on_run, [text, source_lang, target_lang, *picker_inputs(picker)], [output, detected], **queue)
     run_file.click(on_run_file, [upload, source_lang, target_lang], download, **queue)
+    examples_that_run(examples.TRANSLATE, [text, source_lang, target_lang], on_run,
+                      [text, source_lang, target_lang, *picker_inputs(picker)], [output, detected],
+                      tr("translate.examples"), MODEL_QUEUE, ["Text / 文本", "From / 源语言", "To / 目标语言"])
 
     def translate(text: str, source_lang: str = translation.AUTO, target_lang: str = "en") -> str:
         """Translate ``text`` line by line (empty lines kept). Languages: en, zh, de, fr, es, ja; source may be auto."""
