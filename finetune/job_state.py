@@ -85,6 +85,7 @@ class JobRecord:
     error: str | None = None
     adapter: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
+    pid: int | None = None  # the training process, while it runs
     created: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
     version: int = 0
 

@@ -122,6 +122,12 @@ class JobManager:
             job = self._lookup(key) if key else None
             return self._snapshot(job) if job else None
 
+    def pid(self, key: str) -> int | None:
+        """The process id of the job's training process while it runs, else None."""
+        with self._lock:
+            job = self._find(key)
+            return job.pid if job.state == "running" else None
+
     def current(self) -> JobSnapshot | None:
         with self._lock:
             return self._snapshot(self._running) if self._running else None
@@ -208,7 +214,9 @@ class JobManager:
     def _on_event(self, job: JobRecord, kind: str, payload: dict) -> None:
         with self._lock:
             now = time.monotonic()
-            if kind == "status":
+            if kind == "process":
+                job.pid = payload.get("pid")
+            elif kind == "status":
                 self._log(job, payload["message"])
             elif kind == "start":
                 job.total_steps, job.last_step_clock = payload["total_steps"], now

@@ -73,6 +73,7 @@ def run_in_process(config: FinetuneConfig, on_event, stop_event: threading.Event
                 stderr_file.write(line)
                 stderr_tail.append(line)
 
+        on_event("process", {"pid": child.pid})
         threading.Thread(target=forward_stop, name="finetune-stop", daemon=True).start()
         drain = threading.Thread(target=drain_stderr, name="finetune-stderr", daemon=True)
         drain.start()

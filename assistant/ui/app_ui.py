@@ -10,6 +10,7 @@ from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.chat import ChatEngine
 from assistant.ui import adapters_panel, chat_tab, classify_tab, compare_panel, faq_tab, finetune_labels, ner_tab, translate_tab
 from assistant.ui.i18n import build_i18n, tr
+from assistant.ui.training_api import register_training_api
 
 TITLE = "LLM Assistant Studio"
 
@@ -72,6 +73,7 @@ def build_app(services: Services) -> gr.Blocks:
                 _locked_training_tabs(services, picker)
             else:
                 _training_ui(services, picker, in_tabs=True)
+            register_training_api(services.jobs, services.admin_password)
         if picker is not None:
             demo.load(lambda current: _refreshed_picker(runtime, current), picker, picker, api_visibility="private")
     return demo
