@@ -52,18 +52,15 @@ def routes(service: OpenAIService):
             return StreamingResponse(iterate_in_threadpool(events), media_type="text/event-stream")
         return response
 
-    @router.post("/completions")
-    async def completions(request: Request):
-        try:
-            return await run_in_threadpool(service.completions, await body_of(request))
-        except ApiError as exc:
-            return failure(exc)
+    def json_route(path: str, handler) -> None:
+        async def route(request: Request):
+            try:
+                return await run_in_threadpool(handler, await body_of(request))
+            except ApiError as exc:
+                return failure(exc)
 
-    @router.post("/embeddings")
-    async def embeddings(request: Request):
-        try:
-            return await run_in_threadpool(service.embeddings, await body_of(request))
-        except ApiError as exc:
-            return failure(exc)
+        router.add_api_route(path, route, methods=["POST"])
 
+    json_route("/completions", service.completions)
+    json_route("/embeddings", service.embeddings)
     return router

@@ -100,19 +100,30 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
     except (OSError, ValueError, RuntimeError, KeyError) as exc:  # a corrupt or mismatched adapter file
         raise UserError(f"Adapter {info.name!r} could not be merged into {info.base_model!r} "
                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}).") from exc
-    temp = target.parent / f".{target.name}.exporting-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
+    def build(temp: Path) -> dict:
         model.save_pretrained(temp)
         load_tokenizer(str(info.path)).save_pretrained(temp)
+        return {"dtype": str(next(model.parameters()).dtype).replace("torch.", "")}
+
+    return write_export(info, target, overwrite, build, "the full-precision model")
+
+
+def write_export(info: AdapterInfo, target: Path, overwrite: bool, build, what: str) -> Path:
+    """Build an export in a hidden folder beside ``target`` (``build(folder) -> marker fields``), write its
+    ``exported_from.json`` and rename it into place; nothing half-written is ever left at ``target``."""
+    temp = target.parent / f".{target.name}.exporting-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        temp.mkdir()
+        written = build(temp)
         marker = {"adapter": info.name, "kind": info.kind, "task": info.task, "base_model": info.base_model,
-                  "adapter_created": info.created, "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+                  "adapter_created": info.created, **written,
                   "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         replace_folder(temp, target, overwrite)
     except OSError as exc:
         shutil.rmtree(temp, ignore_errors=True)
         raise UserError(f"Could not write the export to {target}: {exc.strerror or exc}. Check that the folder "
-                        "is writable and the disk has room for the full-precision model.") from exc
+                        f"is writable and the disk has room for {what}.") from exc
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise

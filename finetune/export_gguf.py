@@ -14,18 +14,13 @@ export (``finetune.export``), with ``exported_from.json`` saying what it holds.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from assistant.errors import InputError, UserError
 from finetune.adapters import AdapterInfo
-from finetune.export import MARKER, check_target, merged_causal_lm, replace_folder
+from finetune.export import check_target, merged_causal_lm, write_export
 
 FORMATS = ("gguf", "gguf-lora")
 
@@ -86,20 +81,5 @@ def export_gguf(info: AdapterInfo, output: str | Path, *, fmt: str = "gguf", qua
     target = Path(output).expanduser().resolve()
     check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".{target.name}.exporting-{os.getpid()}-{secrets.token_hex(4)}"
-    temp.mkdir()
-    try:
-        written = _write(info, temp, fmt, quant)
-        marker = {"adapter": info.name, "kind": info.kind, "task": info.task, "base_model": info.base_model,
-                  "adapter_created": info.created, "format": fmt, **written,
-                  "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        replace_folder(temp, target, overwrite)
-    except OSError as exc:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise UserError(f"Could not write the export to {target}: {exc.strerror or exc}. Check that the folder "
-                        "is writable and the disk has room.") from exc
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return target
+    return write_export(info, target, overwrite, lambda temp: {"format": fmt, **_write(info, temp, fmt, quant)},
+                        "the GGUF file")

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import secrets
 import sys
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 
 from assistant.errors import InputError, UserError
 from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
+from assistant.gguf.writing import discard, finish, temporary_path
 
 LORA_FILE = "adapter_model.gguf"
 LORA_DTYPE = np.float32
@@ -84,7 +83,7 @@ def write_lora_gguf(folder: str | Path, base_config, target: str | Path) -> Path
             raise InputError(f"Adapter {folder.name} adapts {match['module']}, which GGUF LoRA cannot map.")
         pairs.setdefault(gguf_name, {})[match["which"]] = value.astype(np.float32)
 
-    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    temp = temporary_path(target)
     writer = gguf.GGUFWriter(str(temp), arch.gguf_name)
     try:
         writer.add_type("adapter")
@@ -101,15 +100,10 @@ def write_lora_gguf(folder: str | Path, base_config, target: str | Path) -> Path
                 lora_b = permute_rows(lora_b, heads)
             writer.add_tensor(f"{gguf_name}.lora_a", np.ascontiguousarray(pair["A"]).astype(LORA_DTYPE))
             writer.add_tensor(f"{gguf_name}.lora_b", np.ascontiguousarray(lora_b).astype(LORA_DTYPE))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(temp, target)
+        return finish(writer, temp, target)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        discard(writer, temp)
         raise
-    return target
 
 
 def gguf_lora_for(folder: str | Path, base_config) -> Path:

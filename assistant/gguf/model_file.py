@@ -13,8 +13,6 @@ The file is written under a temporary name beside the target and renamed into pl
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 
 from assistant.errors import InputError
 from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
+from assistant.gguf.writing import discard, finish, temporary_path
 
 QUANT_TYPES = ("q8_0", "f16", "q4_0", "f32")
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}  # llama_ftype values
@@ -147,7 +146,7 @@ def write_model_gguf(model, tokenizer, target: str | Path, quant: str = "q8_0", 
     block_count = int(config.num_hidden_layers)
     name_map = tensor_name_map(arch, block_count)
     target = Path(target)
-    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    temp = temporary_path(target)
     writer = gguf.GGUFWriter(str(temp), arch.gguf_name)
     try:
         writer.add_type("model")
@@ -177,16 +176,10 @@ def write_model_gguf(model, tokenizer, target: str | Path, quant: str = "q8_0", 
                     array = permute_rows(array, heads)
                 data, raw_dtype = _tensor_data(array, quant)
                 writer.add_tensor(gguf_name, data, raw_dtype=raw_dtype)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(temp, target)
+        return finish(writer, temp, target)
     except BaseException:
-        writer.close()
-        temp.unlink(missing_ok=True)
+        discard(writer, temp)
         raise
-    return target
 
 
 if __name__ == "__main__":
