@@ -106,19 +106,20 @@ def load_services(settings: AppSettings):
     from assistant.ui.app_ui import Services
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
+    from finetune.process_runner import process_runner
 
     loaded = load_served_model(settings.model, settings.quant, settings.device, settings.engine,
                                settings.trust_remote_code, settings.cache_dir, settings.context)
     for notice in loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     store = AdapterStore(settings.data_dir / "adapters")
-    runtime = AdapterRuntime(loaded, store, settings.model)
+    runtime = AdapterRuntime(loaded, store, settings.model, settings.runtime())
     kb = load_builtin()
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
     engine = ChatEngine(loaded, runtime)
     agent = Agent(loaded, AgentRouter(router, default_encoder), router)  # MiniLM loads when first needed
-    return Services(engine, runtime, kb, router, JobManager(settings.data_dir), store,
+    return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
                     admin_password=settings.admin_password, agent=agent)
 
 

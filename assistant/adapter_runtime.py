@@ -36,7 +36,11 @@ class HeadModel:
 
 
 class AdapterRuntime:
-    def __init__(self, loaded: LoadedModel, store, served_reference: str):
+    def __init__(self, loaded: LoadedModel, store, served_reference: str, runtime=None):
+        from assistant.runtime import Runtime
+
+        self.runtime = runtime or Runtime.from_env()
+        """Where head encoders come from (the cache of converted models) and whether their code may run."""
         self.loaded = loaded
         self.store = store
         self.served_reference = served_reference
@@ -96,11 +100,11 @@ class AdapterRuntime:
         with self._load_lock:
             cached = self._heads.get(name)
             if cached is None:
-                cached = self._heads[name] = _load_head(info)
+                cached = self._heads[name] = _load_head(info, self.runtime)
             return cached
 
 
-def _load_head(info) -> HeadModel:
+def _load_head(info, runtime) -> HeadModel:
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
@@ -110,9 +114,10 @@ def _load_head(info) -> HeadModel:
     labels = list(info.labels or [])
     token_level = info.task == "ner"
     head_class = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
-    location = resolve_model(info.base_model).location
+    location = resolve_model(info.base_model, runtime.cache_dir).location
     base = head_class.from_pretrained(location, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                      label2id={label: i for i, label in enumerate(labels)}, use_safetensors=True)
+                                      label2id={label: i for i, label in enumerate(labels)}, use_safetensors=True,
+                                      trust_remote_code=runtime.trust_remote_code)
     model = PeftModel.from_pretrained(base, str(info.path)).merge_and_unload().eval()
     return HeadModel(model, load_tokenizer(str(info.path)), labels, info.task)
 

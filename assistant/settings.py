@@ -108,6 +108,12 @@ class AppSettings:
             if isinstance(getattr(self, name), str):
                 setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))
 
+    def runtime(self):
+        """The device, cache, trust setting and data dir that serving and every training process share."""
+        from assistant.runtime import Runtime
+
+        return Runtime(self.device, self.cache_dir, bool(self.trust_remote_code), self.data_dir)
+
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
 

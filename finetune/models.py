@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from assistant.loading import LoadedModel, load_causal_lm, load_tokenizer, quantization_config
+from assistant.loading import LoadedModel, load_causal_lm, load_tokenizer, pick_device, quantization_config
 from assistant.model_sources import resolve_model
+from assistant.runtime import Runtime
 from finetune.byte_dropout import use_byte_dropout
 from finetune.config import FinetuneConfig
 
@@ -58,7 +59,9 @@ def build_generative(config: FinetuneConfig) -> tuple[torch.nn.Module, LoadedMod
     """(peft model, the LoadedModel wrapping it for task evaluation)."""
     from peft import get_peft_model
 
-    loaded = load_causal_lm(config.base, quant=config.quant if config.quant == "nf4" else "fp32")
+    runtime = Runtime.from_env()  # the server's device, cache and trust setting (finetune.process_runner)
+    loaded = load_causal_lm(config.base, config.quant if config.quant == "nf4" else "fp32", runtime.device,
+                            runtime.trust_remote_code, runtime.cache_dir)
     model = _prepare(loaded.model, config.quant == "nf4")
     model = get_peft_model(model, lora_config(config, "CAUSAL_LM"))
     _cheap_dropout_on_cpu(model)
@@ -71,11 +74,13 @@ def build_head(config: FinetuneConfig, labels: list[str], token_level: bool):
     from peft import get_peft_model
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    location = resolve_model(config.base).location
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    runtime = Runtime.from_env()
+    location = resolve_model(config.base, runtime.cache_dir).location
+    device = pick_device(runtime.device)
     head_class = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
     kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-              "label2id": {label: i for i, label in enumerate(labels)}, "use_safetensors": True}
+              "label2id": {label: i for i, label in enumerate(labels)}, "use_safetensors": True,
+              "trust_remote_code": runtime.trust_remote_code}
     bnb = quantization_config(config.quant, device) if config.quant == "nf4" else None
     if bnb is not None:
         bnb.llm_int8_skip_modules = ["classifier", "pooler"]  # the new head stays in full precision

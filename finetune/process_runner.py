@@ -21,6 +21,7 @@ from collections import deque
 from pathlib import Path
 
 from assistant.errors import UserError
+from assistant.runtime import Runtime
 from finetune.config import FinetuneConfig
 from finetune.recipe import RunSummary
 from finetune.worker import EVENT_PREFIX
@@ -48,15 +49,24 @@ def _how_it_ended(returncode: int, stderr_tail: list[str]) -> str:
     return f"The training process exited with code {returncode}" + (f": {last.strip()[:300]}" if last else "")
 
 
+def process_runner(runtime: Runtime | None = None):
+    """A ``JobManager`` runner whose training processes load models with ``runtime`` (the server's)."""
+    def runner(config, on_event, stop_event, resume_run=None) -> RunSummary:
+        return run_in_process(config, on_event, stop_event, resume_run, runtime)
+
+    return runner
+
+
 def run_in_process(config: FinetuneConfig, on_event, stop_event: threading.Event, resume_run: str | None = None,
-                   ) -> RunSummary:
+                   runtime: Runtime | None = None) -> RunSummary:
     """``finetune.recipe.run``'s contract, in a child process: events, Stop, the summary or an error."""
     run_id = resume_run or "run"
     folder = Path(config.data_dir) / "runs" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "worker-config.json"
     config_path.write_text(json.dumps(config.to_dict(), ensure_ascii=False), encoding="utf-8")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, **(runtime.to_env() if runtime else {}), "PYTHONUNBUFFERED": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     stderr_tail: deque[str] = deque(maxlen=40)
     with open(folder / "worker.stderr", "w", encoding="utf-8") as stderr_file:

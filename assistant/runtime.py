@@ -1,0 +1,49 @@
+"""Where and how models run, one object from the app's settings to serving, head loading and every
+training process: the device, the cache of converted models, whether model code may run, the data dir.
+
+A training process (``finetune.worker``) receives it through its environment (``to_env``), the CLI
+reads the same variables (``from_env``), so a run started from the tab, the API or the command line
+loads its base exactly as the server would.
+
+    runtime = Runtime.from_env()
+    load_causal_lm(base, quant, runtime.device, runtime.trust_remote_code, runtime.cache_dir)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.model_sources import default_cache_dir
+
+ENV = {"device": "ASSISTANT_DEVICE", "cache_dir": "ASSISTANT_CACHE_DIR",
+       "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE", "data_dir": "ASSISTANT_DATA_DIR"}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str = "auto"
+    """auto (CUDA if present, else CPU), cpu or cuda."""
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    """Converted GGUF models and tokenizers."""
+    trust_remote_code: bool = False
+    """Let a model folder run its own Python code."""
+    data_dir: Path | None = None
+    """Adapters, runs and uploads (None: each caller's own default)."""
+
+    def to_env(self) -> dict[str, str]:
+        values = {"device": self.device, "cache_dir": str(self.cache_dir),
+                  "trust_remote_code": "1" if self.trust_remote_code else "0"}
+        if self.data_dir is not None:
+            values["data_dir"] = str(self.data_dir)
+        return {ENV[name]: value for name, value in values.items()}
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Runtime":
+        env = os.environ if env is None else env
+        return cls(device=env.get(ENV["device"]) or "auto",
+                   cache_dir=Path(env[ENV["cache_dir"]]).expanduser() if env.get(ENV["cache_dir"])
+                   else default_cache_dir(),
+                   trust_remote_code=(env.get(ENV["trust_remote_code"]) or "").strip().lower() in ("1", "true", "yes"),
+                   data_dir=Path(env[ENV["data_dir"]]).expanduser() if env.get(ENV["data_dir"]) else None)
