@@ -97,7 +97,7 @@ def load_services(settings: AppSettings):
     """Load the model once and build what every session shares."""
     from assistant.adapter_runtime import AdapterRuntime
     from assistant.agent import Agent
-    from assistant.agent_router import AgentRouter
+    from assistant.agent_router import AgentRouter, NativeToolRouter, takes_tools
     from assistant.chat import ChatEngine
     from assistant.faq.embeddings import default_encoder
     from assistant.faq.knowledge_base import load_builtin
@@ -118,7 +118,9 @@ def load_services(settings: AppSettings):
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
     engine = ChatEngine(loaded, runtime)
-    agent = Agent(loaded, AgentRouter(router, default_encoder), router)  # MiniLM loads when first needed
+    # A model trained to call tools picks them itself; otherwise the project's router (MiniLM loads on first use).
+    native = takes_tools(loaded.tokenizer) and loaded.engine_name == "llama.cpp"
+    agent = Agent(loaded, NativeToolRouter(loaded) if native else AgentRouter(router, default_encoder), router)
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
                     admin_password=settings.admin_password, agent=agent)
 

@@ -149,3 +149,56 @@ if __name__ == "__main__":
     from assistant.faq.embeddings import default_encoder
 
     print(AgentRouter(encoder=default_encoder()).route(" ".join(sys.argv[1:]) or "Translate 'good morning' into German"))
+
+
+TOOL_SPECS = [
+    {"type": "function", "function": {"name": "translate", "description": "Translate a text into another language",
+                                      "parameters": {"type": "object", "properties": {
+                                          "text": {"type": "string"}, "target_lang": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "classify", "description": "The sentiment of a text (positive/negative)",
+                                      "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "ner", "description": "Find people, organizations and places in a text",
+                                      "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "faq", "description": "Answer a question about LLMs and fine-tuning "
+                                      "from the FAQ", "parameters": {"type": "object", "properties": {
+                                          "question": {"type": "string"}}}}},
+]
+
+
+def takes_tools(tokenizer) -> bool:
+    """Whether the model's chat template renders a ``tools`` list (a model trained to call tools)."""
+    return "tools" in (getattr(tokenizer, "chat_template", None) or "")
+
+
+class NativeToolRouter:
+    """For a model whose chat template takes tools: the model picks the tool itself, from the tools rendered
+    by its own template, its answer held to valid JSON naming one of them or "none" (llama.cpp grammar).
+    The arguments are taken from the message as ``AgentRouter`` does."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+
+    def route(self, message: str) -> Route:
+        import json
+        import threading
+
+        from assistant.chat import GenerationSettings
+
+        message = (message or "").strip()
+        if not message:
+            return Route(None, why="empty message")
+        ids = self.loaded.tokenizer.apply_chat_template([{"role": "user", "content": message}], tools=TOOL_SPECS,
+                                                        add_generation_prompt=True, tokenize=True)
+        ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        schema = {"type": "object", "properties": {"tool": {"enum": [*TOOLS, "none"]}}, "required": ["tool"]}
+        settings = GenerationSettings(temperature=0, max_new_tokens=32, repetition_penalty=1.0, json_schema=schema)
+        produced: list[int] = []
+        with self.loaded.lock:
+            self.loaded.engine.decode(ids, settings, threading.Event(), produced.append)
+        try:
+            tool = json.loads(self.loaded.tokenizer.decode(produced, skip_special_tokens=True))["tool"]
+        except (ValueError, KeyError, TypeError):
+            tool = "none"
+        if tool not in TOOLS:
+            return Route(None, why="the model chose no tool")
+        return Route(tool, arguments_for(tool, message), "the model chose it (its chat template takes tools)")

@@ -104,3 +104,27 @@ def test_agent_endpoint_returns_reply_and_steps(tmp_path):
         assert plain["steps"] == [] and plain["reply"]
         failed = client.predict(message="Translate '  ' into German.", api_name="/agent")
         assert failed["steps"][0]["output"].startswith("error: ") and "could not do that" in failed["reply"]
+
+
+def test_a_model_whose_template_takes_tools_chooses_the_tool_itself(tmp_path):
+    """The tools reach the model through its own template, and its choice is valid JSON naming a tool or none."""
+    from assistant.agent_router import TOOLS, NativeToolRouter, takes_tools
+    from assistant.loading import load_llama_cpp
+    from tests.tiny_models import build_tiny_gguf
+
+    pytest.importorskip("llama_cpp")
+    gguf, _ = build_tiny_gguf(tmp_path)
+    loaded = load_llama_cpp(gguf, "tiny", tmp_path / "cache")
+    assert not takes_tools(loaded.tokenizer)
+    loaded.tokenizer.chat_template = (
+        "{% if tools %}<|im_start|>system\nTools: {% for t in tools %}{{ t.function.name }} {% endfor %}<|im_end|>\n"
+        "{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    assert takes_tools(loaded.tokenizer)
+    rendered = loaded.tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tools=[{"type": "function",
+                                                    "function": {"name": "translate"}}], tokenize=False)
+    assert "Tools: translate" in rendered
+    for message in ("Translate 'good morning' into German.", "Hello there"):
+        route = NativeToolRouter(loaded).route(message)
+        assert route.tool in (*TOOLS, None)
+        assert route.why in ("the model chose no tool", "the model chose it (its chat template takes tools)")
