@@ -75,7 +75,8 @@ def test_jobs_queue_in_order_a_bad_one_fails_readably_and_the_next_one_finishes(
 
 
 def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_path, tiny_llm_dir, jobs):
-    job_id = jobs.submit(config(tmp_path, tiny_llm_dir, max_steps=4, output="resumed"), owner="alice")
+    # 40 steps: Stop reaches the training process a few steps after it is asked for, never after the last one
+    job_id = jobs.submit(config(tmp_path, tiny_llm_dir, max_steps=40, output="resumed"), owner="alice")
     with pytest.raises(NotOwnerError):
         jobs.stop(job_id, owner="mallory")
     stopped_once = threading.Event()
@@ -89,7 +90,7 @@ def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_
     stopped = wait_until_done(jobs, job_id)
     run_dir = tmp_path / "data" / "runs" / stopped.run_id
     # Stop reaches the training process as a signal while it trains: it takes effect at the step it is on.
-    assert stopped.state == "stopped" and 2 <= stopped.step < 4 and stopped.resumable and stopped.stop_requested
+    assert stopped.state == "stopped" and 2 <= stopped.step < 40 and stopped.resumable and stopped.stop_requested
     assert (run_dir / "checkpoint.pt").is_file() and AdapterStore(tmp_path / "data" / "adapters").list() == []
 
     # A restarted server lists it as resumable, also when it died while "running" (owner-less then).
@@ -111,8 +112,8 @@ def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_
         jobs.resume(job_id, owner="alice")
     resumed = wait_until_done(jobs, resumed_id)
     assert resumed.state == "finished", resumed.error
-    assert resumed.run_id == stopped.run_id and resumed.step == 4
-    assert [p[0] for p in resumed.train_points] == [1, 2, 3, 4], "the loss curve continues the stopped one"
+    assert resumed.run_id == stopped.run_id and resumed.step == 40
+    assert [p[0] for p in resumed.train_points] == list(range(1, 41)), "the loss curve continues the stopped one"
     assert not jobs.get(job_id).resumable and resumed.adapter == "resumed"
 
 
