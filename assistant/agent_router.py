@@ -183,13 +183,12 @@ class NativeToolRouter:
         import threading
 
         from assistant.chat import GenerationSettings
+        from assistant.tasks.generation import encode_messages
 
         message = (message or "").strip()
         if not message:
             return Route(None, why="empty message")
-        ids = self.loaded.tokenizer.apply_chat_template([{"role": "user", "content": message}], tools=TOOL_SPECS,
-                                                        add_generation_prompt=True, tokenize=True)
-        ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        ids = encode_messages(self.loaded.tokenizer, [{"role": "user", "content": message}], tools=TOOL_SPECS)
         schema = {"type": "object", "properties": {"tool": {"enum": [*TOOLS, "none"]}}, "required": ["tool"]}
         settings = GenerationSettings(temperature=0, max_new_tokens=32, repetition_penalty=1.0, json_schema=schema)
         produced: list[int] = []

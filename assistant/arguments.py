@@ -36,9 +36,15 @@ def text_arg(value, name: str, *, optional: bool = False) -> str:
     return value
 
 
+def _num(value: float) -> str:
+    """2048, not 2.048e+03; 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def number_arg(value, name: str, low: float, high: float, *, integer: bool = False) -> float | int:
     """``value`` as a finite number in [low, high] (an int when ``integer``); numeric strings are accepted."""
-    shown = f"a whole number from {low:g} to {high:g}" if integer else f"a number from {low:g} to {high:g}"
+    shown = f"a whole number from {_num(low)} to {_num(high)}" if integer else \
+        f"a number from {_num(low)} to {_num(high)}"
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict, tuple)):
         raise InputError(f"'{name}' must be {shown}; got {_kind(value)}.")
     try:
@@ -46,10 +52,10 @@ def number_arg(value, name: str, low: float, high: float, *, integer: bool = Fal
     except (TypeError, ValueError):
         raise InputError(f"'{name}' must be {shown}; got {str(value)[:40]!r}.") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise InputError(f"'{name}' must be {shown}; got {number:g}.")
+        raise InputError(f"'{name}' must be {shown}; got {number if not math.isfinite(number) else _num(number)}.")
     if integer:
         if number != int(number):
-            raise InputError(f"'{name}' must be {shown}; got {number:g}.")
+            raise InputError(f"'{name}' must be {shown}; got {_num(number)}.")
         return int(number)
     return number
 

@@ -23,6 +23,7 @@ from assistant.adapter_runtime import NO_ADAPTER
 from assistant.arguments import number_arg, text_arg
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
+from assistant.tasks.generation import encode_messages
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,6 @@ class ChatEngine:
         messages.append({"role": "user", "content": message})
         return messages
 
-    def _encode(self, messages: list[Message]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        if hasattr(encoded, "keys"):
-            encoded = encoded["input_ids"]
-        return list(encoded)
-
     def prompt_ids(self, messages: list[Message], max_new_tokens: int) -> tuple[list[int], int]:
         """Token ids of the prompt, dropping the oldest turns until it fits; returns (ids, turns dropped)."""
         budget = self.loaded.context_window - max_new_tokens
@@ -115,7 +110,7 @@ class ChatEngine:
         turns = messages[len(system):]
         dropped = 0
         while True:
-            ids = self._encode(system + turns)
+            ids = encode_messages(self.tokenizer, system + turns)
             if len(ids) <= budget:
                 return ids, dropped
             if len(turns) <= 1:

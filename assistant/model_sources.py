@@ -105,24 +105,16 @@ def resolve_model(reference: str, cache_dir: Path | None = None) -> ResolvedMode
         raise ModelLoadError("No model given. Pass --model with a short name, a folder or a hub id.")
     cache_dir = cache_dir or default_cache_dir()
 
+    source = gguf_source(reference)
+    if source is not None:
+        return ResolvedModel(str(convert_gguf(source[0], cache_dir)), source[1], True)
     if reference in EMBEDDED_MODELS:
-        path = embedded_path(reference)
-        name = EMBEDDED_MODELS[reference].display_name
-        if path.suffix == ".gguf":
-            return ResolvedModel(str(convert_gguf(path, cache_dir)), name, True)
-        return ResolvedModel(str(path), name, True)
+        return ResolvedModel(str(embedded_path(reference)), EMBEDDED_MODELS[reference].display_name, True)
 
     path = Path(reference).expanduser()
-    if not path.exists() and _is_hub_gguf(reference):
-        path = _download_hub_gguf(reference)
-    if path.is_file() and path.suffix == ".gguf":
-        return ResolvedModel(str(convert_gguf(path, cache_dir)), path.stem, True)
     if path.is_dir():
         if (path / "config.json").is_file():
             return ResolvedModel(str(path.resolve()), path.resolve().name, True)
-        ggufs = sorted(path.glob("*.gguf"))
-        if ggufs:
-            return ResolvedModel(str(convert_gguf(ggufs[0], cache_dir)), ggufs[0].stem, True)
         raise ModelLoadError(
             f"The folder '{reference}' is not a model: it has no config.json and no .gguf file. "
             "Point --model at a folder written by save_pretrained, a .gguf file, or a hub id."
@@ -149,7 +141,7 @@ def _download_hub_gguf(reference: str) -> Path:
                              "Hugging Face cache, local files and embedded models load.") from exc
 
 
-def gguf_source(reference: str, cache_dir: Path | None = None) -> tuple[Path, str] | None:
+def gguf_source(reference: str) -> tuple[Path, str] | None:
     """(GGUF file, display name) when ``reference`` names a GGUF model, else None."""
     reference = (reference or "").strip()
     if reference in EMBEDDED_MODELS:

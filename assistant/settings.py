@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from assistant.arguments import number_arg
 from assistant.errors import InputError
 from assistant.field_docs import field_docs
 from assistant.loading import ENGINE_CHOICES, QUANT_CHOICES
@@ -88,12 +89,7 @@ class AppSettings:
             raise InputError(f"--port must be a number between 1 and 65535; got '{self.port}'.") from None
         if not 1 <= self.port <= 65535:
             raise InputError(f"--port must be between 1 and 65535; got {self.port}.")
-        try:
-            self.context = int(self.context)
-        except (TypeError, ValueError):
-            raise InputError(f"--context must be a number of tokens; got '{self.context}'.") from None
-        if not 256 <= self.context <= 1_048_576:
-            raise InputError(f"--context must be between 256 and 1048576 tokens; got {self.context}.")
+        self.context = number_arg(self.context, "--context", 256, 1_048_576, integer=True)
         self.cache_dir = Path(self.cache_dir).expanduser()
         self.data_dir = Path(self.data_dir).expanduser()
         try:

@@ -110,15 +110,14 @@ def run_row(kind: str, new_tokens: int, repeats: int, data_dir: Path) -> dict:
 
         from assistant.engines.llama_cpp_engine import cpu_threads
         from assistant.model_sources import embedded_path, gguf_tokenizer
+        from assistant.tasks.generation import encode_messages
 
         path = embedded_path("smollm2-135m-instruct")
         tokenizer = gguf_tokenizer(path)
         llm = Llama(str(path), n_ctx=8192, n_threads=cpu_threads(), n_threads_batch=cpu_threads(), verbose=False)
 
         def measure(prompt):
-            ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                tokenize=True)
-            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+            ids = encode_messages(tokenizer, [{"role": "user", "content": prompt}])
             llm.reset()
 
             def tokens():

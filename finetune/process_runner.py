@@ -23,6 +23,7 @@ from pathlib import Path
 from assistant.errors import UserError
 from assistant.runtime import Runtime
 from finetune.config import FinetuneConfig
+from finetune.job_files import append_log
 from finetune.recipe import RunSummary
 from finetune.worker import EVENT_PREFIX
 
@@ -103,7 +104,7 @@ def run_in_process(config: FinetuneConfig, on_event, stop_event: threading.Event
     if result.get("user"):
         raise UserError(result["error"])
     if result.get("traceback"):
-        (folder / "job.log").open("a", encoding="utf-8").write(result["traceback"])
+        append_log(folder, result["traceback"])
         raise UserError(result["error"])
     resumable = (folder / "checkpoint.pt").is_file()
     ended = _how_it_ended(returncode, list(stderr_tail))

@@ -102,10 +102,10 @@ class LlamaCppEngine:
     def is_end(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
 
-    def _prefill(self, ids: list[int]) -> None:
-        """Evaluate the prompt, reusing the KV cache of the prefix it shares with the last one.
+    def _eval_reusing_cache(self, ids: list[int], keep_last: bool = False) -> None:
+        """Evaluate ``ids``, reusing the KV cache of the prefix they share with what it holds.
 
-        The last prompt token is always evaluated again: sampling needs its logits.
+        ``keep_last``: evaluate the last token again even when cached (sampling needs its logits).
         """
         llm = self.llm
         cached = 0
@@ -113,7 +113,7 @@ class LlamaCppEngine:
             if a != b:
                 break
             cached += 1
-        llm.n_tokens = min(cached, len(ids) - 1)  # eval() drops the cache past n_tokens first
+        llm.n_tokens = min(cached, len(ids) - 1) if keep_last else cached  # eval() drops the cache past n_tokens
         llm.eval(ids[llm.n_tokens:])
 
     def _tokens(self, ids: list[int], temperature: float, top_p: float, repetition_penalty: float,
@@ -140,7 +140,7 @@ class LlamaCppEngine:
             else:
                 sampler.add_greedy()
             self._apply()
-            self._prefill(ids)
+            self._eval_reusing_cache(ids, keep_last=True)
             while self.llm.n_tokens < self.context_window:
                 token = sampler.sample(self.llm._ctx, -1)  # also records the token for the penalty
                 yield token
@@ -192,13 +192,7 @@ class LlamaCppEngine:
         self._apply()
         llm = self.llm
         prefix = list(prompt_ids[:-1])
-        cached = 0
-        for a, b in zip(llm._input_ids.tolist(), prefix):
-            if a != b:
-                break
-            cached += 1
-        llm.n_tokens = cached
-        llm.eval(prefix[cached:])
+        self._eval_reusing_cache(prefix)
         vocab_size = llm.n_vocab()
         scores = []
         for tokens in continuations:
@@ -272,11 +266,10 @@ class LlamaCppEngine:
 
 if __name__ == "__main__":
     from assistant.model_sources import embedded_path, gguf_tokenizer
+    from assistant.tasks.generation import encode_messages
 
     gguf = embedded_path("smollm2-135m-instruct")
     tok = gguf_tokenizer(gguf)
     engine = LlamaCppEngine(gguf, tok)
-    prompt = tok.apply_chat_template([{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}],
-                                     add_generation_prompt=True, tokenize=True)
-    prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
-    print(engine.greedy([prompt], 128)[0])
+    print(engine.greedy([encode_messages(tok, [{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}])],
+                        128)[0])

@@ -198,23 +198,24 @@ class FaqRouter:
         thread.start()
         return thread
 
-    def covers(self, message: str, kb: KnowledgeBase | None = None) -> bool:
-        """Whether the FAQ answers ``message`` well enough for chat to use it (``route`` would answer)."""
+    def _best(self, message: str, kb: KnowledgeBase | None):
+        """The best entry for ``message`` when it scores at or above the route threshold, else None."""
         message = (message or "").strip()
         if not message or len(message) > MAX_QUESTION_CHARS:
-            return False
+            return None
         matches = get_index(kb or self.kb, self.settings).search(message, 1)
-        return bool(matches) and matches[0].score >= self.settings.route_threshold
+        return matches[0] if matches and matches[0].score >= self.settings.route_threshold else None
+
+    def covers(self, message: str, kb: KnowledgeBase | None = None) -> bool:
+        """Whether the FAQ answers ``message`` well enough for chat to use it (``route`` would answer)."""
+        return self._best(message, kb) is not None
 
     def route(self, message: str, kb: KnowledgeBase | None = None) -> str | None:
         """The FAQ answer with its source cited ("...\\n\\nSources: faq-025 (0.57)"), or None."""
-        message = (message or "").strip()
-        if not message or len(message) > MAX_QUESTION_CHARS:
+        best = self._best(message, kb)
+        if best is None:
             return None
-        matches = get_index(kb or self.kb, self.settings).search(message, 1)
-        if not matches or matches[0].score < self.settings.route_threshold:
-            return None
-        best, lang = matches[0], detect_language(message)
+        lang = detect_language(message.strip())
         return f"{best.entry.in_language(lang).answer}\n\n{SOURCES_LABEL[lang]}: {best.entry.id} ({best.score:.2f})"
 
 

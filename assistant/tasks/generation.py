@@ -20,9 +20,11 @@ Messages = list[dict]
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def encode_messages(tokenizer, messages: Messages) -> list[int]:
-    """Token ids of the chat prompt, ending with the assistant generation prompt."""
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+def encode_messages(tokenizer, messages: Messages, tools: list[dict] | None = None) -> list[int]:
+    """Token ids of the chat prompt, ending with the assistant generation prompt (``tools``: for templates
+    that render them)."""
+    extra = {"tools": tools} if tools is not None else {}
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, **extra)
     if hasattr(encoded, "keys"):
         encoded = encoded["input_ids"]
     return list(encoded)
