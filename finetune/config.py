@@ -46,12 +46,14 @@ class FinetuneConfig:
     """What the adapter learns: classification, ner, translation, faq, instruction, unsupervised."""
     data: str = ""
     """Training file (CSV, TSV, JSONL, JSON, Parquet, CoNLL, plain text)."""
-    base: str = "smollm2-135m-instruct"
-    """Base model: an embedded short name (smollm2-135m-instruct, minilm-l6-v2), a folder or a hub id."""
+    base: str = "auto"
+    """Base model: auto (picked from the task, the data's language and the device), an embedded short name
+    (smollm2-135m-instruct, minilm-l6-v2), a folder or a hub id."""
     method: str = "supervised"
     """supervised, unsupervised (continued pre-training on raw text) or semi-supervised (self-training)."""
     approach: str = "auto"
-    """generative (prompt + LoRA on a causal LM) or head (encoder + LoRA + classifier head); auto picks by base."""
+    """generative (prompt + LoRA on a causal LM) or head (encoder + LoRA + classifier head); auto picks by base
+    (and with --base auto, by task, language and device)."""
     output: str = ""
     """Adapter name (1-64 letters, digits, '-', '_', '.'; no paths). Empty: derived from task and time."""
     output_dir: str = ""

@@ -1,9 +1,8 @@
-"""Before training: a rough memory and time estimate for this machine, and which approach to use.
+"""Before training: a rough memory and time estimate for this machine.
 
-    from finetune.estimate import estimate_for_config, recommend_approach
-    estimate = estimate_for_config(config, rows=120, mean_chars=80)
+    from finetune.estimate import estimate_for_config
+    estimate = estimate_for_config(config, rows=120, mean_chars=80, language="en")
     print(estimate.summary(), estimate.warning)
-    approach, why = recommend_approach("classification", "smollm2-135m-instruct", "cpu", rows=5000)
 
 The numbers are deliberately simple (params x bytes per weight, a per-token activation rule, a
 measured CPU throughput of ~150-400 training tokens/s for the 135M model scaled by size), good to
@@ -13,19 +12,20 @@ Tests: ``pytest tests/test_jobs.py -q -k estimate``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from finetune.auto_choice import AUTO, choose_base
 from finetune.config import FinetuneConfig
 
 CPU_TOKENS_PER_SECOND_135M = (150.0, 400.0)  # measured range for SmolLM2-135M QLoRA training on a laptop CPU
 GPU_SPEEDUP = 20.0
 REFERENCE_PARAMS = 135_000_000
 RUNTIME_OVERHEAD_BYTES = 300 * 2**20  # allocator slack, tokenizer, optimizer bookkeeping
-HEAD_ROWS_THRESHOLD = 2000
 CHARS_PER_TOKEN = 3.5
 PROMPT_TOKENS = {"generative": 40, "head": 2}  # chat template + instructions around each example
 
@@ -168,13 +168,16 @@ def training_steps(config: FinetuneConfig, rows: int) -> int:
 
 
 def estimate_for_config(config: FinetuneConfig, rows: int, mean_chars: float,
-                        device: str | None = None) -> Estimate | None:
-    """The estimate for a run of ``config`` on ``rows`` rows of ``mean_chars`` characters; None for an
-    unknown base (a hub id that is not on disk)."""
+                        device: str | None = None, language: str = "en") -> Estimate | None:
+    """The estimate for a run of ``config`` on ``rows`` rows of ``mean_chars`` characters in ``language``
+    (which ``--base auto`` looks at); None for an unknown base (a hub id that is not on disk)."""
+    device = device or current_device()
+    if config.base == AUTO:
+        choice = choose_base(config.task, language, device, rows, config.approach)
+        config = dataclasses.replace(config, base=choice.base, approach=choice.approach)
     shape = model_shape(config.base)
     if shape is None:
         return None
-    device = device or current_device()
     approach = config.resolved_approach
     seq = min(config.max_seq_len, int(mean_chars / CHARS_PER_TOKEN) + PROMPT_TOKENS.get(approach, 40))
     eval_rows = min(config.eval_limit, max(1, round(rows * config.validation_split)))
@@ -202,22 +205,6 @@ def free_memory(device: str) -> int | None:
         return int(psutil.virtual_memory().available)
     except Exception:  # noqa: BLE001 - an estimate without a free-memory figure is still useful
         return None
-
-
-def recommend_approach(task: str, base: str, device: str, rows: int) -> tuple[str, str, str]:
-    """(approach, base, one-line reason) to suggest for this task, base, device and dataset size."""
-    shape = model_shape(base)
-    causal_base = base if shape is None or shape.causal else "smollm2-135m-instruct"
-    if task in ("classification", "ner"):
-        if device == "cpu" or rows > HEAD_ROWS_THRESHOLD:
-            why = "on a CPU" if device == "cpu" else f"with {rows:,} rows"
-            return ("head", "minilm-l6-v2",
-                    f"Recommended: head on minilm-l6-v2 - {why} an encoder + classifier head trains ~10x faster "
-                    "than a generative model and predicts in one forward pass.")
-        return ("generative", causal_base, "Recommended: generative - on a GPU with few rows, a chat model learns "
-                "the labels as answers and keeps following instructions.")
-    return ("generative", causal_base,
-            f"Recommended: generative - {task} needs a model that writes text; a classifier head cannot.")
 
 
 def duration(seconds: float) -> str:

@@ -20,7 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.loading import pick_device
+from assistant.runtime import Runtime
 from finetune.adapters import AdapterStore, write_metadata
+from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file, split_train_validation
 from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
@@ -115,10 +118,14 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     began = time.perf_counter()
     check_approach(config)
 
-    # 1. Data: detect, validate (nothing trains on a file with errors), split.
+    # 1. Data: detect, validate (nothing trains on a file with errors), split; --base auto is decided here.
     emit("status", {"message": f"Reading {Path(config.data).name}"})
     dataset = load_dataset_file(config.data, task=_data_task(config))
     dataset.raise_if_invalid()
+    config, choice = resolve_auto(config, dataset.rows, pick_device(Runtime.from_env().device))
+    if choice is not None:
+        emit("status", {"message": f"Base {choice.describe()}"})
+        check_approach(config)
     if config.eval_data:
         held_out = load_dataset_file(config.eval_data, task=config.task)
         held_out.raise_if_invalid()
@@ -188,7 +195,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     metadata = {
         "task": config.task, "method": config.method, "approach": config.resolved_approach,
         "kind": "encoder-head-lora" if config.resolved_approach == "head" else "causal-lm-lora",
-        "base_model": config.base, "labels": options.get("labels") or options.get("tag_labels"),
+        "base_model": config.base, "base_choice": choice.reason if choice else None, "labels": options.get("labels") or options.get("tag_labels"),
         "entity_types": options.get("entity_types"),
         "prompt_version": getattr(task_module(config.task), "PROMPT_VERSION", None)
         if config.task not in ("instruction", "unsupervised") else None,

@@ -118,7 +118,9 @@ def test_form_values_become_a_validated_config(tmp_path):
     copy = training_file(view, tmp_path)
     assert copy.read_bytes() == (SAMPLES / "sentiment_en.csv").read_bytes() and copy.suffix == ".csv"
     plan = estimate_markdown(view, FORM, tmp_path)
-    assert "Recommended:" in plan and "**Estimate:** ≈" in plan and "3 steps" in plan
+    assert "With base auto: minilm-l6-v2, head" in plan and "**Estimate:** ≈" in plan and "3 steps" in plan
+    auto_plan = estimate_markdown(view, {**FORM, "base": "auto"}, tmp_path)
+    assert "**Base:** auto → minilm-l6-v2 (head)" in auto_plan and "**Estimate:** ≈" in auto_plan
 
 
 def snapshot(**overrides) -> JobSnapshot:

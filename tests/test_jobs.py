@@ -14,7 +14,7 @@ from assistant.errors import InputError
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.estimate import (EMBEDDED_SHAPES, estimate_for_config, estimate_run, lora_params, model_shape,
-                               recommend_approach, training_steps)
+                               training_steps)
 from finetune.jobs import JobManager, NotOwnerError, eta_seconds
 
 SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples"
@@ -201,15 +201,18 @@ def test_model_shape_of_a_folder_matches_the_real_parameter_count(tiny_llm_dir):
     assert estimate_for_config(FinetuneConfig(data="x.csv", base="someone/not-on-disk"), 100, 50) is None
 
 
-def test_training_steps_match_the_recipe_split_and_the_recommendation():
+def test_training_steps_match_the_recipe_split():
     cfg = FinetuneConfig(data="x.csv", batch_size=8)
     assert training_steps(cfg, 120) == 14  # 108 training rows after the 10 % split, 8 per step
     assert training_steps(FinetuneConfig(data="x.csv", max_steps=3), 10_000) == 3
-    assert recommend_approach("classification", "smollm2-135m-instruct", "cpu", 100)[:2] == ("head", "minilm-l6-v2")
-    assert recommend_approach("ner", "smollm2-135m-instruct", "cuda", 5000)[0] == "head"
-    assert recommend_approach("classification", "smollm2-135m-instruct", "cuda", 100)[0] == "generative"
-    approach, base, why = recommend_approach("translation", "minilm-l6-v2", "cpu", 100)
-    assert (approach, base) == ("generative", "smollm2-135m-instruct") and "writes text" in why
+
+
+def test_the_estimate_of_base_auto_is_the_estimate_of_the_base_it_picks():
+    auto = estimate_for_config(FinetuneConfig(data="x.csv"), 2000, 100, "cpu", "en")
+    head = estimate_for_config(FinetuneConfig(data="x.csv", base="minilm-l6-v2"), 2000, 100, "cpu", "en")
+    chinese = estimate_for_config(FinetuneConfig(data="x.csv"), 2000, 100, "cpu", "zh")
+    generative = estimate_for_config(FinetuneConfig(data="x.csv", base="smollm2-135m-instruct"), 2000, 100, "cpu")
+    assert auto == head and chinese == generative and auto.seconds_high < generative.seconds_low
 
 
 def test_kill_9_of_the_training_process_leaves_the_manager_serving_and_the_run_resumable(tmp_path, tiny_llm_dir,

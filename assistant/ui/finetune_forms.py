@@ -22,7 +22,8 @@ from finetune.config import FinetuneConfig
 from finetune.data import TASK_ROLES, ColumnMapping, load_dataset_file, read_table
 from finetune.data.columns import find_column
 from finetune.data.loader import preview_records
-from finetune.estimate import current_device, estimate_for_config, recommend_approach
+from finetune.auto_choice import AUTO, choose_base, data_language
+from finetune.estimate import current_device, estimate_for_config
 from finetune.jobs import JobManager
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "finetune" / "samples"
@@ -82,6 +83,7 @@ class DatasetView:
     mean_chars: float = 0.0
     fingerprint: str = ""
     error: str = ""  # why the columns do not fit the task (the user fixes it with the task or the mapping)
+    language: str = "en"  # of the rows ("zh" or "en"), which base auto looks at
 
     @property
     def custom_mapping(self) -> bool:
@@ -125,7 +127,8 @@ def inspect_dataset(path: str | Path, task: str | None = None, roles: dict[str, 
                + f" · {len(report.warnings)} warnings · {status}")
     mean = report.char_lengths.mean if report.char_lengths else 0.0
     return DatasetView(str(path), loaded.task, tuple(loaded.columns), detected, auto, report.to_markdown(),
-                       loaded.preview_table(), summary, report.ok, report.valid_rows, mean, loaded.fingerprint)
+                       loaded.preview_table(), summary, report.ok, report.valid_rows, mean, loaded.fingerprint,
+                       language=data_language(loaded.rows))
 
 
 def training_file(view: DatasetView, data_dir: str | Path) -> Path:
@@ -195,16 +198,20 @@ def preview_command(view: DatasetView | None, form: dict, data_dir: str | Path) 
 
 
 def estimate_markdown(view: DatasetView | None, form: dict, data_dir: str | Path) -> str:
-    """The memory/time estimate and the approach recommendation for the current form."""
+    """The base ``auto`` picks (and why) and the memory/time estimate for the current form."""
     device = current_device()
     task = form.get("task", "classification")
-    rows = view.rows if view else 0
-    lines = [recommend_approach(task, form.get("base") or DEFAULTS["base"], device, rows)[2]]
+    rows, language = (view.rows, view.language) if view else (0, "en")
+    base = form.get("base") or DEFAULTS["base"]
+    choice = choose_base(task, language, device, rows, form.get("approach") or AUTO)
+    lines = [f"**Base:** {choice.describe()}" if base == AUTO else
+             f"Base {base}. (With base auto: {choice.base}, {choice.approach}: {choice.reason})"]
     if view is None or not view.rows:
         wanted = "Load a dataset" if view is None else "Fix the dataset (see the report)"
         return "\n\n".join(lines + [f"{wanted} to see the memory and time estimate."])
     try:
-        estimate = estimate_for_config(build_config(form, view.path, data_dir), view.rows, view.mean_chars, device)
+        estimate = estimate_for_config(build_config(form, view.path, data_dir), view.rows, view.mean_chars, device,
+                                       view.language)
     except InputError as exc:
         return "\n\n".join(lines + [f"**Cannot estimate:** {exc}"])
     if estimate is None:

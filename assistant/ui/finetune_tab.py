@@ -32,7 +32,7 @@ from finetune.data.readers import EXTENSIONS
 from finetune.jobs import JobManager, JobSnapshot
 
 __all__ = ["TRANSLATIONS", "FinetuneTab", "build_finetune_tab"]
-EMBEDDED_BASES = ["smollm2-135m-instruct", "minilm-l6-v2"]
+EMBEDDED_BASES = ["auto", "smollm2-135m-instruct", "minilm-l6-v2"]
 SERIES_COLORS = {"train": "#2563eb", "validation": "#f97316"}
 TASK_FIELDS = {"labels": ("classification",), "entity_types": ("ner",), "source_lang": ("translation",),
                "target_lang": ("translation",)}
