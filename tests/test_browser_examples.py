@@ -46,3 +46,25 @@ def test_a_chat_example_is_sent_and_answered(page):
             break
         page.wait_for_timeout(200)
     assert bot_text(page).strip()
+
+
+def test_the_one_click_fine_tune_finishes_and_selects_its_adapter(page):
+    """The quickstart button: sample loaded, run trained, base-vs-adapter table shown, adapter picked."""
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#quickstart-sentiment").click()
+    progress = page.locator("#ft-progress")
+    for _ in range(1500):  # 5 minutes at most; about a minute on a quiet 2-core machine
+        text = progress.inner_text()
+        if "Finished" in text or "Failed" in text:
+            break
+        page.wait_for_timeout(200)
+    assert "Finished" in text and "try-sentiment" in text, text
+    assert "sentiment_en.csv" in page.locator("#ft-data-summary").inner_text()
+    for _ in range(100):
+        if page.locator("#adapter-picker input").input_value() == "try-sentiment":
+            break
+        page.wait_for_timeout(200)
+    assert page.locator("#adapter-picker input").input_value() == "try-sentiment"
+    metrics = page.locator("#ft-metrics").inner_text()
+    assert "Base model vs adapter" in metrics and "accuracy" in metrics, metrics
+    assert "selected" in page.locator("#quickstart-status").inner_text()

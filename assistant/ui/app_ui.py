@@ -8,7 +8,8 @@ import gradio as gr
 
 from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.chat import ChatEngine
-from assistant.ui import adapters_panel, chat_tab, classify_tab, compare_panel, faq_tab, finetune_labels, ner_tab, translate_tab
+from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, faq_tab, finetune_labels, ner_tab,
+                          quickstart, translate_tab)
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
 
@@ -43,7 +44,7 @@ def i18n() -> gr.I18n:
     return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, compare_panel.TRANSLATIONS, classify_tab.TRANSLATIONS,
                       ner_tab.TRANSLATIONS,
                       translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, finetune_labels.TRANSLATIONS,
-                      adapters_panel.TRANSLATIONS)
+                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS)
 
 
 def build_app(services: Services) -> gr.Blocks:
@@ -99,9 +100,20 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
             adapters = adapters_panel.build_adapters_panel(services.store)
     adapters.refresh_on(finetune.adapters_changed)
     if picker is not None:
-        for counter in (finetune.adapters_changed, adapters.changed):
-            counter.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
-                           api_visibility="private")
+        adapters.changed.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
+                                api_visibility="private")
+        finetune.adapters_changed.change(lambda current, job: _picker_after_training(services, current, job),
+                                         [picker, finetune.quick_job], [picker, finetune.quick_job],
+                                         api_visibility="private")
+
+
+def _picker_after_training(services: Services, current: str, quick_job: str | None):
+    """The refreshed picker; once this session's one-click run has finished, its adapter selected (once)."""
+    wanted = quickstart.adapter_to_select(services.jobs, quick_job)
+    names = services.runtime.choices(heads=True)
+    if wanted in names:
+        return gr.Dropdown(choices=names, value=wanted), None
+    return _refreshed_picker(services.runtime, current), gr.skip()
 
 
 def _locked_training_tabs(services: Services, picker: gr.Dropdown | None) -> None:

@@ -26,8 +26,9 @@ from assistant.ui.finetune_forms import (DEFAULTS, FORM_FIELDS, ROLE_SLOTS, SAMP
 from assistant.ui.finetune_labels import FIELD_HELP, TRANSLATIONS
 from assistant.ui.finetune_view import log_text, loss_frame, metrics_markdown, progress_line
 from assistant.ui.i18n import tr
+from assistant.ui.quickstart import build_quickstart
 from finetune.adapters import AdapterStore
-from finetune.config import APPROACHES, METHODS, TASKS
+from finetune.config import APPROACHES, METHODS, PREFERENCE_LOSSES, TASKS
 from finetune.data.readers import EXTENSIONS
 from finetune.jobs import JobManager, JobSnapshot
 
@@ -42,6 +43,7 @@ TASK_FIELDS = {"labels": ("classification",), "entity_types": ("ner",), "source_
 class FinetuneTab:
     adapters_changed: gr.State  # goes up by one each time a job publishes an adapter
     timer: gr.Timer
+    quick_job: gr.State | None = None  # the one-click run this session started (assistant.ui.quickstart)
 
 
 def _dataset_updates(view: DatasetView | None, set_task: bool = True) -> tuple:
@@ -91,6 +93,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
     bases = list(dict.fromkeys([*(base_choices or []), *EMBEDDED_BASES]))
     form: dict[str, gr.components.Component] = {}
 
+    quick = build_quickstart()
     gr.Markdown(tr("finetune.intro"))
     with gr.Row():
         with gr.Column(scale=1):
@@ -131,6 +134,11 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
                 form[name] = _number(name)
             form["quant"] = gr.Radio(["nf4", "none"], value=DEFAULTS["quant"], label=tr("finetune.quant"),
                                      info=FIELD_HELP["quant"], elem_id="ft-quant")
+        with gr.Row():
+            form["preference_loss"] = gr.Radio(list(PREFERENCE_LOSSES), value=DEFAULTS["preference_loss"],
+                                               label=tr("finetune.preference_loss"),
+                                               info=FIELD_HELP["preference_loss"], elem_id="ft-preference-loss")
+            form["beta"] = _number("beta", minimum=0)
     plan = gr.Markdown(elem_id="ft-estimate")
     command = gr.Code(label=tr("finetune.command"), language="shell", interactive=False, elem_id="ft-command")
     with gr.Row():
@@ -258,8 +266,10 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
                 gr.update(choices=runs, value=choice), jobs.finished_count)
 
     upload.change(on_file, [upload, form["task"], form["method"]], dataset_outputs, **private)
-    sample.input(lambda name, task, method: on_file(str(SAMPLES_DIR / name) if name else None, task, method),
-                 [sample, form["task"], form["method"]], dataset_outputs, **private)
+    def on_sample(name, task, method):
+        return on_file(str(SAMPLES_DIR / name) if name else None, task, method)
+
+    sample.input(on_sample, [sample, form["task"], form["method"]], dataset_outputs, **private)
     gr.on([form["task"].input, form["method"].input], on_task, [view_state, form["task"], form["method"]],
           dataset_outputs, **private)
     gr.on([r.input for r in roles], on_roles, [view_state, *roles], dataset_outputs, **private)
@@ -273,4 +283,5 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
     timer.tick(poll, [browser, watched, resumable],
                [browser, watched, progress, loss_plot, log, metrics, stop, resume, resumable, adapters_changed],
                show_progress="hidden", concurrency_limit=None, **private)
-    return FinetuneTab(adapters_changed, timer)
+    quick.wire(jobs, browser, progress, form, sample, on_sample, dataset_outputs, timer)
+    return FinetuneTab(adapters_changed, timer, quick.job)
