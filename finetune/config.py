@@ -13,8 +13,9 @@ from pathlib import Path
 from assistant.errors import InputError
 from assistant.model_sources import EMBEDDED_MODELS
 
-TASKS = ("classification", "ner", "translation", "faq", "instruction", "unsupervised")
-METHODS = ("supervised", "unsupervised", "semi-supervised")
+TASKS = ("classification", "ner", "translation", "faq", "instruction", "unsupervised", "preference")
+METHODS = ("supervised", "unsupervised", "semi-supervised", "preference")
+PREFERENCE_LOSSES = ("dpo", "orpo")
 APPROACHES = ("auto", "generative", "head")
 
 
@@ -43,14 +44,15 @@ class FinetuneConfig:
     """One fine-tuning run. Field docstrings double as ``--help`` text."""
 
     task: str = "classification"
-    """What the adapter learns: classification, ner, translation, faq, instruction, unsupervised."""
+    """What the adapter learns: classification, ner, translation, faq, instruction, unsupervised, preference."""
     data: str = ""
     """Training file (CSV, TSV, JSONL, JSON, Parquet, CoNLL, plain text)."""
     base: str = "auto"
     """Base model: auto (picked from the task, the data's language and the device), an embedded short name
     (smollm2-135m-instruct, minilm-l6-v2), a folder or a hub id."""
     method: str = "supervised"
-    """supervised, unsupervised (continued pre-training on raw text) or semi-supervised (self-training)."""
+    """supervised, unsupervised (continued pre-training on raw text), semi-supervised (self-training) or
+    preference (DPO / ORPO on prompt, chosen, rejected pairs)."""
     approach: str = "auto"
     """generative (prompt + LoRA on a causal LM) or head (encoder + LoRA + classifier head); auto picks by base
     (and with --base auto, by task, language and device)."""
@@ -102,6 +104,10 @@ class FinetuneConfig:
     """Translation target language code."""
     pseudo_label_threshold: float = 0.9
     """Semi-supervised: keep a pseudo-label only when the model's confidence is at least this."""
+    preference_loss: str = "dpo"
+    """Preference method: dpo (against the frozen base as reference) or orpo (no reference model)."""
+    beta: float = 0.1
+    """Preference strength: DPO's beta (how far from the reference) or ORPO's lambda weight."""
     data_dir: str = field(default_factory=lambda: str(default_data_dir()))
     """Where adapters/ and runs/ are kept."""
 
@@ -115,6 +121,12 @@ class FinetuneConfig:
             raise InputError(f"--approach '{self.approach}' is not one of {', '.join(APPROACHES)}.")
         if self.method == "unsupervised" and self.task != "unsupervised":
             self.task = "unsupervised"
+        if self.method == "preference" and self.task != "preference":
+            self.task = "preference"
+        if self.task == "preference" and self.method != "preference":
+            self.method = "preference"
+        if self.preference_loss not in PREFERENCE_LOSSES:
+            raise InputError(f"--preference-loss '{self.preference_loss}' is not one of {', '.join(PREFERENCE_LOSSES)}.")
         if self.method == "semi-supervised" and self.task != "classification":
             raise InputError("Semi-supervised self-training is offered for classification: use --task classification.")
         if self.quant not in ("nf4", "none"):
@@ -140,6 +152,7 @@ class FinetuneConfig:
             (0 < self.validation_split < 0.9, f"--validation-split must be in (0, 0.9); got {self.validation_split}."),
             (self.eval_limit >= 1, f"--eval-limit must be at least 1; got {self.eval_limit}."),
             (self.save_every >= 1, f"--save-every must be at least 1; got {self.save_every}."),
+            (0 < self.beta <= 10, f"--beta must be in (0, 10]; got {self.beta}."),
             (0 < self.pseudo_label_threshold <= 1,
              f"--pseudo-label-threshold must be in (0, 1]; got {self.pseudo_label_threshold}."),
         ]

@@ -30,6 +30,7 @@ from finetune.encode import count_target_tokens, encode_packed_text, encode_supe
 from finetune.evaluate import base_vs_adapter
 from finetune.loop import LoopSettings, steps_for, train
 from finetune.models import build_generative, build_head, encode_head_examples, head_predict
+from finetune.preference import encode_pairs, preference_metrics, train_preference
 
 Event = Callable[[str, dict], None]
 
@@ -74,6 +75,8 @@ def _task_options(config: FinetuneConfig, rows: list[dict]) -> dict:
 
 
 def _encode(config, rows, tokenizer, options) -> list[dict]:
+    if config.task == "preference":
+        return encode_pairs(rows, tokenizer, config.max_seq_len)
     if config.task == "unsupervised":
         return encode_packed_text(rows, tokenizer, config.max_seq_len)
     if config.resolved_approach == "head":
@@ -156,11 +159,19 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     total = steps_for(len(train_examples), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
     settings = LoopSettings(config.learning_rate, config.batch_size, config.grad_accum, total,
                             config.eval_every or max(1, total // 5), config.save_every, config.seed)
-    emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_examples),
-                   "val_examples": len(val_examples), "command": config.cli_command()})
-    result = train(model, train_examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
-                   run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
-                   resume=resume_run is not None and (run_dir / "checkpoint.pt").is_file())
+    if config.method == "preference":  # TRL's DPO / ORPO trainer; pairs count as one example each
+        total = steps_for(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+        emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_rows),
+                       "val_examples": len(val_rows), "command": config.cli_command()})
+        result = train_preference(config, model, tokenizer, train_rows, run_dir, total,
+                                  on_step=lambda record: emit("step", record), stop_event=stop_event,
+                                  resume=resume_run is not None)
+    else:
+        emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_examples),
+                       "val_examples": len(val_examples), "command": config.cli_command()})
+        result = train(model, train_examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
+                       run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
+                       resume=resume_run is not None and (run_dir / "checkpoint.pt").is_file())
     if result.status == "stopped":
         emit("stopped", {"run_id": run_id, "step": result.steps})
         return RunSummary(run_id, "stopped", result.steps, seconds=result.seconds)
@@ -186,9 +197,13 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
 
     # 5. Evaluate base vs adapter with the task's own metric.
     eval_rows = val_rows[: config.eval_limit]
-    metrics = base_vs_adapter(config, model, tokenizer, eval_rows, options, loaded,
-                              on_status=lambda m: emit("status", {"message": m})) if eval_rows else {
-        "base": {}, "adapter": {}}
+    on_status = lambda message: emit("status", {"message": message})  # noqa: E731
+    if not eval_rows:
+        metrics = {"base": {}, "adapter": {}}
+    elif config.method == "preference":
+        metrics = preference_metrics(model, tokenizer, eval_rows, config.max_seq_len, on_status)
+    else:
+        metrics = base_vs_adapter(config, model, tokenizer, eval_rows, options, loaded, on_status=on_status)
     emit("metrics", metrics)
 
     # 6. Save atomically: the adapter appears in the list complete or not at all.
@@ -198,7 +213,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         "base_model": config.base, "base_choice": choice.reason if choice else None, "labels": options.get("labels") or options.get("tag_labels"),
         "entity_types": options.get("entity_types"),
         "prompt_version": getattr(task_module(config.task), "PROMPT_VERSION", None)
-        if config.task not in ("instruction", "unsupervised") else None,
+        if config.task not in ("instruction", "unsupervised", "preference") else None,
         "prompt_format": "chat-template" if config.resolved_approach == "generative" else "encoder-head",
         "task_options": {k: v for k, v in options.items() if k != "tag_labels"},
         "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output", "output_dir")},

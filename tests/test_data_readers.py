@@ -37,7 +37,7 @@ SAMPLE_TASKS = {
     "ner_zh.jsonl": ("jsonl", "ner", 60), "translation_en_de.jsonl": ("jsonl", "translation", 120),
     "translation_en_zh.tsv": ("tsv", "translation", 100), "faq_instructions.jsonl": ("jsonl", "instruction", 80),
     "chat_messages.jsonl": ("jsonl", "instruction", 40), "domain_text.txt": ("text", "unsupervised", 120),
-    "sentiment_semi_en.csv": ("csv", "semi_supervised", 60),
+    "sentiment_semi_en.csv": ("csv", "semi_supervised", 60), "preference_pairs.jsonl": ("jsonl", "preference", 24),
 }
 
 

@@ -32,7 +32,7 @@ ROLE_SLOTS = max(len({r for req, opt in layouts for r in req + opt}) for layouts
 FORM_FIELDS = ("task", "method", "base", "approach", "learning_rate", "epochs", "max_steps", "batch_size", "output",
                "labels", "entity_types", "source_lang", "target_lang", "pseudo_label_threshold", "lora_r",
                "lora_alpha", "lora_dropout", "target_modules", "grad_accum", "max_seq_len", "validation_split",
-               "eval_limit", "seed", "quant")
+               "eval_limit", "seed", "quant", "preference_loss", "beta")
 PREVIEW_ROWS = 20
 DEFAULTS = {f.name: f.default for f in fields(FinetuneConfig) if f.name in FORM_FIELDS}
 
@@ -46,6 +46,8 @@ def data_task(task: str, method: str) -> str:
     """The data loader's task for the form's task and method."""
     if method == "semi-supervised":
         return "semi_supervised"
+    if method == "preference":
+        return "preference"
     return "unsupervised" if method == "unsupervised" else task
 
 
@@ -55,6 +57,8 @@ def form_task(loader_task: str) -> tuple[str, str]:
         return "classification", "semi-supervised"
     if loader_task == "unsupervised":
         return "unsupervised", "unsupervised"
+    if loader_task == "preference":
+        return "preference", "preference"
     return loader_task, "supervised"
 
 

@@ -8,6 +8,7 @@ Canonical rows per task:
   faq             {"question": str, "answer": str}      (a context/input column is appended to the question)
   instruction     {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
   unsupervised    {"text": str}
+  preference      {"prompt": str, "chosen": str, "rejected": str}   (chosen == rejected is an error)
 Run ``pytest tests/test_data_validation.py -q``.
 """
 
@@ -63,6 +64,8 @@ def row_text(task: str, row: dict) -> str:
         return row["question"] + "\n" + row["answer"]
     if task == "instruction":
         return "\n".join(m["content"] for m in row["messages"])
+    if task == "preference":
+        return row["prompt"] + "\n" + max(row["chosen"], row["rejected"], key=len)
     return row["text"]
 
 
@@ -292,6 +295,22 @@ def _faq(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
         out.add({"question": question, "answer": answer}, number)
 
 
+def _preference(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
+    columns = [mapping.roles[role] for role in ("prompt", "chosen", "rejected")]
+    for record, number in zip(table.records, table.row_numbers):
+        if all(_blank(record.get(column)) for column in columns):
+            out.warning(number, None, "empty row skipped")
+            continue
+        prompt, chosen, rejected = (_text(out, record.get(column), number, column) for column in columns)
+        if prompt is None or chosen is None or rejected is None:
+            continue
+        if " ".join(chosen.split()) == " ".join(rejected.split()):
+            out.error(number, columns[2], "is the same as the chosen answer: a preference pair needs two different "
+                      "answers - write a worse one or drop the row")
+            continue
+        out.add({"prompt": prompt, "chosen": chosen, "rejected": rejected}, number)
+
+
 def _instruction(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
     roles = mapping.roles
     for record, number in zip(table.records, table.row_numbers):
@@ -339,4 +358,5 @@ def _unsupervised(table: Table, mapping: ColumnMapping, out: Conversion, _types)
 
 _CONVERTERS: dict[str, Callable] = {"classification": _classification, "semi_supervised": _classification,
                                     "ner": _ner, "translation": _translation, "faq": _faq,
-                                    "instruction": _instruction, "unsupervised": _unsupervised}
+                                    "instruction": _instruction, "unsupervised": _unsupervised,
+                                    "preference": _preference}

@@ -4,7 +4,8 @@
 Roles per task (``TASK_ROLES``; for ``instruction`` one of two layouts):
 classification / semi_supervised: text, label - ner: tokens, tags - translation: source, target -
 faq: question, answer (+ context) - instruction: messages (OpenAI ``role/content`` or ShareGPT
-``from/value`` turns) or prompt, response (+ input, system) - unsupervised: text.
+``from/value`` turns) or prompt, response (+ input, system) - unsupervised: text -
+preference: prompt, chosen, rejected (DPO / ORPO pairs).
 Run ``pytest tests/test_data_readers.py -q -k column``.
 """
 
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 
 from assistant.errors import InputError
 
-TASKS = ("classification", "semi_supervised", "ner", "translation", "faq", "instruction", "unsupervised")
+TASKS = ("classification", "semi_supervised", "ner", "translation", "faq", "instruction", "unsupervised", "preference")
 # task -> layouts; each layout is (required roles, optional roles)
 TASK_ROLES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "classification": [(("text", "label"), ())],
@@ -27,6 +28,7 @@ TASK_ROLES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "faq": [(("question", "answer"), ("context",))],
     "instruction": [(("messages",), ()), (("prompt", "response"), ("input", "system"))],
     "unsupervised": [(("text",), ())],
+    "preference": [(("prompt", "chosen", "rejected"), ())],
 }
 ALIASES: dict[str, tuple[str, ...]] = {
     "text": ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "text_a",
@@ -44,6 +46,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "response": ("output", "response", "answer", "completion", "a", "答案", "回答", "输出"),
     "input": ("input", "context", "输入"),
     "system": ("system", "system_prompt"),
+    "chosen": ("chosen", "preferred", "good", "winner", "accepted", "chosen_response", "好", "更好", "优选"),
+    "rejected": ("rejected", "dispreferred", "bad", "loser", "rejected_response", "差", "更差", "拒绝"),
     "messages": ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns"),
 }
 LANGUAGE_CODES = {"en", "de", "zh", "fr", "es", "it", "pt", "ru", "ja", "ko", "ar", "nl", "sv", "pl", "tr", "cs",
@@ -215,6 +219,8 @@ def guess_task(columns: Sequence[str], records: Sequence[dict] | None = None, fo
     if format == "text":
         return "unsupervised"
     names = {_norm(c).rsplit(".", 1)[-1] for c in columns}
+    if find_column(columns, "chosen") and find_column(columns, "rejected"):
+        return "preference"
     if _find_for_role(columns, "messages", "instruction", records, []):
         return "instruction"
     if (records is not None and detect_roles(columns, "ner", records)) or (
