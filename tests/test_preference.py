@@ -63,3 +63,25 @@ def test_preference_run_saves_an_adapter_with_base_vs_adapter_scores(tmp_path, t
     assert meta["metrics"]["adapter"]["margin"] != meta["metrics"]["base"]["margin"]
     lines = (tmp_path / "adapters" / f"pref-{loss}" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[-1])["step"] == 3
+
+
+def test_a_stopped_preference_run_keeps_a_checkpoint_and_resumes_to_the_end(tmp_path, tiny_llm_dir):
+    import threading
+
+    stop = threading.Event()
+    values = dict(method="preference", data=PAIRS, base=str(tiny_llm_dir), max_steps=4, batch_size=4,
+                  max_seq_len=96, save_every=100, data_dir=str(tmp_path), output="pref-resumed")
+
+    def stop_after_first_step(kind, payload):
+        if kind == "step":
+            stop.set()
+
+    first = run(FinetuneConfig(**values), on_event=stop_after_first_step, stop_event=stop)
+    assert first.status == "stopped" and 1 <= first.steps < 4
+    assert not (tmp_path / "adapters" / "pref-resumed").exists()
+    steps = []
+    second = run(FinetuneConfig(**values), on_event=lambda k, p: steps.append(p["step"]) if k == "step" else None,
+                 resume_run=first.run_id)
+    assert second.status == "finished" and second.steps == 4 and steps[0] == first.steps + 1
+    lines = (tmp_path / "adapters" / "pref-resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4][: len(lines)] and len(lines) == 4
