@@ -5,7 +5,8 @@ project's loop vs a plain ``transformers.Trainer`` + ``peft`` loop on the same m
     python bench/finetune_benchmark.py --only sst2 trainer
 
 Data is read from ../shared/data at run time; subsets are written to a temporary folder
-outside the project (some sets are research-only) and deleted afterwards.
+outside the project (some sets are research-only) and deleted afterwards; ``--keep-dir DIR`` (outside the
+project) keeps them with the runs and adapters for ``bench/plots.py``.
 """
 
 from __future__ import annotations
@@ -263,13 +264,16 @@ def main() -> None:
     parser.add_argument("--m30k-test", type=int, default=100)
     parser.add_argument("--quality-train", type=int, default=8000, help="SST-2 rows for the time-to-quality run")
     parser.add_argument("--quality-target", type=float, default=0.85)
+    parser.add_argument("--keep-dir", help="write data, runs and adapters here and keep them (bench/plots.py reads "
+                                           "the adapters); default: a temporary folder")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
     rows, comparison, quality = [], [], None
     print("| run | base | adapter | steps | wall (s) | train tokens/s |\n|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep_dir or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         if "sst2" in args.only:
             train, dev = write_sst2(folder, args.sst2_train, seed=0)
             rows.append(report(finetune_row("sst2-minilm-head", folder, task="classification", approach="head",

@@ -147,7 +147,9 @@ def test_progress_line_shows_steps_elapsed_eta_queue_and_ownership():
     assert frame.to_dict("records") == [{"step": 1, "loss": 2.5, "series": "train"},
                                         {"step": 2, "loss": 2.0, "series": "train"},
                                         {"step": 2, "loss": 2.2, "series": "validation"}]
-    assert list(loss_frame(None).columns) == ["step", "loss", "series"] and loss_frame(None).empty
+    empty = loss_frame(None)  # no job: nothing drawable, but both series named (the plot draws them later)
+    assert list(empty.columns) == ["step", "loss", "series"] and empty["loss"].isna().all()
+    assert sorted(empty["series"]) == ["train", "validation"]
 
 
 def test_metrics_table_puts_base_and_adapter_side_by_side():

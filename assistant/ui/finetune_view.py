@@ -10,6 +10,7 @@ from finetune.estimate import duration
 from finetune.jobs import JobSnapshot
 
 LOSS_COLUMNS = ["step", "loss", "series"]
+SERIES = ("train", "validation")
 LOG_LINES_SHOWN = 40
 # Metrics shown first, per task, and whether lower is better.
 MAIN_METRICS = ("accuracy", "macro_f1", "precision", "recall", "f1", "bleu", "chrf", "exact_match", "token_f1",
@@ -43,12 +44,13 @@ def progress_line(snapshot: JobSnapshot | None, viewer: str | None = None) -> st
 
 
 def loss_frame(snapshot: JobSnapshot | None) -> pd.DataFrame:
-    """Long-format loss points for ``gr.LinePlot(x="step", y="loss", color="series")``."""
-    if snapshot is None:
-        return pd.DataFrame({"step": pd.Series(dtype=int), "loss": pd.Series(dtype=float),
-                             "series": pd.Series(dtype=str)})
-    rows = [(step, loss, "train") for step, loss in snapshot.train_points]
-    rows += [(step, loss, "validation") for step, loss in snapshot.val_points]
+    """Long-format loss points for ``gr.LinePlot(x="step", y="loss", color="series")``.
+
+    A series without points yet gets one point with no loss (not drawn): Gradio 6's LinePlot fixes its
+    series from the values it has seen, and one that went from empty to filled drew no lines at all."""
+    rows = [(step, loss, "train") for step, loss in (snapshot.train_points if snapshot else ())]
+    rows += [(step, loss, "validation") for step, loss in (snapshot.val_points if snapshot else ())]
+    rows += [(0, float("nan"), series) for series in SERIES if series not in {r[2] for r in rows}]
     return pd.DataFrame(rows, columns=LOSS_COLUMNS).astype({"step": int, "loss": float, "series": str})
 
 
