@@ -5,7 +5,8 @@
     python -m finetune --config finetune/configs/classification.yaml --max-steps 10
     python -m finetune --resume classification-20261128-120000      # continue a stopped run
 
-    accelerate launch -m finetune --config finetune/configs/classification.yaml
+    torchrun --nproc_per_node 2 -m finetune --task classification --data data.csv   # data parallel
+    accelerate launch --config_file finetune/configs/accelerate/ddp_multi_gpu.yaml -m finetune --config ...  # GPUs
 
 ``--output`` is an adapter name, never a path: the adapter is saved as DATA_DIR/adapters/NAME, or as
 OUTPUT_DIR/NAME with ``--output-dir`` (a folder you choose). Both are checked before any model loads.
@@ -81,6 +82,15 @@ def load_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _run(args)
+    finally:
+        from finetune.distributed import finish
+
+        finish()
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         config = load_config(args)
         from tqdm import tqdm
 
@@ -103,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         summary = run(config, on_event, resume_run=args.resume)
         if bar:
             bar.close()
+        from finetune.distributed import is_main_process
+
+        if not is_main_process():  # under torchrun, rank 0 reports the one adapter
+            return 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

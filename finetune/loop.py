@@ -1,8 +1,10 @@
 """The training loop: AdamW on the trainable (LoRA / head) parameters, warm-up + linear decay,
 gradient accumulation, periodic validation loss, checkpoints for Stop/Resume, a JSONL log.
 
-Plain PyTorch on purpose (nanoGPT style): every step is visible here, and nothing is spent
-on framework machinery. On a CPU it computes in fp32 (bf16 matmuls are emulated and ~20x
+Every step is visible here (nanoGPT style); accelerate supplies the device, the backward pass
+and, under torchrun / accelerate launch, DistributedDataParallel: each process trains on its
+share of every global batch and rank 0 alone logs, validates and checkpoints
+(``finetune/distributed.py``). On a CPU it computes in fp32 (bf16 matmuls are emulated and ~20x
 slower there) and flushes denormals (which once made AdamW 10x slower).
 """
 
@@ -16,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +64,15 @@ def _lr_at(step: int, total: int, peak: float) -> float:
     return peak * max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _forward_loss(model, batch) -> tuple[torch.Tensor, int]:
+def _forward_loss(model, batch, forward=None) -> tuple[torch.Tensor, int]:
+    """(mean loss, target tokens); ``forward`` is the model to call when it is wrapped (DDP)."""
+    forward = forward or model
     if batch["labels"].dim() > 1 and _predicts_next_tokens(model):
         targets = batch["labels"][:, 1:]  # the token each position predicts
         positions = (targets != IGNORE).any(0).nonzero().squeeze(1)
         if len(positions):
-            return _next_token_loss(model, batch, targets, positions)
-    out = model(**batch)
+            return _next_token_loss(forward, batch, targets, positions)
+    out = forward(**batch)
     tokens = int((batch["labels"] != IGNORE).sum()) if batch["labels"].dim() > 1 else len(batch["labels"])
     return out.loss, tokens
 
@@ -170,25 +175,35 @@ def train(
 
     ``start_step`` continues the step count of an earlier phase (semi-supervised round 2).
     """
+    from accelerate import Accelerator
+
     on_cpu = not next(iter(model.parameters())).is_cuda
     if on_cpu:
         torch.set_flush_denormal(True)  # process-wide CPU state: switched off again when training ends
     torch.manual_seed(settings.seed)
+    accelerator = Accelerator(cpu=on_cpu)
+    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=settings.learning_rate, weight_decay=0.0)
     step, log_state = (load_checkpoint(run_dir, model, optimizer) if resume else (start_step, {}))
+    forward = model
+    if world > 1:  # DDP (or the FSDP / DeepSpeed plugin of the accelerate config) around model and optimizer
+        forward, optimizer = accelerator.prepare(model, optimizer, device_placement=[False, False])
     target_tokens = int(log_state.get("target_tokens", 0))
     tokens_processed = int(log_state.get("tokens_processed", 0))
     elapsed_before = float(log_state.get("seconds", 0.0))
-    if resume:
+    if resume and main:
         _truncate_log(run_dir / "metrics.jsonl", step)  # steps after the checkpoint are run again
-    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if main else open(os.devnull, "w")
     device = next(model.parameters()).device
     model.train()
 
     def batches_forever():
+        """This rank's share of each global batch (batch_size per process, the same order on every rank)."""
         epoch = 0
         while True:
-            yield from length_grouped_batches(train_examples, settings.batch_size, settings.seed, epoch)
+            for batch in length_grouped_batches(train_examples, settings.batch_size * world, settings.seed, epoch):
+                if len(batch) >= world:  # a short last batch would leave a rank with nothing to do
+                    yield batch[rank::world]
             epoch += 1
 
     batches = batches_forever()
@@ -213,15 +228,20 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             step_loss, step_tokens = 0.0, 0
-            for _ in range(settings.grad_accum):
+            for micro in range(settings.grad_accum):
                 batch = {k: v.to(device) for k, v in collate(next(batches), pad_id).items()}
-                loss, tokens = _forward_loss(model, batch)
-                (loss / settings.grad_accum).backward()
+                last = micro == settings.grad_accum - 1
+                with nullcontext() if last or world == 1 else accelerator.no_sync(forward):  # all-reduce once per step
+                    loss, tokens = _forward_loss(model, batch, forward)
+                    accelerator.backward(loss / settings.grad_accum)
                 step_loss += float(loss.detach()) / settings.grad_accum
                 step_tokens += int(batch["attention_mask"].sum())
                 target_tokens += tokens
+            if world > 1:  # the log shows the mean over ranks and every rank's tokens
+                step_loss = float(accelerator.reduce(torch.tensor(step_loss, device=device), "mean"))
+                step_tokens = int(accelerator.reduce(torch.tensor(step_tokens, device=device), "sum"))
             tokens_processed += step_tokens
-            torch.nn.utils.clip_grad_norm_(list(_trainable(model).values()), 1.0)
+            accelerator.clip_grad_norm_(list(_trainable(model).values()), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -229,21 +249,21 @@ def train(
             seconds = elapsed_before + time.perf_counter() - began
             record = {"step": step, "total_steps": settings.total_steps, "loss": round(step_loss, 5),
                       "lr": lr, "seconds": round(seconds, 2), "tokens": step_tokens}
-            if step % settings.eval_every == 0 or step == settings.total_steps:
+            if main and (step % settings.eval_every == 0 or step == settings.total_steps):
                 val = validation_loss(model, val_examples, settings.batch_size, pad_id)
                 record["val_loss"] = None if val is None else round(val, 5)
             log.write(json.dumps(record) + "\n")
             log.flush()
-            if on_step:
+            if on_step and main:
                 on_step(record)
-            if step % settings.save_every == 0 and step < settings.total_steps:
+            if main and step % settings.save_every == 0 and step < settings.total_steps:
                 save_checkpoint(run_dir, model, optimizer, step, _log_state())
     finally:
         log.close()
         if on_cpu:
             torch.set_flush_denormal(False)
     seconds = elapsed_before + time.perf_counter() - began
-    if status == "stopped":
+    if status == "stopped" and main:
         save_checkpoint(run_dir, model, optimizer, step, _log_state())
     model.eval()
     return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds)

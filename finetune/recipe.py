@@ -25,6 +25,7 @@ from assistant.runtime import Runtime
 from finetune.adapters import AdapterStore, write_metadata
 from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig
+from finetune.distributed import agree, from_main, is_distributed, is_main_process, wait_for_everyone, world_size
 from finetune.data import load_dataset_file, split_train_validation
 from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
 from finetune.evaluate import base_vs_adapter
@@ -114,6 +115,25 @@ def _pseudo_label(config, model, tokenizer, loaded, unlabelled: list[dict], labe
     return kept
 
 
+def _load_agreed(config: FinetuneConfig):
+    """The validated dataset; under torchrun, only once every rank has read the same file with the same settings."""
+    if not is_distributed():
+        dataset = load_dataset_file(config.data, task=_data_task(config))
+        dataset.raise_if_invalid()
+        return dataset
+    dataset, error = None, None
+    try:
+        dataset = load_dataset_file(config.data, task=_data_task(config))
+        dataset.raise_if_invalid()
+    except InputError as exc:
+        error = str(exc)
+    agree({"settings": config.to_dict(), "data": dataset.fingerprint if dataset else None}, error)
+    if config.method in ("semi-supervised", "preference"):
+        raise InputError(f"--method {config.method} runs in one process; start it without torchrun / accelerate "
+                         "launch (data parallel training covers supervised and unsupervised runs).")
+    return dataset
+
+
 def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threading.Event | None = None,
         resume_run: str | None = None) -> RunSummary:
     """Run one fine-tuning job; returns when it finished (adapter saved) or was stopped (checkpoint kept)."""
@@ -123,8 +143,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
 
     # 1. Data: detect, validate (nothing trains on a file with errors), split; --base auto is decided here.
     emit("status", {"message": f"Reading {Path(config.data).name}"})
-    dataset = load_dataset_file(config.data, task=_data_task(config))
-    dataset.raise_if_invalid()
+    dataset = _load_agreed(config)
     config, choice = resolve_auto(config, dataset.rows, pick_device(Runtime.from_env().device))
     if choice is not None:
         emit("status", {"message": f"Base {choice.describe()}"})
@@ -152,11 +171,15 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         raise InputError(f"{config.data}: no training examples after encoding. Add rows or lower --max-seq-len.")
 
     # 3. Train (resumable).
-    run_id = resume_run or f"{config.task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    run_id = from_main(resume_run or f"{config.task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run_dir = runs_dir(config) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, ensure_ascii=False))
-    total = steps_for(len(train_examples), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+    if is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, ensure_ascii=False))
+    wait_for_everyone()
+    processes = world_size()  # each one trains --batch-size examples of every global batch
+    total = steps_for(len(train_examples), config.batch_size * processes, config.grad_accum, config.epochs,
+                      config.max_steps)
     settings = LoopSettings(config.learning_rate, config.batch_size, config.grad_accum, total,
                             config.eval_every or max(1, total // 5), config.save_every, config.seed)
     if config.method == "preference":  # TRL's DPO / ORPO trainer; pairs count as one example each
@@ -175,6 +198,8 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     if result.status == "stopped":
         emit("stopped", {"run_id": run_id, "step": result.steps})
         return RunSummary(run_id, "stopped", result.steps, seconds=result.seconds)
+    if not is_main_process():  # rank 0 evaluates and saves the one adapter
+        return RunSummary(run_id, "finished", result.steps, seconds=result.seconds)
 
     # 4. Semi-supervised: pseudo-label the unlabelled rows, then train again on both.
     pseudo_used = None
@@ -219,7 +244,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output", "output_dir")},
         "data_file": Path(config.data).name, "data_fingerprint": dataset.fingerprint,
         "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,
-        "metrics": metrics, "steps": result.steps, "train_seconds": round(result.seconds, 1),
+        "metrics": metrics, "steps": result.steps, "world_size": processes, "train_seconds": round(result.seconds, 1),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     name = config.output or run_id
