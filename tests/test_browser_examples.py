@@ -58,7 +58,8 @@ def test_the_one_click_fine_tune_finishes_and_selects_its_adapter(page):
         if "Finished" in text or "Failed" in text:
             break
         page.wait_for_timeout(200)
-    assert "Finished" in text and "try-sentiment" in text, text
+    status = page.locator("#quickstart-status").inner_text()  # follows the job apart from the tab's own view
+    assert "Finished" in text and "try-sentiment" in text, f"progress: {text!r}; quickstart: {status!r}"
     assert "sentiment_en.csv" in page.locator("#ft-data-summary").inner_text()
     for _ in range(100):
         if page.locator("#adapter-picker input").input_value() == "try-sentiment":
@@ -68,3 +69,20 @@ def test_the_one_click_fine_tune_finishes_and_selects_its_adapter(page):
     metrics = page.locator("#ft-metrics").inner_text()
     assert "Base model vs adapter" in metrics and "accuracy" in metrics, metrics
     assert "selected" in page.locator("#quickstart-status").inner_text()
+
+
+def test_a_chinese_page_explains_its_boxes_and_errors_in_chinese(page):
+    """A browser that asks for Chinese: the hints are Chinese, and an empty text gets a Chinese error."""
+    context = page.context.browser.new_context(locale="zh-CN")
+    zh = context.new_page()
+    try:
+        zh.goto(page.url)
+        zh.get_by_role("tab", name="文本分类").click()
+        zh.locator("#hint-classify-scores").wait_for()
+        assert "概率" in zh.locator("#hint-classify-scores").inner_text()
+        zh.locator("#classify-text textarea").fill("")
+        zh.locator("#classify-run").click()
+        zh.get_by_text("文本为空").first.wait_for(timeout=30000)
+        assert zh.get_by_text("type or paste the text to classify").count() >= 1  # the English stays below
+    finally:
+        context.close()

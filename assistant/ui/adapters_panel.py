@@ -170,6 +170,7 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
                 gr.update(choices=names, value=value))
 
     rows = adapter_rows(store)
+    gr.Markdown(tr("empty.adapters"), elem_classes=["output-hint"])
     table = gr.Dataframe(value={"headers": COLUMNS, "data": rows}, headers=COLUMNS,
                          interactive=False, wrap=True, label=tr("adapters.table"), elem_id="adapters-table")
     with gr.Row():

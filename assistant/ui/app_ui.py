@@ -9,7 +9,7 @@ import gradio as gr
 from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.chat import ChatEngine
 from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, faq_tab, finetune_labels, ner_tab,
-                          quickstart, translate_tab)
+                          empty_states, quickstart, translate_tab)
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
 
@@ -44,7 +44,7 @@ def i18n() -> gr.I18n:
     return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, compare_panel.TRANSLATIONS, classify_tab.TRANSLATIONS,
                       ner_tab.TRANSLATIONS,
                       translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, finetune_labels.TRANSLATIONS,
-                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS)
+                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS)
 
 
 def build_app(services: Services) -> gr.Blocks:

@@ -13,6 +13,7 @@ from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.errors import InputError, UserError
 from assistant.loading import human_bytes
 from assistant.ui.compare_panel import build_compare_panel
+from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
 
 MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
@@ -74,7 +75,8 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     )
     for notice in loaded.notices:
         gr.Markdown(f"> ⚠️ {notice}")
-    chatbot = gr.Chatbot(label="Chat", height=440, elem_id="chatbot", buttons=["copy", "copy_all"])
+    chatbot = gr.Chatbot(label="Chat", height=440, elem_id="chatbot", buttons=["copy", "copy_all"],
+                         placeholder=CHAT_PLACEHOLDER)
     with gr.Row():
         message = gr.Textbox(
             placeholder="Ask anything… / 输入你的问题…", show_label=False, scale=8, elem_id="chat-input",

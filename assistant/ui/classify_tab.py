@@ -23,6 +23,7 @@ from assistant.tasks import classification
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
+from assistant.ui.empty_states import hint
 
 MAX_FILE_ROWS = 2_000
 DEFAULT_LABELS = "positive, negative"
@@ -95,11 +96,13 @@ def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | 
             run = gr.Button(tr("classify.run"), variant="primary", elem_id="classify-run")
         with gr.Column(scale=2):
             scores = gr.Label(label=tr("classify.scores"), num_top_classes=10, elem_id="classify-scores")
+            hint("classify_scores")
     with gr.Row():
         upload = gr.File(label=tr("classify.file"), file_types=[".csv", ".tsv", ".txt"], elem_id="classify-file")
         with gr.Column():
             run_file = gr.Button(tr("classify.run_file"), elem_id="classify-run-file")
             download = gr.File(label=tr("classify.result_file"), interactive=False, elem_id="classify-download")
+            hint("classify_download")
 
     def on_classify(text_value, labels_value, adapter):
         def with_head(head):

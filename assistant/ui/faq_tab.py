@@ -23,6 +23,7 @@ from assistant.loading import LoadedModel
 from assistant.tasks import faq
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
+from assistant.ui.empty_states import hint
 
 SOURCE_COLUMNS = ["id", "question", "score"]
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".md", ".markdown", ".txt"]
@@ -113,6 +114,7 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
         with gr.Column(scale=4):
             answer = gr.Markdown(label=tr("faq.answer"), show_label=True, container=True, min_height=120,
                                  elem_id="faq-answer")
+            hint("faq_answer")
     sources = gr.Dataframe(source_table([]), headers=SOURCE_COLUMNS, datatype=["str", "str", "number"],
                            interactive=False, label=tr("faq.sources"), elem_id="faq-sources", wrap=True)
     with gr.Row():

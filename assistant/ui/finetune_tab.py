@@ -100,7 +100,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
             upload = gr.File(label=tr("finetune.upload"), file_types=sorted(EXTENSIONS), elem_id="ft-upload")
             sample = gr.Dropdown(sample_files(), value=None, label=tr("finetune.sample"), elem_id="ft-sample")
         with gr.Column(scale=2):
-            summary = gr.Markdown(elem_id="ft-data-summary")
+            summary = gr.Markdown(tr("empty.ft_data"), elem_id="ft-data-summary")
             report = gr.Markdown(elem_id="ft-report")
     preview = gr.Dataframe(label=tr("finetune.preview"), interactive=False, max_height=260, wrap=True,
                            elem_id="ft-preview")
@@ -151,7 +151,9 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         # A fixed color_map: with colors derived from the (empty) first value, Gradio would draw no lines later.
         loss_plot = gr.LinePlot(loss_frame(None), x="step", y="loss", color="series", color_map=SERIES_COLORS,
                                 label=tr("finetune.loss"), height=260, elem_id="ft-loss")
-        log = gr.Textbox(label=tr("finetune.log"), lines=10, max_lines=10, interactive=False, elem_id="ft-log")
+        log = gr.Textbox(label=tr("finetune.log"), lines=10, max_lines=10, interactive=False, elem_id="ft-log",
+                         placeholder=tr("empty.ft_log"))
+    gr.Markdown(tr("empty.ft_metrics"), elem_classes=["output-hint"])
     metrics = gr.Markdown(elem_id="ft-metrics")
 
     view_state = gr.State(None)

@@ -19,6 +19,7 @@ from assistant.tasks import ner
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
+from assistant.ui.empty_states import hint
 
 DEFAULT_TYPES = ", ".join(ner.DEFAULT_ENTITY_TYPES)
 
@@ -74,7 +75,9 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
             run = gr.Button(tr("ner.run"), variant="primary", elem_id="ner-run")
         with gr.Column():
             highlighted = gr.HighlightedText(label=tr("ner.highlighted"), show_legend=True, elem_id="ner-highlighted")
+            hint("ner_highlighted")
             found = gr.JSON(label=tr("ner.json"), elem_id="ner-json")
+            hint("ner_json")
 
     def on_run(text_value, types_value, adapter):
         def with_head(head):

@@ -22,6 +22,7 @@ from assistant.tasks import translation
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
+from assistant.ui.empty_states import hint, placeholder
 
 TRANSLATIONS = {
     "en": {
@@ -111,15 +112,17 @@ def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown |
     with gr.Row():
         text = gr.Textbox(label=tr("translate.text"), lines=6, elem_id="translate-text")
         output = gr.Textbox(label=tr("translate.output"), lines=6, interactive=False, elem_id="translate-output",
-                            buttons=["copy"])
+                            buttons=["copy"], placeholder=placeholder("translate_output"))
     with gr.Row():
         run = gr.Button(tr("translate.run"), variant="primary", elem_id="translate-run")
-        detected = gr.Textbox(label=tr("translate.detected"), interactive=False, elem_id="translate-detected")
+        detected = gr.Textbox(label=tr("translate.detected"), interactive=False, elem_id="translate-detected",
+                              placeholder=placeholder("translate_detected"))
     with gr.Row():
         upload = gr.File(label=tr("translate.file"), file_types=[".txt"], elem_id="translate-file")
         with gr.Column():
             run_file = gr.Button(tr("translate.run_file"), elem_id="translate-run-file")
             download = gr.File(label=tr("translate.result_file"), interactive=False, elem_id="translate-download")
+            hint("translate_download")
 
     def on_run(text_value, source_value, target_value, adapter):
         return run_with_adapter(runtime, adapter, "translation",
