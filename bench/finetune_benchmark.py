@@ -190,7 +190,8 @@ def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
     train_path, _ = write_sst2(folder, batch_size * steps + 64, seed=1)
     rows = read_jsonl(train_path)
     rows, held_out_rows = rows[:batch_size * steps], rows[batch_size * steps:]
-    config = FinetuneConfig(task="classification", data=str(train_path), batch_size=batch_size, max_steps=steps)
+    config = FinetuneConfig(task="classification", data=str(train_path), base="smollm2-135m-instruct",
+                            batch_size=batch_size, max_steps=steps)
     options = {"labels": ["negative", "positive"]}
     results = []
     for which, build, train_fn in (("project loop", build_generative, _train_project_loop),
