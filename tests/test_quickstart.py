@@ -48,11 +48,12 @@ def test_start_queues_the_sample_with_the_quickstart_settings(tmp_path):
 
 
 @pytest.mark.real
-def test_the_sentiment_quickstart_trains_a_better_classifier_in_about_a_minute(tmp_path):
+@pytest.mark.parametrize(("name", "metric", "at_least"), [("sentiment", "accuracy", 0.8), ("ner", "f1", 0.5)])
+def test_a_quickstart_trains_a_clearly_better_adapter_in_about_a_minute(tmp_path, name, metric, at_least):
     jobs = JobManager(tmp_path)
     began = time.monotonic()
     try:
-        job_id = start_quickstart(jobs, "sentiment", owner="me")
+        job_id = start_quickstart(jobs, name, owner="me")
         while jobs.get(job_id).active and time.monotonic() - began < 600:
             time.sleep(0.5)
         snapshot = jobs.get(job_id)
@@ -60,6 +61,6 @@ def test_the_sentiment_quickstart_trains_a_better_classifier_in_about_a_minute(t
         jobs.close()
     wall = time.monotonic() - began
     assert snapshot.state == "finished", snapshot.log
-    base, adapter = snapshot.metrics["base"]["accuracy"], snapshot.metrics["adapter"]["accuracy"]
-    print(f"sentiment quickstart: {wall:.0f} s, accuracy {base:.3f} -> {adapter:.3f}")
-    assert adapter >= 0.8 and adapter - base >= 0.2, (base, adapter)
+    base, adapter = snapshot.metrics["base"][metric], snapshot.metrics["adapter"][metric]
+    print(f"{name} quickstart: {wall:.0f} s, {metric} {base:.3f} -> {adapter:.3f}")
+    assert adapter >= at_least and adapter - base >= 0.2, (base, adapter)
