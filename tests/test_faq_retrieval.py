@@ -29,10 +29,12 @@ def builtin_entry(entry_id: str):
 
 # --- no model ---------------------------------------------------------------------------------------
 
-def test_tokenize_english_words_and_chinese_characters_with_bigrams():
+def test_tokenize_english_words_and_chinese_jieba_words():
     assert tokenize("How do the models overfit during fine-tuning?") == ["model", "overfit", "during", "fine-tun"]
-    assert tokenize("过拟合") == ["过", "拟", "合", "过拟", "拟合"]
-    assert tokenize("LoRA 的秩") == ["lora", "的", "秩", "的秩"]
+    assert tokenize("LoRA 的秩") == ["lora", "秩"]  # 的 is a stop word
+    # jieba words; question words (是什么, 怎么) and 时 are stop words
+    assert tokenize("大语言模型是什么？") == ["大", "语言", "模型"]
+    assert tokenize("微调时学习率怎么设置") == ["微调", "学习", "率", "设置"]
 
 
 def test_mean_pool_ignores_padding():
@@ -45,7 +47,10 @@ def test_settings_are_checked():
         RetrievalSettings(threshold=0.5, route_threshold=0.3)
     with pytest.raises(InputError, match="top_k"):
         RetrievalSettings(top_k=0)
-    assert RetrievalSettings().dense_weight("zh") == 0.0 and RetrievalSettings().dense_weight("en") == 0.5
+    assert RetrievalSettings().dense_weight("zh") == 0.3 and RetrievalSettings().dense_weight("en") == 0.5
+    assert RetrievalSettings().threshold_for("zh") == 0.15 and RetrievalSettings().threshold_for("en") == 0.13
+    with pytest.raises(InputError, match="route_threshold"):
+        RetrievalSettings(threshold_zh=0.5, route_threshold=0.4)
 
 
 def test_training_example_uses_the_rows_own_answer_as_the_only_context():
@@ -124,12 +129,12 @@ def test_index_embeds_once_and_a_query_costs_one_forward_pass():
     encoder = CountingEncoder()
     kb = load_builtin()
     index = get_index(kb, encoder=encoder)
-    assert encoder.calls == [61]  # only English texts are embedded (w_zh = 0)
+    assert encoder.calls == [61]  # only English texts are embedded (MiniLM is an English encoder)
     assert get_index(KnowledgeBase("same content", kb.entries), encoder=encoder) is index  # keyed by content
     index.search(OVERFIT_EN)
     assert encoder.calls == [61, 1]
     index.search(OVERFIT_ZH)
-    assert encoder.calls == [61, 1]  # Chinese questions use BM25 only: no forward pass
+    assert encoder.calls == [61, 1, 1]  # a Chinese question is embedded too, against the English texts
 
 
 @pytest.mark.real
@@ -217,3 +222,13 @@ def test_chat_router_cites_in_faq_answers_and_ignores_chit_chat():
     assert chinese.rsplit("\n\n", 1)[1].startswith("来源: faq-025 (0.")
     for chit_chat in ("hi, how are you?", "Tell me a joke", "thanks!", "你好", "讲个笑话吧", ""):
         assert router.route(chit_chat) is None, chit_chat
+
+
+@pytest.mark.real
+def test_a_chinese_question_finds_an_entry_through_its_english_terms_and_its_chinese_side():
+    index = get_index(load_builtin())
+    # Chinese wording with the English term only the entry's English side and answers use
+    assert index.search("self-attention 的原理能讲一下吗？", 1)[0].entry.id == "faq-010"
+    # an English question finds the same bilingual entry through its English side
+    assert index.search("how does self-attention work", 1)[0].entry.id == "faq-010"
+    assert index.search("微调的时候模型过拟合了怎么办？", 1)[0].entry.id == "faq-025"

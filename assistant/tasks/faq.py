@@ -94,8 +94,9 @@ def training_example(row: dict) -> tuple[list[dict], str]:
 def retrieve(question: str, kb: KnowledgeBase, settings: RetrievalSettings | None = None) -> list[Match]:
     """The top-k matches at or above the threshold (empty: the FAQ does not cover the question)."""
     settings = settings or RetrievalSettings()
-    matches = get_index(kb, settings).search(check_question(question), settings.top_k)
-    return [m for m in matches if m.score >= settings.threshold]
+    question = check_question(question)
+    matches = get_index(kb, settings).search(question, settings.top_k)
+    return [m for m in matches if m.score >= settings.threshold_for(detect_language(question))]
 
 
 def sources(matches: Sequence[Match], lang: str) -> list[dict]:
