@@ -68,6 +68,10 @@ def test_the_one_click_fine_tune_finishes_and_selects_its_adapter(page):
     assert page.locator("#adapter-picker input").input_value() == "try-sentiment"
     metrics = page.locator("#ft-metrics").inner_text()
     assert "Base model vs adapter" in metrics and "accuracy" in metrics, metrics
+    for _ in range(150):  # the status line follows on the next tick of the tab's timer
+        if "selected" in page.locator("#quickstart-status").inner_text():
+            break
+        page.wait_for_timeout(200)
     assert "selected" in page.locator("#quickstart-status").inner_text()
 
 

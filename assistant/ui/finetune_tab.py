@@ -43,7 +43,7 @@ TASK_FIELDS = {"labels": ("classification",), "entity_types": ("ner",), "source_
 class FinetuneTab:
     adapters_changed: gr.State  # goes up by one each time a job publishes an adapter
     timer: gr.Timer
-    quick_job: gr.State | None = None  # the one-click run this session started (assistant.ui.quickstart)
+    quick_job: gr.State | None = None  # a one-click run whose adapter the app selects when it ends (quickstart)
 
 
 def _dataset_updates(view: DatasetView | None, set_task: bool = True) -> tuple:
@@ -255,14 +255,17 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
             state["job"] = snapshot.job_id
         runs = [(f"{s.run_id} · step {s.step}/{s.total_steps}", s.run_id) for s in jobs.resumable()]
         seen = (snapshot.job_id, snapshot.version, snapshot.queue_position) if snapshot else None
-        key = (owner, state.get("job"), seen, jobs.finished_count, tuple(runs))
+        key = (state.get("owner"), state.get("job"), seen, jobs.finished_count, tuple(runs))
         if key == last:
             return (gr.skip(),) * 10
         mine = snapshot is not None and snapshot.owner in (None, owner)
         run_ids = [r[1] for r in runs]
         choice = selected if selected in run_ids else (snapshot.run_id if snapshot and snapshot.run_id in run_ids
                                                        else (run_ids[0] if run_ids else None))
-        return ({**state, "owner": owner}, key, progress_line(snapshot, owner), loss_frame(snapshot),
+        # Only Start (or a one-click run) gives a session its owner token: a tick that began before that click
+        # and wrote a fresh token of its own would orphan the job just started.
+        return ({**state, "owner": owner} if state.get("owner") else gr.skip(), key, progress_line(snapshot, owner),
+                loss_frame(snapshot),
                 log_text(snapshot), metrics_markdown(snapshot.metrics if snapshot else None),
                 gr.update(interactive=bool(mine and snapshot.active)), gr.update(interactive=bool(runs)),
                 gr.update(choices=runs, value=choice), jobs.finished_count)
@@ -286,4 +289,4 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
                [browser, watched, progress, loss_plot, log, metrics, stop, resume, resumable, adapters_changed],
                show_progress="hidden", concurrency_limit=None, **private)
     quick.wire(jobs, browser, progress, form, sample, on_sample, dataset_outputs, timer)
-    return FinetuneTab(adapters_changed, timer, quick.job)
+    return FinetuneTab(adapters_changed, timer, quick.pending)

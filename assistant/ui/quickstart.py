@@ -47,17 +47,21 @@ QUICKSTARTS = {
                                        "max_steps": 100, "max_seq_len": 128, "output": "try-ner"}),
 }
 
+IDLE = ("Each button loads a sample dataset from `finetune/samples`, fills the form below with fast settings "
+        "(MiniLM encoder, 4-bit, LoRA + head) and starts training. When it ends, the new adapter is selected "
+        "above the tabs and the base-vs-adapter table appears at the bottom of this tab.")
 TRANSLATIONS = {
-    "en": {"quickstart.title": "### New here? Train your first adapter in one click",
+    "en": {"quickstart.idle": IDLE,
+           "quickstart.title": "### New here? Train your first adapter in one click",
            "quickstart.sentiment": "Try it: train a sentiment classifier (about a minute on a laptop CPU)",
            "quickstart.ner": "Try it: train an NER tagger (about a minute on a laptop CPU)"},
     "zh": {"quickstart.title": "### 第一次使用？一键训练你的第一个适配器",
            "quickstart.sentiment": "试一试：训练一个情感分类器（笔记本 CPU 上约一分钟）",
-           "quickstart.ner": "试一试：训练一个命名实体识别模型（笔记本 CPU 上约一分钟）"},
+           "quickstart.ner": "试一试：训练一个命名实体识别模型（笔记本 CPU 上约一分钟）",
+           "quickstart.idle": "每个按钮会载入 `finetune/samples` 中的示例数据集，用快速设置（MiniLM 编码器、4-bit、"
+                              "LoRA + 分类头）填好下面的表单并开始训练。训练结束后，新适配器会在页面顶部被选中，"
+                              "本页底部显示基础模型与适配器的对比表。"},
 }
-IDLE = ("Each button loads a sample dataset from `finetune/samples`, fills the form below with fast settings "
-        "(MiniLM encoder, 4-bit, LoRA + head) and starts training. When it ends, the new adapter is selected "
-        "above the tabs and the base-vs-adapter table appears at the bottom of this tab.")
 
 
 def quickstart_form(name: str) -> dict:
@@ -94,7 +98,8 @@ def adapter_to_select(jobs: JobManager, job_id: str | None) -> str | None:
 class QuickstartPanel:
     buttons: dict
     status: gr.Markdown
-    job: gr.State  # the quickstart job this session started (cleared once its adapter was selected)
+    job: gr.State  # the quickstart job this session started: the status line follows it
+    pending: gr.State  # the same job until the app has selected its adapter (the app clears it then)
 
     def wire(self, jobs: JobManager, browser: gr.BrowserState, progress, form: dict, sample: gr.Dropdown,
              load_sample, dataset_outputs: list, timer: gr.Timer) -> None:
@@ -113,19 +118,22 @@ class QuickstartPanel:
             except UserError as exc:
                 raise shown(exc) from exc
             values = quickstart_form(name)
-            return ({"owner": owner, "job": job_id}, job_id, progress_line(jobs.get(job_id), owner),
+            return ({"owner": owner, "job": job_id}, job_id, job_id, progress_line(jobs.get(job_id), owner),
                     status_line(jobs.get(job_id)), QUICKSTARTS[name].sample, *(values[n] for n in names))
 
-        outputs = [browser, self.job, progress, self.status, sample, *(form[n] for n in names)]
+        outputs = [browser, self.job, self.pending, progress, self.status, sample, *(form[n] for n in names)]
         for name, button in self.buttons.items():
             button.click(lambda state, name=name: on_click(name, state), browser, outputs, **private).then(
                 load_sample, [sample, form["task"], form["method"]], dataset_outputs, **private)
 
         def on_tick(job_id, shown_text):
-            text = status_line(jobs.find(job_id)) if job_id else IDLE
+            if not job_id:
+                return gr.skip()  # the translated introduction stays
+            text = status_line(jobs.find(job_id))
             return gr.skip() if text == shown_text else text
 
-        timer.tick(on_tick, [self.job, self.status], self.status, show_progress="hidden", **private)
+        timer.tick(on_tick, [self.job, self.status], self.status, show_progress="hidden", concurrency_limit=None,
+                   **private)
 
 
 def build_quickstart() -> QuickstartPanel:
@@ -135,5 +143,5 @@ def build_quickstart() -> QuickstartPanel:
         with gr.Row():
             buttons = {name: gr.Button(tr(f"quickstart.{name}"), variant="primary" if name == "sentiment" else
                                        "secondary", elem_id=f"quickstart-{name}") for name in QUICKSTARTS}
-        status = gr.Markdown(IDLE, elem_id="quickstart-status")
-    return QuickstartPanel(buttons, status, gr.State(None))
+        status = gr.Markdown(tr("quickstart.idle"), elem_id="quickstart-status")
+    return QuickstartPanel(buttons, status, gr.State(None), gr.State(None))
