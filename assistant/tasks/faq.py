@@ -104,7 +104,7 @@ def sources(matches: Sequence[Match], lang: str) -> list[dict]:
             for m in matches]
 
 
-def _answer_done(text: str) -> bool:
+def answer_done(text: str) -> bool:
     """Stop generating at the end of the first paragraph, or when the model starts repeating itself."""
     stripped = text.strip()
     return ("\n\n" in stripped) or repeats_a_line(text) or _loop_start(stripped) is not None
@@ -143,7 +143,7 @@ def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence[FaqE
         entries.pop()
     messages = build_messages(question, entries)
     check_fits(loaded, len(encode_messages(loaded.tokenizer, messages)), MAX_NEW_TOKENS)
-    return clean_model_answer(generate(loaded, messages, MAX_NEW_TOKENS, stop=_answer_done))
+    return clean_model_answer(generate(loaded, messages, MAX_NEW_TOKENS, stop=answer_done))
 
 
 def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, use_model: bool = False,

@@ -1,0 +1,1 @@
+"""Question answering over the user's own documents: readers -> passages -> index (Qdrant + BM25) -> answer."""
