@@ -4,7 +4,7 @@
     choice = choose_base("classification", "en", "cpu")      # BaseChoice(base='minilm-l6-v2', approach='head', ...)
     config, choice = resolve_auto(config, rows, "cpu")       # config with base/approach filled in
 
-The rule, from what the embedded models do on a laptop CPU (bench/README.md, "Default fine-tune"):
+The rule, from what the embedded models do on a laptop CPU (measured: README, "Fine-tune"):
 
 - English classification or NER on a CPU (or with many rows on a GPU): the 4-bit MiniLM encoder with
   LoRA and a classifier head. It trains in about half a minute on 2,000 SST-2 rows where the
