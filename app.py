@@ -99,6 +99,9 @@ def load_services(settings: AppSettings):
     from assistant.agent import Agent
     from assistant.agent_router import AgentRouter, NativeToolRouter, takes_tools
     from assistant.chat import ChatEngine
+    from assistant.documents.readers import DocumentLimits
+    from assistant.documents.router import DocsRouter
+    from assistant.documents.shared import open_shared
     from assistant.faq.embeddings import default_encoder
     from assistant.faq.knowledge_base import load_builtin
     from assistant.loading import load_served_model
@@ -120,9 +123,14 @@ def load_services(settings: AppSettings):
     engine = ChatEngine(loaded, runtime)
     # A model trained to call tools picks them itself; otherwise the project's router (MiniLM loads on first use).
     native = takes_tools(loaded.tokenizer) and loaded.engine_name == "llama.cpp"
-    agent = Agent(loaded, NativeToolRouter(loaded) if native else AgentRouter(router, default_encoder), router)
+    limits = DocumentLimits(max_bytes=settings.max_upload_mb * 1024 * 1024)
+    documents = open_shared(settings.docs_dir, settings.data_dir, settings.qdrant_url, limits,
+                            log=lambda line: print(line, file=sys.stderr))
+    docs_router = DocsRouter(documents) if documents is not None else None
+    agent = Agent(loaded, NativeToolRouter(loaded) if native else AgentRouter(router, default_encoder, docs_router),
+                  router, documents)
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
-                    admin_password=settings.admin_password, agent=agent)
+                    admin_password=settings.admin_password, agent=agent, documents=documents, docs_limits=limits)
 
 
 if __name__ == "__main__":

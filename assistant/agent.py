@@ -1,4 +1,5 @@
-"""Agent-style chat: per message, route to a studio tool (translate, classify, NER, FAQ search), run it
+"""Agent-style chat: per message, route to a studio tool (translate, classify, NER, FAQ search, document
+search over the operator's shared documents), run it
 and answer with its result; otherwise the model answers as in plain chat.
 
 Each tool call is a step ``{"tool", "input", "output"}``; the Chat tab shows it as a collapsible
@@ -31,8 +32,10 @@ class Step:
 
 
 class Agent:
-    def __init__(self, loaded, router: AgentRouter, faq_router=None):
+    def __init__(self, loaded, router: AgentRouter, faq_router=None, documents=None):
+        """``documents``: the shared ``DocumentIndex`` the document-search tool answers from (None: no documents)."""
         self.loaded, self.router, self.faq_router = loaded, router, faq_router
+        self.documents = documents
 
     def tool_step(self, route: Route) -> Step:
         """Run the routed tool; a user error (bad input) becomes a failed step, not an exception."""
@@ -52,6 +55,12 @@ class Agent:
         if tool == "ner":
             entities = ner.extract_entities(self.loaded, args["text"], args["entity_types"])
             return "; ".join(f"{e['text']} ({e['type']})" for e in entities) or "(no entities found)"
+        if tool == "docs":
+            if self.documents is None:
+                raise UserError("No documents are shared on this server: upload yours in the Ask tab instead.")
+            from assistant.documents.router import DocsRouter
+
+            return DocsRouter(self.documents).route(args["question"])
         routed = self.faq_router.route(args["question"]) if self.faq_router is not None else None
         return routed or "(the FAQ has no answer to this)"
 
@@ -63,7 +72,7 @@ class Agent:
             return (f"工具 {step.tool} 没能完成：{step.output[7:]}" if zh else
                     f"The {step.tool} tool could not do that: {step.output[7:]}")
         lead = {"translate": ("Translation", "翻译"), "classify": ("Sentiment", "情感"),
-                "ner": ("Entities", "实体"), "faq": (None, None)}[step.tool][1 if zh else 0]
+                "ner": ("Entities", "实体"), "faq": (None, None), "docs": (None, None)}[step.tool][1 if zh else 0]
         return f"{lead}: {step.output}" if lead else step.output
 
     def route(self, message: str) -> Route:

@@ -17,9 +17,11 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-TOOLS = ("translate", "classify", "ner", "faq")
+TOOLS = ("translate", "classify", "ner", "faq", "docs")
 
 CUES = {
+    "docs": re.compile(r"\b(in|from|according to|search|check) (my|the|our|your) (shared )?(documents?|docs|files?|manual"
+                       r"|notes|pdfs?)\b|(文档|资料|手册|笔记)(里|中|上)|根据(文档|资料|手册|笔记)|查(一下)?(文档|资料|手册)", re.I),
     "translate": re.compile(r"\btranslat\w*|\bhow (do|would) (you|i) say\b|\bin (german|french|spanish|japanese)\b"
                             r"|翻译|译成|译为|翻成|用(英|中|德|法|日|西班牙)(语|文)(怎么)?说", re.I),
     "ner": re.compile(r"\bnamed entit|\bentit(y|ies)\b|\b(names?|list) of (the )?(people|persons|places|"
@@ -95,7 +97,7 @@ def target_language(message: str, text: str) -> str:
 
 
 def arguments_for(tool: str, message: str) -> dict:
-    if tool == "faq":
+    if tool in ("faq", "docs"):
         return {"question": message.strip()}
     text = payload(message, tool)
     if tool == "translate":
@@ -108,9 +110,10 @@ def arguments_for(tool: str, message: str) -> dict:
 class AgentRouter:
     """``route(message) -> Route``. ``faq_score(message)``: the FAQ's best retrieval score and its threshold."""
 
-    def __init__(self, faq_router=None, encoder=None):
-        """``encoder``: a SentenceEncoder, or a function returning one (loaded on first use)."""
-        self.faq_router, self._encoder = faq_router, encoder
+    def __init__(self, faq_router=None, encoder=None, docs_router=None):
+        """``encoder``: a SentenceEncoder, or a function returning one (loaded on first use). ``docs_router``:
+        ``assistant.documents.router.DocsRouter`` over the shared documents (None: no document tool)."""
+        self.faq_router, self._encoder, self.docs_router = faq_router, encoder, docs_router
         self._examples = None
 
     @property
@@ -124,10 +127,14 @@ class AgentRouter:
         if not message:
             return Route(None, why="empty message")
         for tool, cue in CUES.items():
+            if tool == "docs" and self.docs_router is None:
+                continue
             if cue.search(message):
                 return Route(tool, arguments_for(tool, message), f"the message asks for it ('{cue.search(message)[0]}')")
         if self.faq_router is not None and self.faq_router.covers(message):
             return Route("faq", arguments_for("faq", message), "the FAQ covers this question")
+        if self.docs_router is not None and self.docs_router.covers(message):
+            return Route("docs", arguments_for("docs", message), "the shared documents cover this question")
         tool, score = self._nearest(message)
         if tool is not None and score >= SIMILARITY_THRESHOLD:
             return Route(tool, arguments_for(tool, message), f"close to the {tool} tool's examples ({score:.2f})")
@@ -162,6 +169,9 @@ TOOL_SPECS = [
     {"type": "function", "function": {"name": "faq", "description": "Answer a question about LLMs and fine-tuning "
                                       "from the FAQ", "parameters": {"type": "object", "properties": {
                                           "question": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "docs", "description": "Answer a question from the documents shared "
+                                      "on this server, citing the passages", "parameters": {"type": "object",
+                                      "properties": {"question": {"type": "string"}}}}},
 ]
 
 

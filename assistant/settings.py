@@ -54,6 +54,10 @@ class AppSettings:
     """Comma-separated keys the OpenAI-compatible /v1 API requires (Authorization: Bearer KEY); empty: open."""
     monitoring: bool = False
     """Serve Gradio's /monitoring dashboard. Off by default: every visitor could read it, the operator's functions included."""
+    docs_dir: str = ""
+    """A folder of documents (PDF, TXT, Markdown, HTML, DOCX) every session can ask about; indexed at start into DATA_DIR/docs_index (only new or changed files are read)."""
+    qdrant_url: str = ""
+    """A Qdrant server (http://host:6333) to hold the shared documents' index instead of DATA_DIR/docs_index."""
 
     ENV = {
         "model": "ASSISTANT_MODEL",
@@ -71,6 +75,8 @@ class AppSettings:
         "max_upload_mb": "ASSISTANT_MAX_UPLOAD_MB",
         "api_keys": "ASSISTANT_API_KEYS",
         "monitoring": "ASSISTANT_MONITORING",
+        "docs_dir": "ASSISTANT_DOCS_DIR",
+        "qdrant_url": "ASSISTANT_QDRANT_URL",
     }
 
     def __post_init__(self):
@@ -100,6 +106,11 @@ class AppSettings:
             raise InputError(f"--max-upload-mb must be between 1 and 10000; got {self.max_upload_mb}.")
         if self.auth and any(":" not in pair or not pair.split(":", 1)[0] for pair in self.auth.split(",")):
             raise InputError("--auth must be user:password, or several separated by commas.")
+        self.docs_dir, self.qdrant_url = str(self.docs_dir or "").strip(), str(self.qdrant_url or "").strip()
+        if self.docs_dir and not Path(self.docs_dir).expanduser().is_dir():
+            raise InputError(f"--docs-dir '{self.docs_dir}' is not a folder: give a folder of documents, or leave it empty.")
+        if self.qdrant_url and not self.qdrant_url.startswith(("http://", "https://")):
+            raise InputError(f"--qdrant-url must start with http:// or https://; got '{self.qdrant_url}'.")
         for name in ("trust_remote_code", "monitoring"):
             if isinstance(getattr(self, name), str):
                 setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))

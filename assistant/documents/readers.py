@@ -215,8 +215,8 @@ def _read_docx(data: bytes, name: str, kind: str, limits: DocumentLimits) -> lis
     sections, path, lines = [], [], []
     for paragraph in document.paragraphs:
         style = (paragraph.style.name if paragraph.style is not None else "") or ""
-        level = 1 if style == "Title" else int(m.group(1)) if (m := re.match(r"Heading (\d)", style)) else 0
-        if level and paragraph.text.strip():
+        level = 0 if style == "Title" else int(m.group(1)) if (m := re.match(r"Heading (\d)", style)) else None
+        if level is not None and paragraph.text.strip():
             sections.append(Section("\n".join(lines), heading=" > ".join(t for _, t in path)))
             path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, paragraph.text.strip())]
             lines = []

@@ -38,12 +38,16 @@ class Services:
     """When set, training and adapter management render only after this password is entered."""
     agent: object | None = None
     """An ``assistant.agent.Agent``: Chat's agent mode and the /agent endpoint."""
+    documents: object | None = None
+    """The operator's shared documents (``assistant.documents.index.DocumentIndex``), or None."""
+    docs_limits: object | None = None
+    """``DocumentLimits`` for document uploads (from --max-upload-mb)."""
 
 
 def i18n() -> gr.I18n:
     return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, compare_panel.TRANSLATIONS, classify_tab.TRANSLATIONS,
                       ner_tab.TRANSLATIONS,
-                      translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, finetune_labels.TRANSLATIONS,
+                      translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, docs_panel.TRANSLATIONS, finetune_labels.TRANSLATIONS,
                       adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS)
 
 
@@ -69,6 +73,7 @@ def build_app(services: Services) -> gr.Blocks:
         if services.faq_kb is not None:
             with gr.Tab(tr("faq.tab"), id="faq"):
                 faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
+                docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits)
         if services.jobs is not None:
             if services.admin_password:
                 _locked_training_tabs(services, picker)

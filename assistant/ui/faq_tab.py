@@ -31,7 +31,7 @@ UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".md", ".markdown", ".txt"]
 TRANSLATIONS = {
     "en": {
         "faq.examples": "Examples (click one to run it)",
-        "faq.tab": "FAQ",
+        "faq.tab": "Ask (FAQ & documents)",
         "faq.intro": "Ask a question about LLMs and fine-tuning. The answer comes from the FAQ knowledge base "
                      "(English or Chinese); when the FAQ does not cover a question, it says so instead of guessing.",
         "faq.question": "Question",
@@ -47,7 +47,7 @@ TRANSLATIONS = {
     },
     "zh": {
         "faq.examples": "示例（点击即可运行）",
-        "faq.tab": "常见问题",
+        "faq.tab": "问答（FAQ 与文档）",
         "faq.intro": "就大模型和微调提问。答案来自常见问题知识库（中文或英文）；"
                      "知识库没有涵盖的问题会如实说明，不会瞎猜。",
         "faq.question": "问题",
