@@ -8,8 +8,8 @@ import gradio as gr
 
 from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
 from assistant.chat import ChatEngine
-from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, faq_tab, finetune_labels, ner_tab,
-                          empty_states, quickstart, translate_tab)
+from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab, finetune_labels,
+                          ner_tab, empty_states, quickstart, translate_tab)
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
 
