@@ -32,6 +32,17 @@ from assistant.search_terms import terms
 COLLECTION = "passages"
 
 
+class LuceneBM25(BM25Okapi):
+    """BM25 with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), always positive: Okapi's idf is 0 or
+    negative for a term in half the passages or more, which leaves a session of one or two short files
+    with no sparse signal at all."""
+
+    def _calc_idf(self, nd):
+        import math
+
+        self.idf = {word: math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5)) for word, freq in nd.items()}
+
+
 @dataclass(frozen=True)
 class Hit:
     passage: Passage
@@ -178,11 +189,11 @@ class DocumentIndex:
                 report.append(f"removed: {name} (no longer in the folder, or changed)")
         return report
 
-    def _sparse_model(self) -> BM25Okapi | None:
+    def _sparse_model(self) -> LuceneBM25 | None:
         if self._bm25 is None and self._passages:
             self._ids = list(self._passages)
             s = self.settings
-            self._bm25 = BM25Okapi([self._passages[i][1] for i in self._ids], k1=s.bm25_k1, b=s.bm25_b)
+            self._bm25 = LuceneBM25([self._passages[i][1] for i in self._ids], k1=s.bm25_k1, b=s.bm25_b)
         return self._bm25
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
