@@ -25,7 +25,7 @@ def eta_seconds(step_durations: list[float], step: int, total: int) -> float | N
     return max(0, total - step) * sum(recent) / len(recent)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobSnapshot:
     """An immutable copy of one job, safe to render from any thread."""
 
@@ -113,7 +113,9 @@ class JobRecord:
     def snapshot(self, queue_position: int | None, resumable: bool) -> JobSnapshot:
         eta = eta_seconds(self.step_durations, self.step, self.total_steps) if self.state == "running" else None
         return JobSnapshot(
-            self.job_id, self.run_id, self.owner, copy.copy(self.config), self.state, queue_position, self.step,
-            self.total_steps, self.elapsed, eta, tuple(self.train_points), tuple(self.val_points), tuple(self.log),
-            copy.deepcopy(self.metrics), copy.deepcopy(self.summary), self.error, self.adapter,
-            self.stop_event.is_set(), resumable, self.created, self.version)
+            job_id=self.job_id, run_id=self.run_id, owner=self.owner, config=copy.copy(self.config),
+            state=self.state, queue_position=queue_position, step=self.step, total_steps=self.total_steps,
+            elapsed=self.elapsed, eta=eta, train_points=tuple(self.train_points), val_points=tuple(self.val_points),
+            log=tuple(self.log), metrics=copy.deepcopy(self.metrics), summary=copy.deepcopy(self.summary),
+            error=self.error, adapter=self.adapter, stop_requested=self.stop_event.is_set(), resumable=resumable,
+            created=self.created, version=self.version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
@@ -12,6 +13,15 @@ from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel,
                           ner_tab, empty_states, quickstart, translate_tab)
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
+
+if TYPE_CHECKING:  # annotations only: importing these here would load training and retrieval for every UI
+    from assistant.agent import Agent
+    from assistant.documents.index import DocumentIndex
+    from assistant.documents.readers import DocumentLimits
+    from assistant.faq.knowledge_base import KnowledgeBase
+    from assistant.tasks.faq import FaqRouter
+    from finetune.adapters import AdapterStore
+    from finetune.jobs import JobManager
 
 TITLE = "LLM Assistant Studio"
 
@@ -30,18 +40,18 @@ class Services:
 
     engine: ChatEngine
     runtime: AdapterRuntime | None = None
-    faq_kb: object | None = None
-    faq_router: object | None = None
-    jobs: object | None = None
-    store: object | None = None
+    faq_kb: KnowledgeBase | None = None
+    faq_router: FaqRouter | None = None
+    jobs: JobManager | None = None
+    store: AdapterStore | None = None
     admin_password: str = ""
     """When set, training and adapter management render only after this password is entered."""
-    agent: object | None = None
-    """An ``assistant.agent.Agent``: Chat's agent mode and the /agent endpoint."""
-    documents: object | None = None
-    """The operator's shared documents (``assistant.documents.index.DocumentIndex``), or None."""
-    docs_limits: object | None = None
-    """``DocumentLimits`` for document uploads (from --max-upload-mb)."""
+    agent: Agent | None = None
+    """Chat's agent mode and the /agent endpoint."""
+    documents: DocumentIndex | None = None
+    """The operator's shared documents, or None."""
+    docs_limits: DocumentLimits | None = None
+    """Limits for document uploads (from --max-upload-mb)."""
 
 
 def i18n() -> gr.I18n:
