@@ -105,14 +105,16 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
     from assistant.ui.finetune_tab import build_finetune_tab
 
     if in_tabs:
-        with gr.Tab(tr("finetune.tab"), id="finetune"):
+        with gr.Tab(tr("finetune.tab"), id="finetune") as finetune_page:
             finetune = build_finetune_tab(services.jobs, services.store)
         with gr.Tab(tr("adapters.title"), id="adapters"):
             adapters = adapters_panel.build_adapters_panel(services.store)
+        finetune.refresh_adapters_on(adapters.changed.change, finetune_page.select)
     else:
         finetune = build_finetune_tab(services.jobs, services.store)
         with gr.Accordion(tr("adapters.title"), open=True):
             adapters = adapters_panel.build_adapters_panel(services.store)
+        finetune.refresh_adapters_on(adapters.changed.change)
     adapters.refresh_on(finetune.adapters_changed)
     if picker is not None:
         adapters.changed.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,

@@ -118,8 +118,9 @@ class QuickstartPanel:
             except UserError as exc:
                 raise shown(exc) from exc
             values = quickstart_form(name)
-            return ({"owner": owner, "job": job_id}, job_id, job_id, progress_line(jobs.get(job_id), owner),
-                    status_line(jobs.get(job_id)), QUICKSTARTS[name].sample, *(values[n] for n in names))
+            return {browser: {"owner": owner, "job": job_id}, self.job: job_id, self.pending: job_id,
+                    progress: progress_line(jobs.get(job_id), owner), self.status: status_line(jobs.get(job_id)),
+                    sample: QUICKSTARTS[name].sample, **{form[n]: values[n] for n in names}}
 
         outputs = [browser, self.job, self.pending, progress, self.status, sample, *(form[n] for n in names)]
         for name, button in self.buttons.items():
