@@ -25,7 +25,19 @@ def test_streams_a_reply_in_english_and_chinese(real_chat_loaded):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
 
 
-def test_stream_equals_non_streamed_reply(real_chat_loaded):
+def test_the_stream_grows_into_the_greedy_reply_of_the_model_itself(real_chat_loaded):
+    """The streamed text against ``model.generate`` on the same prompt ids, decoded in one piece: a stream that
+    dropped, repeated or reordered a piece of text would differ from it."""
+    import torch
+
     engine = ChatEngine(real_chat_loaded)
-    *_, streamed = engine.stream("Name a fruit.", [], "Be brief.", GREEDY)
-    assert streamed == engine.reply("Name a fruit.", [], "Be brief.", GREEDY)
+    snapshots = list(engine.stream("Name three fruits.", [], "Be brief.", GREEDY))
+    ids, _ = engine.prompt_ids(engine.conversation("Name three fruits.", [], "Be brief."), GREEDY.max_new_tokens)
+    with real_chat_loaded.lock, torch.inference_mode():
+        output = real_chat_loaded.model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids),
+                                                 dtype=torch.long), pad_token_id=real_chat_loaded.tokenizer.pad_token_id,
+                                                 **GREEDY.generate_kwargs())
+    reference = real_chat_loaded.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+    assert len(snapshots) > 3 and len(reference) > 20
+    assert all(later.startswith(earlier) and later != earlier for earlier, later in zip(snapshots, snapshots[1:]))
+    assert snapshots[-1] == reference
