@@ -23,7 +23,6 @@ import torch
 from assistant.errors import InputError, UserError
 from assistant.loading import LoadedModel
 
-NO_ADAPTER = "(base model)"
 log = logging.getLogger(__name__)
 
 
@@ -51,9 +50,9 @@ class AdapterRuntime:
         base = info.base_model
         return base in (self.served_reference, self.loaded.location, self.loaded.name)
 
-    def choices(self, task: str | None = None, heads: bool = False) -> list[str]:
+    def adapter_names(self, task: str | None = None, heads: bool = False) -> list[str]:
         """Adapter names usable here: generative ones for this model, plus heads when asked."""
-        names = [NO_ADAPTER]
+        names = []
         for info in self.store.list():
             if info.broken or (task and info.task != task):
                 continue
@@ -64,12 +63,12 @@ class AdapterRuntime:
         return names
 
     def info(self, name: str | None):
-        """The adapter a request picked (None for the base model).
+        """The adapter a request picked (None or empty: the base model).
 
         A missing or broken adapter gets a message fit for any visitor: the store's own message
         (which names the data folder and every adapter) goes to the server log only.
         """
-        if not name or name == NO_ADAPTER:
+        if not name:
             return None
         try:
             return self.store.get(name)
@@ -77,7 +76,7 @@ class AdapterRuntime:
             log.info("adapter %r requested but not usable: %s", name, exc)
             shown = name if len(name) <= 64 else name[:61] + "..."
             raise InputError(f"There is no usable adapter named {shown!r} here. Pick one from the adapter menu, "
-                             f"or {NO_ADAPTER!r} for none.") from None
+                             "or leave it empty for the base model.") from None
 
     @contextmanager
     def using(self, name: str | None):

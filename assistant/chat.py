@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import torch
 from transformers import TextIteratorStreamer
 
-from assistant.adapter_runtime import NO_ADAPTER
 from assistant.arguments import number_arg, text_arg
 from assistant.errors import InputError
 from assistant.loading import LoadedModel
@@ -148,7 +147,7 @@ class ChatEngine:
                    adapter: str | None = None) -> Iterator[str]:
         """Yield the reply to the prompt ``ids`` (from ``prompt_ids``) as it grows, full text each time."""
         stop_event = stop_event or threading.Event()
-        if adapter and adapter != NO_ADAPTER and self.adapters is None:
+        if adapter and self.adapters is None:
             raise InputError("This engine serves no adapters.")
         hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)

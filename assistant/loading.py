@@ -24,6 +24,7 @@ import torch
 from assistant.errors import ModelLoadError
 from assistant.memory import release_free_memory
 from assistant.model_sources import gguf_source, gguf_tokenizer, resolve_model
+from assistant.precision import Precision
 
 QUANT_CHOICES = ("nf4", "int8", "bf16", "fp32", "none")
 ENGINE_CHOICES = ("auto", "llama.cpp", "transformers")
@@ -46,7 +47,7 @@ class LoadedModel:
     name: str
     location: str
     device: str
-    precision: str
+    precision: Precision
     footprint_bytes: int
     context_window: int
     notices: list[str] = field(default_factory=list)
@@ -177,7 +178,7 @@ def load_causal_lm(
         name=resolved.display_name,
         location=resolved.location,
         device=device,
-        precision=precision + (" (double quant)" if precision == "nf4" else ""),
+        precision=Precision(precision, double_quant=precision == "nf4"),
         footprint_bytes=int(model.get_memory_footprint()),
         context_window=context,
         notices=notices,
@@ -215,7 +216,7 @@ def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None,
     notices = _ensure_chat_template(tokenizer, display_name)
     engine = LlamaCppEngine(gguf, tokenizer, context=context)
     return LoadedModel(model=None, tokenizer=tokenizer, name=display_name, location=str(gguf), device="cpu",
-                       precision=f"{engine.precision} GGUF", footprint_bytes=gguf.stat().st_size,
+                       precision=Precision(engine.precision, gguf=True), footprint_bytes=gguf.stat().st_size,
                        context_window=engine.context_window, notices=notices, engine=engine)
 
 

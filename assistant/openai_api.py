@@ -52,7 +52,7 @@ class OpenAIService:
 
     def model_ids(self) -> list[str]:
         adapters = self.engine.adapters
-        extra = [name for name in adapters.choices()[1:]] if adapters is not None else []
+        extra = adapters.adapter_names() if adapters is not None else []
         return [self.model_id, *extra]
 
     def models(self) -> dict:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from assistant.errors import InputError
 from assistant.model_sources import EMBEDDED_MODELS
+from finetune.tasks import METHODS, TASKS, task_for_method
 
-TASKS = ("classification", "ner", "translation", "faq", "instruction", "unsupervised", "preference")
-METHODS = ("supervised", "unsupervised", "semi-supervised", "preference")
 PREFERENCE_LOSSES = ("dpo", "orpo")
 APPROACHES = ("auto", "generative", "head")
 
@@ -119,10 +118,8 @@ class FinetuneConfig:
             raise InputError(f"--method '{self.method}' is not one of {', '.join(METHODS)}.")
         if self.approach not in APPROACHES:
             raise InputError(f"--approach '{self.approach}' is not one of {', '.join(APPROACHES)}.")
-        if self.method == "unsupervised" and self.task != "unsupervised":
-            self.task = "unsupervised"
-        if self.method == "preference" and self.task != "preference":
-            self.task = "preference"
+        if self.method in ("unsupervised", "preference"):
+            self.task = task_for_method(self.task, self.method)
         if self.task == "preference" and self.method != "preference":
             self.method = "preference"
         if self.preference_loss not in PREFERENCE_LOSSES:

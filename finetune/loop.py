@@ -1,4 +1,4 @@
-"""The training loop: AdamW on the trainable (LoRA / head) parameters, warm-up + linear decay,
+"""The training loop: AdamW on the trainable (LoRA / head) parameters, warm-up + linear decay (transformers'),
 gradient accumulation, periodic validation loss, checkpoints for Stop/Resume, a JSONL log.
 
 Every step is visible here (nanoGPT style); accelerate supplies the device, the backward pass
@@ -57,11 +57,15 @@ def steps_for(n_examples: int, batch_size: int, grad_accum: int, epochs: float, 
     return max(1, math.ceil(per_epoch * epochs))
 
 
-def _lr_at(step: int, total: int, peak: float) -> float:
-    warmup = max(1, min(100, total // 10))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * max(0.0, (total - step) / max(1, total - warmup))
+def linear_schedule(optimizer, total_steps: int, start_step: int = 0):
+    """transformers' warm-up + linear decay over ``total_steps`` (warm-up: a tenth, 1 to 100 steps), placed at
+    ``start_step`` so that a later phase (semi-supervised round 2) continues the count."""
+    from transformers import get_linear_schedule_with_warmup
+
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])  # what a schedule placed past step 0 starts from
+    return get_linear_schedule_with_warmup(optimizer, max(1, min(100, total_steps // 10)), total_steps,
+                                           last_epoch=start_step - 1)
 
 
 def _forward_loss(model, batch, forward=None) -> tuple[torch.Tensor, int]:
@@ -125,17 +129,17 @@ def _trainable(model) -> dict[str, torch.Tensor]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(folder: Path, model, optimizer, step: int, log_state: dict) -> None:
-    """Write trainable weights + optimizer state + step atomically (temp file, then rename)."""
+def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, log_state: dict) -> None:
+    """Write trainable weights + optimizer and LR-schedule state + step atomically (temp file, then rename)."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "trainable": {n: p.detach().clone() for n, p in _trainable(model).items()},
-             "optimizer": optimizer.state_dict(), "log_state": log_state}
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "log_state": log_state}
     tmp = folder / "checkpoint.pt.tmp"
     torch.save(state, tmp)
     os.replace(tmp, folder / "checkpoint.pt")
 
 
-def load_checkpoint(folder: Path, model, optimizer) -> tuple[int, dict]:
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[int, dict]:
     """Restore a checkpoint written by ``save_checkpoint`` (our own file: tensors and plain types only)."""
     state = torch.load(folder / "checkpoint.pt", weights_only=True)
     params = _trainable(model)
@@ -146,7 +150,14 @@ def load_checkpoint(folder: Path, model, optimizer) -> tuple[int, dict]:
         for name, tensor in state["trainable"].items():
             params[name].copy_(tensor)
     optimizer.load_state_dict(state["optimizer"])
-    return int(state["step"]), state.get("log_state", {})
+    step = int(state["step"])
+    if "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    else:  # written before the schedule was saved: place it at the checkpoint's step
+        scheduler.last_epoch = step
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base * factor(step)
+    return step, state.get("log_state", {})
 
 
 def _truncate_log(path: Path, last_step: int) -> None:
@@ -184,7 +195,8 @@ def train(
     accelerator = Accelerator(cpu=on_cpu)
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=settings.learning_rate, weight_decay=0.0)
-    step, log_state = (load_checkpoint(run_dir, model, optimizer) if resume else (start_step, {}))
+    scheduler = linear_schedule(optimizer, settings.total_steps, start_step)
+    step, log_state = (load_checkpoint(run_dir, model, optimizer, scheduler) if resume else (start_step, {}))
     forward = model
     if world > 1:  # DDP (or the FSDP / DeepSpeed plugin of the accelerate config) around model and optimizer
         forward, optimizer = accelerator.prepare(model, optimizer, device_placement=[False, False])
@@ -224,9 +236,7 @@ def train(
             if stop_event is not None and stop_event.is_set():
                 status = "stopped"
                 break
-            lr = _lr_at(step, settings.total_steps, settings.learning_rate)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = optimizer.param_groups[0]["lr"]  # this step's, from the schedule
             step_loss, step_tokens = 0.0, 0
             for micro in range(settings.grad_accum):
                 batch = {k: v.to(device) for k, v in collate(next(batches), pad_id).items()}
@@ -243,6 +253,7 @@ def train(
             tokens_processed += step_tokens
             accelerator.clip_grad_norm_(list(_trainable(model).values()), 1.0)
             optimizer.step()
+            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             loss_value = step_loss
@@ -257,13 +268,13 @@ def train(
             if on_step and main:
                 on_step(record)
             if main and step % settings.save_every == 0 and step < settings.total_steps:
-                save_checkpoint(run_dir, model, optimizer, step, _log_state())
+                save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
     finally:
         log.close()
         if on_cpu:
             torch.set_flush_denormal(False)
     seconds = elapsed_before + time.perf_counter() - began
     if status == "stopped" and main:
-        save_checkpoint(run_dir, model, optimizer, step, _log_state())
+        save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
     model.eval()
     return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds)

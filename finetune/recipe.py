@@ -32,6 +32,7 @@ from finetune.evaluate import base_vs_adapter
 from finetune.loop import LoopSettings, steps_for, train
 from finetune.models import build_generative, build_head, encode_head_examples, head_predict
 from finetune.preference import encode_pairs, preference_metrics, train_preference
+from finetune.tasks import data_task
 
 Event = Callable[[str, dict], None]
 
@@ -47,14 +48,11 @@ class RunSummary:
     seconds: float = 0.0
     tokens_per_second: float = 0.0
     pseudo_labels_used: int | None = None
+    round_2: dict | None = None  # semi-supervised: {"pseudo_labels", "examples", "steps"} of the second round
 
 
 def runs_dir(config: FinetuneConfig) -> Path:
     return Path(config.data_dir) / "runs"
-
-
-def _data_task(config: FinetuneConfig) -> str:
-    return "semi_supervised" if config.method == "semi-supervised" else config.task
 
 
 def _task_options(config: FinetuneConfig, rows: list[dict]) -> dict:
@@ -118,12 +116,12 @@ def _pseudo_label(config, model, tokenizer, loaded, unlabelled: list[dict], labe
 def _load_agreed(config: FinetuneConfig):
     """The validated dataset; under torchrun, only once every rank has read the same file with the same settings."""
     if not is_distributed():
-        dataset = load_dataset_file(config.data, task=_data_task(config))
+        dataset = load_dataset_file(config.data, task=data_task(config.task, config.method))
         dataset.raise_if_invalid()
         return dataset
     dataset, error = None, None
     try:
-        dataset = load_dataset_file(config.data, task=_data_task(config))
+        dataset = load_dataset_file(config.data, task=data_task(config.task, config.method))
         dataset.raise_if_invalid()
     except InputError as exc:
         error = str(exc)
@@ -202,7 +200,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         return RunSummary(run_id, "finished", result.steps, seconds=result.seconds)
 
     # 4. Semi-supervised: pseudo-label the unlabelled rows, then train again on both.
-    pseudo_used = None
+    pseudo_used, round_2 = None, None
     if config.method == "semi-supervised":
         emit("status", {"message": f"Pseudo-labelling {len(dataset.unlabelled)} unlabelled rows"})
         pseudo = _pseudo_label(config, model, tokenizer, loaded, dataset.unlabelled, options["labels"])
@@ -216,6 +214,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
             more = train(model, examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
                          run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
                          resume=False, start_step=result.steps)
+            round_2 = {"pseudo_labels": pseudo_used, "examples": len(examples), "steps": more.steps - result.steps}
             result.steps, result.seconds = more.steps, result.seconds + more.seconds
             result.target_tokens += more.target_tokens
             result.tokens_processed += more.tokens_processed
@@ -244,6 +243,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data", "data_dir", "output", "output_dir")},
         "data_file": Path(config.data).name, "data_fingerprint": dataset.fingerprint,
         "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,
+        "round_2": round_2,
         "metrics": metrics, "steps": result.steps, "world_size": processes, "train_seconds": round(result.seconds, 1),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -258,6 +258,6 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     info = publishing.info
     tokens_per_second = result.tokens_processed / max(result.seconds, 1e-9)
     summary = RunSummary(run_id, "finished", result.steps, info.name, str(info.path), metrics,
-                         time.perf_counter() - began, tokens_per_second, pseudo_used)
+                         time.perf_counter() - began, tokens_per_second, pseudo_used, round_2)
     emit("finished", summary.__dict__)
     return summary

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime, head_entities, head_label_scores
+from assistant.adapter_runtime import AdapterRuntime, head_entities, head_label_scores
+from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.chat import ChatEngine, GenerationSettings
 from assistant.errors import InputError
 from assistant.loading import load_causal_lm
@@ -26,9 +27,12 @@ def trained(tmp_path_factory, tiny_llm_dir, tiny_bert_dir):
 
 def test_choices_list_compatible_generative_adapters(trained, tiny_llm_dir):
     runtime = AdapterRuntime(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
-    assert runtime.choices() == [NO_ADAPTER, "sentiment"]
-    assert set(runtime.choices(heads=True)) == {NO_ADAPTER, "sentiment", "head"}
-    assert runtime.choices(task="translation") == [NO_ADAPTER]
+    assert runtime.adapter_names() == ["sentiment"]
+    assert set(runtime.adapter_names(heads=True)) == {"sentiment", "head"}
+    assert runtime.adapter_names(task="translation") == []
+    assert picker_choices(runtime) == [BASE_MODEL_CHOICE, "sentiment"]
+    assert picked_adapter(BASE_MODEL_CHOICE) is None and picked_adapter("") is None
+    assert picked_adapter("sentiment") == "sentiment"
 
 
 def test_adapter_changes_the_reply_and_the_base_stays_available(trained, tiny_llm_dir):
@@ -36,7 +40,7 @@ def test_adapter_changes_the_reply_and_the_base_stays_available(trained, tiny_ll
     engine = ChatEngine(loaded, AdapterRuntime(loaded, trained, str(tiny_llm_dir)))
     base_before = engine.reply("great film, loved it", settings=GREEDY)
     with_adapter = engine.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
-    base_after = engine.reply("great film, loved it", settings=GREEDY, adapter=NO_ADAPTER)
+    base_after = engine.reply("great film, loved it", settings=GREEDY, adapter=None)
     assert with_adapter != base_before
     assert base_after == base_before
 
@@ -46,7 +50,7 @@ def test_incompatible_or_head_adapter_is_a_clear_error(trained, tiny_llm_dir, tm
 
     other = shutil.copytree(tiny_llm_dir, tmp_path / "other-model")
     runtime = AdapterRuntime(load_causal_lm(str(other), "fp32"), trained, str(other))
-    assert runtime.choices() == [NO_ADAPTER]
+    assert runtime.adapter_names() == []
     with pytest.raises(InputError, match="trained on"):
         with runtime.using("sentiment"):
             pass
@@ -87,7 +91,7 @@ def test_task_tabs_run_the_chosen_adapter(trained, tiny_llm_dir):
     def generative():
         return classification.classify(loaded, "a lovely day", "negative, positive")["scores"]
 
-    base = run_with_adapter(runtime, NO_ADAPTER, "classification", generative)
+    base = run_with_adapter(runtime, BASE_MODEL_CHOICE, "classification", generative)
     tuned = run_with_adapter(runtime, "sentiment", "classification", generative)
     assert set(base) == set(tuned) == {"negative", "positive"} and base != tuned
     head = run_with_adapter(runtime, "head", "classification", generative,

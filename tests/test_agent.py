@@ -55,7 +55,7 @@ def test_the_agent_runs_the_tool_and_a_failing_tool_is_a_visible_step(tiny_loade
 
 
 def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_path):
-    from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
+    from assistant.adapter_runtime import AdapterRuntime
     from assistant.chat import ChatEngine, GenerationSettings
     from assistant.loading import load_causal_lm
     from assistant.ui.compare_panel import compare
@@ -68,7 +68,7 @@ def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_pat
                        output="cmp"))
     loaded = load_causal_lm(str(tiny_llm_dir), "fp32")
     engine = ChatEngine(loaded, AdapterRuntime(loaded, AdapterStore(tmp_path / "adapters"), str(tiny_llm_dir)))
-    *_, final = compare(engine, "great film, loved it", [NO_ADAPTER, "cmp"], max_new_tokens=12)
+    *_, final = compare(engine, "great film, loved it", [None, "cmp"], max_new_tokens=12)
     assert final[0] != final[1]
     assert final[0] == engine.reply("great film, loved it", [], "", GenerationSettings(temperature=0.0, max_new_tokens=12))
 

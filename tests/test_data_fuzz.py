@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.errors import InputError
-from finetune.data import TASKS, Limits, load_dataset_file
+from finetune.data import DATA_TASKS, Limits, load_dataset_file
 
 EXTENSIONS = ["", ".csv", ".tsv", ".jsonl", ".json", ".conll", ".bmes", ".txt", ".parquet", ".dat"]
 # FUZZ_EXAMPLES=2000 for a deeper run; no example database is written (nothing lands in the repo)
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 TRICKY = list('ab Zé中 ,;\t"\'{}[]:\\\n\r-_.0123456789OBIESM\x00\x7f\ufeff')
-tasks = st.sampled_from([None, *TASKS])
+tasks = st.sampled_from([None, *DATA_TASKS])
 limits = st.sampled_from([Limits(), Limits(min_rows=1), Limits(max_columns=2, max_bytes=400)])
 cell = st.text(alphabet=st.sampled_from([c for c in TRICKY if c != "\x00"]), max_size=12)
 NAMES = ["text", "label", "tokens", "tags", "messages", "conversations", "role", "content", "from", "value", "source",

@@ -1,6 +1,7 @@
 """The QLoRA recipe end to end on tiny in-code models: what changes, what must not, stop/resume."""
 
 import json
+import math
 import threading
 
 import pytest
@@ -98,6 +99,8 @@ def test_stop_keeps_a_checkpoint_and_resume_continues_the_step_count(tmp_path, t
     assert second.status == "finished" and resumed_steps == [4, 5, 6]
     log = (tmp_path / "data" / "runs" / first.run_id / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4, 5, 6]
+    schedule = [cfg.learning_rate * f for f in (0.0, 1.0, 0.8, 0.6, 0.4, 0.2)]  # 1 warm-up step, linear decay
+    assert [json.loads(line)["lr"] for line in log] == pytest.approx(schedule), "Resume continues the LR schedule"
 
 
 def test_a_failing_run_leaves_the_adapter_list_intact(tmp_path, tiny_llm_dir):
@@ -129,10 +132,19 @@ def test_unsupervised_continued_pretraining_reports_perplexity(tmp_path, tiny_ll
     assert set(summary.metrics["adapter"]) == {"loss", "perplexity"}
 
 
-def test_semi_supervised_reports_pseudo_labels(tmp_path, tiny_bert_dir):
+def test_semi_supervised_trains_a_second_round_on_its_pseudo_labels(tmp_path, tiny_bert_dir):
+    """The sample has 60 labelled and 140 unlabelled rows and two labels: the top probability of two labels is
+    at least 1/2, so a threshold of 0.5 keeps every unlabelled row, whatever the (random) tiny model predicts.
+    With steps from epochs (max_steps 0) the second round's length follows from its rows."""
     summary = run(config(tmp_path, tiny_bert_dir, approach="head", method="semi-supervised", output="semi",
-                         data=f"{SAMPLES}/sentiment_semi_en.csv", max_steps=2, pseudo_label_threshold=0.5))
-    assert summary.pseudo_labels_used is not None and 0 <= summary.pseudo_labels_used <= 140
+                         data=f"{SAMPLES}/sentiment_semi_en.csv", max_steps=0, epochs=1.0, batch_size=16,
+                         pseudo_label_threshold=0.5))
+    meta = json.loads((tmp_path / "data" / "adapters" / "semi" / "metadata.json").read_text())
+    labelled = meta["train_rows"]
+    assert labelled + meta["validation_rows"] == 60 and summary.pseudo_labels_used == meta["pseudo_labels_used"] == 140
+    assert summary.round_2 == meta["round_2"] == {"pseudo_labels": 140, "examples": labelled + 140,
+                                                  "steps": math.ceil((labelled + 140) / 16)}
+    assert summary.steps == meta["steps"] == math.ceil(labelled / 16) + math.ceil((labelled + 140) / 16)
 
 
 def test_invalid_data_trains_and_saves_nothing(tmp_path, tiny_llm_dir):

@@ -11,13 +11,13 @@ import pytest
 
 from assistant.errors import InputError
 from assistant.ui.adapters_panel import adapter_rows, delete_adapter, key_metric, rename_adapter
-from assistant.ui.finetune_forms import (build_config, check_ready, data_task, estimate_markdown, form_task,
-                                         inspect_dataset, preview_command, role_slots, sample_files, start_training,
-                                         training_file)
+from assistant.ui.finetune_forms import (build_config, check_ready, estimate_markdown, inspect_dataset, preview_command,
+                                         role_slots, sample_files, start_training, training_file)
 from assistant.ui.finetune_view import loss_frame, metrics_markdown, progress_line
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file
+from finetune.tasks import data_task, task_and_method, task_for_method
 from finetune.jobs import JobManager, JobSnapshot
 from tests.test_adapters import publish
 
@@ -47,9 +47,11 @@ def test_a_sample_loads_with_its_report_preview_and_detected_columns():
     assert view.preview["headers"] == ["text", "label"] and len(view.preview["data"]) == 20
     assert "120 usable rows" in view.summary and "OK" in view.summary
     semi = inspect_dataset(SAMPLES / "sentiment_semi_en.csv")
-    assert semi.task == "semi_supervised" and form_task(semi.task) == ("classification", "semi-supervised")
+    assert semi.task == "semi_supervised" and task_and_method(semi.task) == ("classification", "semi-supervised")
     assert data_task("classification", "semi-supervised") == "semi_supervised"
-    assert data_task("classification", "unsupervised") == "unsupervised" == form_task("unsupervised")[0]
+    assert data_task("classification", "unsupervised") == "unsupervised" == task_and_method("unsupervised")[0]
+    assert task_and_method("preference") == ("preference", "preference") == (data_task("ner", "preference"), "preference")
+    assert task_for_method("ner", "semi-supervised") == "classification" and task_for_method("ner", "supervised") == "ner"
 
 
 def test_every_problem_is_reported_with_its_row_and_start_is_refused(tmp_path, jobs):

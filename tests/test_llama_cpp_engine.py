@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
+from assistant.adapter_runtime import AdapterRuntime
 from assistant.chat import ChatEngine, GenerationSettings
 from assistant.errors import ModelLoadError, UserError
 from assistant.loading import load_causal_lm, load_llama_cpp, load_served_model
@@ -106,7 +106,7 @@ def test_seeded_sampling_repeats_and_unseeded_varies(served):
 
 def test_adapter_reply_equals_peft_and_base_returns_per_request(served, reference, adapters, tiny_gguf):
     served_runtime = AdapterRuntime(served, adapters, str(tiny_gguf[0]))
-    assert served_runtime.choices() == [NO_ADAPTER, "sentiment"]
+    assert served_runtime.adapter_names() == ["sentiment"]
     fast = ChatEngine(served, served_runtime)
     peft_loaded = load_causal_lm(str(tiny_gguf[0]), quant="fp32")
     exact = ChatEngine(peft_loaded, AdapterRuntime(peft_loaded, adapters, str(tiny_gguf[0])))
@@ -118,7 +118,7 @@ def test_adapter_reply_equals_peft_and_base_returns_per_request(served, referenc
     assert (adapters.get("sentiment").path / "adapter_model.gguf").is_file()  # converted once, kept beside it
     # two sessions interleaved, each picking its own adapter per request
     for _ in range(2):
-        assert fast.reply("great film, loved it", settings=GREEDY, adapter=NO_ADAPTER) == base
+        assert fast.reply("great film, loved it", settings=GREEDY, adapter=None) == base
         assert fast.reply("great film, loved it", settings=GREEDY, adapter="sentiment") == tuned
 
 

@@ -5,6 +5,7 @@ import torch
 
 from assistant.errors import ModelLoadError
 from assistant.loading import FALLBACK_CHAT_TEMPLATE, load_causal_lm
+from assistant.precision import Precision
 
 
 def _linear_types(model) -> set[str]:
@@ -19,7 +20,8 @@ def test_nf4_replaces_linear_layers_with_bitsandbytes_4bit(tiny_llm_dir):
     assert isinstance(q_proj, bnb.nn.Linear4bit)
     assert q_proj.weight.quant_state.quant_type == "nf4"
     assert q_proj.weight.quant_state.nested, "double quantization must be on"
-    assert loaded.precision.startswith("nf4") and loaded.device == "cpu"
+    assert loaded.precision == Precision("nf4", double_quant=True) and loaded.device == "cpu"
+    assert str(loaded.precision) == "nf4 (double quant)"
 
 
 def test_int8_uses_bitsandbytes_8bit_layers(tiny_llm_dir):
@@ -31,7 +33,7 @@ def test_int8_uses_bitsandbytes_8bit_layers(tiny_llm_dir):
                                                  ("none", torch.float32, "fp32")])
 def test_float_precisions(tiny_llm_dir, quant, dtype, label):
     loaded = load_causal_lm(str(tiny_llm_dir), quant=quant)
-    assert loaded.model.dtype == dtype and loaded.precision == label
+    assert loaded.model.dtype == dtype and loaded.precision == Precision(label) and str(loaded.precision) == label
     assert _linear_types(loaded.model) == {"Linear"}
 
 

@@ -1,5 +1,8 @@
 """Run a task handler with the session's chosen adapter (the picker above the tabs).
 
+The picker shows ``BASE_MODEL_CHOICE`` for "no adapter"; ``picked_adapter`` turns a picker value (or an
+API argument, where empty means the base) into the adapter name or None, which is all the core sees.
+
 Generative adapters run on the shared chat model (``AdapterRuntime.using``); a classifier-head
 adapter (classification or NER on MiniLM) runs on its own encoder through ``head_fn``.
 """
@@ -11,21 +14,35 @@ from collections.abc import Callable
 import gradio as gr
 
 from assistant.ui.user_errors import shown
-from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
+from assistant.adapter_runtime import AdapterRuntime
 from assistant.errors import InputError, UserError
+
+BASE_MODEL_CHOICE = "(base model)"
+"""The picker's label for running without an adapter: display only, never passed past the UI."""
+
+
+def picked_adapter(choice: str | None) -> str | None:
+    """The adapter name a picker value (or API argument) stands for; None for the base model."""
+    return None if not choice or choice == BASE_MODEL_CHOICE else choice
+
+
+def picker_choices(runtime: AdapterRuntime | None, heads: bool = False) -> list[str]:
+    """What an adapter picker lists: the base model first, then the adapters usable here."""
+    return [BASE_MODEL_CHOICE, *(runtime.adapter_names(heads=heads) if runtime is not None else [])]
 
 
 def run_with_adapter(runtime: AdapterRuntime | None, adapter: str | None, task: str, fn: Callable,
                      head_fn: Callable | None = None):
-    """``fn()`` with ``adapter`` active, or ``head_fn(head)`` for a head adapter of this task."""
-    if runtime is None or not adapter or adapter == NO_ADAPTER:
+    """``fn()`` with ``adapter`` (a picker value) active, or ``head_fn(head)`` for a head adapter of this task."""
+    adapter = picked_adapter(adapter)
+    if runtime is None or adapter is None:
         return fn()
     try:
         info = runtime.info(adapter)
         if info.kind == "encoder-head-lora":
             if head_fn is None or info.task != task:
                 raise InputError(f"'{adapter}' is a {info.task} head; it cannot run the {task} task. "
-                                 "Pick '(base model)' or an adapter trained for this task.")
+                                 f"Pick '{BASE_MODEL_CHOICE}' or an adapter trained for this task.")
             return head_fn(runtime.head(adapter))
         with runtime.using(adapter):
             return fn()
@@ -35,4 +52,4 @@ def run_with_adapter(runtime: AdapterRuntime | None, adapter: str | None, task: 
 
 def picker_inputs(picker: gr.Dropdown | None) -> list:
     """The picker as an event input, or a constant "no adapter" when the app serves none."""
-    return [picker if picker is not None else gr.State(NO_ADAPTER)]
+    return [picker if picker is not None else gr.State(None)]

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from assistant.adapter_runtime import NO_ADAPTER, AdapterRuntime
+from assistant.adapter_runtime import AdapterRuntime
 from assistant.chat import ChatEngine
 from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab, finetune_labels,
                           ner_tab, empty_states, quickstart, translate_tab)
+from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picker_choices
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
 
@@ -70,7 +71,7 @@ def build_app(services: Services) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nChat, run NLP tasks and QLoRA fine-tune 4-bit models, offline.")
         picker = None
         if runtime is not None:
-            picker = gr.Dropdown(runtime.choices(heads=True), value=NO_ADAPTER, label=tr("app.adapter"),
+            picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE, label=tr("app.adapter"),
                                  info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
         with gr.Tab(tr("app.chat"), id="chat"):
             chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent)
@@ -96,8 +97,8 @@ def build_app(services: Services) -> gr.Blocks:
 
 
 def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
-    names = runtime.choices(heads=True)
-    return gr.Dropdown(choices=names, value=current if current in names else NO_ADAPTER)
+    names = picker_choices(runtime, heads=True)
+    return gr.Dropdown(choices=names, value=current if current in names else BASE_MODEL_CHOICE)
 
 
 def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) -> None:
@@ -127,7 +128,7 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
 def _picker_after_training(services: Services, current: str, quick_job: str | None):
     """The refreshed picker; once this session's one-click run has finished, its adapter selected (once)."""
     wanted = quickstart.adapter_to_select(services.jobs, quick_job)
-    names = services.runtime.choices(heads=True)
+    names = picker_choices(services.runtime, heads=True)
     if wanted in names:
         return gr.Dropdown(choices=names, value=wanted), None
     return _refreshed_picker(services.runtime, current), gr.skip()

@@ -12,6 +12,7 @@ from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.errors import InputError, UserError
 from assistant.loading import human_bytes
+from assistant.ui.adapter_choice import picked_adapter
 from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
@@ -126,6 +127,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             return
         prior, last = history[:-1], message_text(history[-1]["content"])
         stop_event = stops.fresh(request.session_hash if request else "")
+        adapter = picked_adapter(adapter)
         try:
             tooled = tool_reply(last, adapter) if agent is not None and with_agent else None
             if tooled is not None:
@@ -168,7 +170,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
             adapter = text_arg(adapter, "adapter", optional=True)
             return engine.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
-                                settings, adapter=adapter or None)
+                                settings, adapter=picked_adapter(adapter))
         except UserError as exc:
             raise shown(exc) from exc
 
@@ -182,11 +184,11 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             message, adapter = text_arg(message, "message").strip(), text_arg(adapter, "adapter", optional=True)
             if not message:
                 raise InputError("Type a message first: an empty message cannot be answered.")
-            tooled = tool_reply(message, adapter or None)
+            tooled = tool_reply(message, picked_adapter(adapter))
             if tooled is not None:
                 return {"reply": tooled[1], "steps": [tooled[0].to_dict()]}
             settings = GenerationSettings(temperature=0.0, max_new_tokens=256)
-            return {"reply": engine.reply(message, [], "", settings, adapter=adapter or None), "steps": []}
+            return {"reply": engine.reply(message, [], "", settings, adapter=picked_adapter(adapter)), "steps": []}
         except UserError as exc:
             raise shown(exc) from None
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from assistant.adapter_runtime import NO_ADAPTER
 from assistant.chat import ChatEngine, GenerationSettings
 from assistant.errors import UserError
+from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.ui.i18n import tr
 from assistant.ui.user_errors import shown
 
@@ -23,12 +23,11 @@ TRANSLATIONS = {
 }
 
 
-def compare(engine: ChatEngine, prompt: str, targets: list[str], max_new_tokens: int = 256):
-    """Yield the list of answers as each target finishes (greedy; a target is an adapter name or the base)."""
+def compare(engine: ChatEngine, prompt: str, targets: list[str | None], max_new_tokens: int = 256):
+    """Yield the list of answers as each target finishes (greedy; a target is an adapter name, None the base)."""
     settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
     answers = [""] * len(targets)
-    for index, target in enumerate(targets):
-        adapter = None if not target or target == NO_ADAPTER else target
+    for index, adapter in enumerate(targets):
         answers[index] = engine.reply(prompt, [], "", settings, adapter=adapter)
         yield list(answers)
 
@@ -37,12 +36,12 @@ def build_compare_panel(engine: ChatEngine, queue_id: str) -> None:
     runtime = engine.adapters
 
     def choices():
-        return runtime.choices() if runtime is not None else [NO_ADAPTER]
+        return picker_choices(runtime)
 
     names = choices()
     with gr.Accordion(tr("compare.title"), open=False, elem_id="compare"):
         with gr.Row():
-            left = gr.Dropdown(names, value=NO_ADAPTER, label=tr("compare.left"), elem_id="compare-left")
+            left = gr.Dropdown(names, value=BASE_MODEL_CHOICE, label=tr("compare.left"), elem_id="compare-left")
             right = gr.Dropdown(names, value=names[-1], label=tr("compare.right"), elem_id="compare-right")
         prompt = gr.Textbox(label=tr("compare.prompt"), lines=2, elem_id="compare-prompt")
         run = gr.Button(tr("compare.run"), elem_id="compare-run")
@@ -54,7 +53,7 @@ def build_compare_panel(engine: ChatEngine, queue_id: str) -> None:
 
     def on_run(text, a, b):
         try:
-            for answers in compare(engine, text, [a, b]):
+            for answers in compare(engine, text, [picked_adapter(a), picked_adapter(b)]):
                 yield answers[0], answers[1]
         except UserError as exc:
             raise shown(exc) from None

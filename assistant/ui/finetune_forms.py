@@ -25,6 +25,7 @@ from finetune.data.loader import preview_records
 from finetune.auto_choice import AUTO, choose_base, data_language
 from finetune.estimate import current_device, estimate_for_config
 from finetune.jobs import JobManager
+from finetune.tasks import data_task
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "finetune" / "samples"
 ROLE_SLOTS = max(len({r for req, opt in layouts for r in req + opt}) for layouts in TASK_ROLES.values())
@@ -40,26 +41,6 @@ DEFAULTS = {f.name: f.default for f in fields(FinetuneConfig) if f.name in FORM_
 def sample_files() -> list[str]:
     """The shipped sample datasets, by file name."""
     return sorted(p.name for p in SAMPLES_DIR.iterdir() if p.is_file() and p.suffix != ".md")
-
-
-def data_task(task: str, method: str) -> str:
-    """The data loader's task for the form's task and method."""
-    if method == "semi-supervised":
-        return "semi_supervised"
-    if method == "preference":
-        return "preference"
-    return "unsupervised" if method == "unsupervised" else task
-
-
-def form_task(loader_task: str) -> tuple[str, str]:
-    """(task, method) for the form, from the data loader's task."""
-    if loader_task == "semi_supervised":
-        return "classification", "semi-supervised"
-    if loader_task == "unsupervised":
-        return "unsupervised", "unsupervised"
-    if loader_task == "preference":
-        return "preference", "preference"
-    return loader_task, "supervised"
 
 
 def role_slots(loader_task: str) -> list[str]:

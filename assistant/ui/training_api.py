@@ -19,8 +19,9 @@ import gradio as gr
 from assistant.arguments import number_arg, text_arg
 from assistant.errors import InputError, UserError
 from assistant.ui.admin_lock import AdminLock
-from assistant.ui.finetune_forms import data_task, inspect_dataset, start_training
+from assistant.ui.finetune_forms import inspect_dataset, start_training
 from assistant.ui.user_errors import shown
+from finetune.tasks import data_task
 
 API_OWNER = "api"
 

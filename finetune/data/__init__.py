@@ -10,12 +10,13 @@ Modules: ``readers`` (file formats), ``columns`` (roles and mapping), ``canonica
 Tests: ``pytest tests/test_data_readers.py tests/test_data_validation.py tests/test_data_fuzz.py -q``.
 """
 
-from finetune.data.columns import TASK_ROLES, TASKS, ColumnMapping, detect_columns, guess_task
+from finetune.data.columns import TASK_ROLES, ColumnMapping, detect_columns, guess_task
 from finetune.data.loader import LoadedDataset, load_dataset_file, split_train_validation
 from finetune.data.readers import FORMATS, Limits, Table, read_table
 from finetune.data.tags import to_iob2
 from finetune.data.validation import LengthStats, Problem, ValidationReport
+from finetune.tasks import DATA_TASKS
 
-__all__ = ["FORMATS", "TASKS", "TASK_ROLES", "ColumnMapping", "LengthStats", "Limits", "LoadedDataset", "Problem",
+__all__ = ["DATA_TASKS", "FORMATS", "TASK_ROLES", "ColumnMapping", "LengthStats", "Limits", "LoadedDataset", "Problem",
            "Table", "ValidationReport", "detect_columns", "guess_task", "load_dataset_file", "read_table",
            "split_train_validation", "to_iob2"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from assistant.errors import InputError
+from finetune.tasks import DATA_TASKS
 
-TASKS = ("classification", "semi_supervised", "ner", "translation", "faq", "instruction", "unsupervised", "preference")
 # task -> layouts; each layout is (required roles, optional roles)
 TASK_ROLES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "classification": [(("text", "label"), ())],
@@ -70,8 +70,8 @@ class ColumnMapping:
     label_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise InputError(f"unknown task '{self.task}'; choose one of {', '.join(TASKS)}.")
+        if self.task not in DATA_TASKS:
+            raise InputError(f"unknown task '{self.task}'; choose one of {', '.join(DATA_TASKS)}.")
         if isinstance(self.label_names, (list, tuple)):
             self.label_names = {str(i): str(name) for i, name in enumerate(self.label_names)}
         self.label_names = {str(k): str(v) for k, v in (self.label_names or {}).items()}
@@ -195,8 +195,8 @@ def _find_for_role(columns, role, task, records, taken) -> str | None:
 
 def detect_columns(columns: Sequence[str], task: str, records: Sequence[dict] | None = None,
                    file_name: str = "the file") -> ColumnMapping:
-    if task not in TASKS:
-        raise InputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}.")
+    if task not in DATA_TASKS:
+        raise InputError(f"unknown task '{task}'; choose one of {', '.join(DATA_TASKS)}.")
     roles = detect_roles(columns, task, records)
     if roles is None:
         wanted = " or ".join(" + ".join(req) for req, _ in TASK_ROLES[task])

@@ -21,11 +21,12 @@ from typing import Any, Sequence
 
 from assistant.errors import InputError
 from finetune.data.canonical import convert, row_text
-from finetune.data.columns import TASKS, ColumnMapping, detect_columns, guess_task
+from finetune.data.columns import ColumnMapping, detect_columns, guess_task
 from finetune.data.readers import FORMATS, Limits, Table, read_table
 from finetune.data.tags import entity_type
 from finetune.data.validation import (LengthStats, Problem, ValidationReport, check_classes, check_duplicates,
                                       check_row_count)
+from finetune.tasks import DATA_TASKS
 
 
 @dataclass
@@ -65,7 +66,7 @@ def load_dataset_file(path: str | Path, task: str | None = None, mapping: Column
     """Read, map, convert and validate a dataset file. Raises InputError for files that cannot be used at
     all; everything else (bad rows, too few rows, one class) is in ``report`` - call ``raise_if_invalid``.
 
-    ``task``: one of TASKS, guessed from the columns when None. ``mapping``: overrides the detected columns.
+    ``task``: one of DATA_TASKS, guessed from the columns when None. ``mapping``: overrides the detected columns.
     ``tokenizer``: adds token length statistics. ``entity_types``: allowed NER types (e.g. PER, ORG, LOC).
     """
     path = Path(path)
@@ -91,9 +92,9 @@ def _resolve_task(table: Table, task: str | None, mapping: ColumnMapping | None)
         task = guess_task(table.columns, table.records, table.format)
         if task is None:
             raise InputError(f"{table.name}: cannot tell the task from the columns ({', '.join(table.columns)}). "
-                             f"Choose the task ({', '.join(TASKS)}) and map the columns.")
-    if task not in TASKS:
-        raise InputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}.")
+                             f"Choose the task ({', '.join(DATA_TASKS)}) and map the columns.")
+    if task not in DATA_TASKS:
+        raise InputError(f"unknown task '{task}'; choose one of {', '.join(DATA_TASKS)}.")
     return task
 
 
