@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.agent_router import AgentRouter, Route, is_chinese
+from assistant.agent_router import AgentRouter, Route
 from assistant.errors import UserError
+from assistant.language import is_chinese
 from assistant.tasks import classification, ner, translation
 
 

@@ -17,6 +17,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from assistant.language import is_chinese
+
 TOOLS = ("translate", "classify", "ner", "faq", "docs")
 
 CUES = {
@@ -49,7 +51,6 @@ LANGUAGE_WORDS = {
     "fr": r"french|法语|法文", "es": r"spanish|西班牙语|西班牙文", "ja": r"japanese|日语|日文",
 }
 _QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|'([^']{2,})'|[「『]([^」』]+)[」』]")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass
@@ -58,10 +59,6 @@ class Route:
     """One of TOOLS, or None: the model answers as in plain chat."""
     arguments: dict = field(default_factory=dict)
     why: str = ""
-
-
-def is_chinese(text: str) -> bool:
-    return len(_CJK.findall(text)) >= max(1, len(text.strip()) // 4)
 
 
 def payload(message: str, tool: str) -> str:

@@ -25,12 +25,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.atomic_files import staged_folder
 from assistant.errors import ModelLoadError
 
 
@@ -171,15 +170,9 @@ def gguf_tokenizer(gguf_path: Path, cache_dir: Path | None = None):
         except Exception as exc:
             raise ModelLoadError(f"Could not read the tokenizer of GGUF file '{gguf_path}': {exc}") from exc
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=target.parent))
-        except OSError:
-            return _with_pad(tokenizer)  # a read-only cache only costs the speed-up
-        try:
-            tokenizer.save_pretrained(tmp)
-            os.replace(tmp, target)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache, or another process won the race
+            with staged_folder(target, prefix=".tokenizer-") as folder:
+                tokenizer.save_pretrained(folder)
+        except OSError:  # a read-only cache only costs the speed-up; or another process won the race
             if not (target / "tokenizer_config.json").is_file():
                 return _with_pad(tokenizer)
     return _with_pad(AutoTokenizer.from_pretrained(str(target)))
@@ -222,19 +215,14 @@ def convert_gguf(gguf_path: Path, cache_dir: Path) -> Path:
     plain.load_state_dict(gguf_model.state_dict(), strict=True)
     del gguf_model
 
-    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
-        plain.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
+        with staged_folder(target, prefix=".converting-") as folder:
+            plain.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").is_file():
             raise
         # Another process finished the same conversion first; theirs is complete.
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -18,6 +18,8 @@ import re
 import sys
 import threading
 
+from assistant.language import HAN, HAN_CHARS
+
 EN_STOP_WORDS = frozenset({
     "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "been",
     "being", "do", "does", "did", "i", "my", "me", "you", "your", "it", "its", "this", "that", "these", "those",
@@ -30,8 +32,7 @@ ZH_STOP_WORDS = frozenset(
     "什么 怎么 怎样 怎么样 如何 为什么 为何 哪些 哪个 哪 多少 几 有 没有 要 会 能 可以 应该 该 就 都 也 还 "
     "又 再 把 被 让 给 对 从 到 上 下 中 里 时 时候 一个 一些 一下 一种 个 些 种 之 其 而 且 并 但 但是 "
     "如果 因为 所以 比较 一般 具体 到底 究竟 请问 请 是不是 有没有 能不能 不 没 啥 干什么 干嘛 东西 事 回事 怎么办 办".split())
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_TOKEN = re.compile(f"[{HAN_CHARS}]+|" r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
 _JIEBA_LOCK = threading.Lock()
 _segmenter = None
 
@@ -68,7 +69,7 @@ def terms(text: str) -> list[str]:
     found = []
     for match in _TOKEN.finditer(text or ""):
         run = match.group()
-        if _CJK.match(run):
+        if HAN.match(run):
             found.extend(chinese_words(run))
         elif (word := run.lower()) not in EN_STOP_WORDS:
             found.append(strip_suffix(word))

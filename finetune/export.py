@@ -28,16 +28,16 @@ import argparse
 import json
 import logging
 import os
-import secrets
-import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from assistant.atomic_files import staged_folder
 from assistant.errors import InputError, UserError
 from finetune.adapters import AdapterInfo, AdapterStore
+from finetune.archives import zip_folder
 
 log = logging.getLogger(__name__)
 MARKER = "exported_from.json"  # also what makes an existing folder safe to replace with --overwrite
@@ -111,22 +111,17 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
 def write_export(info: AdapterInfo, target: Path, overwrite: bool, build, what: str) -> Path:
     """Build an export in a hidden folder beside ``target`` (``build(folder) -> marker fields``), write its
     ``exported_from.json`` and rename it into place; nothing half-written is ever left at ``target``."""
-    temp = target.parent / f".{target.name}.exporting-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        temp.mkdir()
-        written = build(temp)
-        marker = {"adapter": info.name, "kind": info.kind, "task": info.task, "base_model": info.base_model,
-                  "adapter_created": info.created, **written,
-                  "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        replace_folder(temp, target, overwrite)
+        with staged_folder(target, prefix=f".{target.name}.exporting-", replace=True) as temp:
+            written = build(temp)
+            marker = {"adapter": info.name, "kind": info.kind, "task": info.task, "base_model": info.base_model,
+                      "adapter_created": info.created, **written,
+                      "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            check_target(target, overwrite)  # again: the folder may have appeared while the model was saved
     except OSError as exc:
-        shutil.rmtree(temp, ignore_errors=True)
         raise UserError(f"Could not write the export to {target}: {exc.strerror or exc}. Check that the folder "
                         f"is writable and the disk has room for {what}.") from exc
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return target
 
 
@@ -141,41 +136,14 @@ def check_target(target: Path, overwrite: bool) -> None:
                          "Choose another --output.")
 
 
-def replace_folder(temp: Path, target: Path, overwrite: bool) -> None:
-    if not os.path.lexists(target):
-        os.rename(temp, target)
-        return
-    check_target(target, overwrite)
-    old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
-    os.rename(target, old)
-    try:
-        os.rename(temp, target)
-    except BaseException:
-        os.rename(old, target)  # put the earlier export back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def zip_export(folder: str | Path) -> Path:
     """Write ``<folder>.zip`` beside an export (files under ``<name>/``, weights stored uncompressed), atomically."""
-    import zipfile
-
     folder = Path(folder)
     final = folder.parent / f"{folder.name}.zip"
-    temp = folder.parent / f".{folder.name}.zip.{secrets.token_hex(4)}.tmp"
     try:
-        with zipfile.ZipFile(temp, "x") as archive:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-                method = zipfile.ZIP_STORED if path.suffix in (".safetensors", ".gguf") else zipfile.ZIP_DEFLATED
-                archive.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}", method)
-        os.replace(temp, final)
+        return zip_folder(folder, final, include_hidden=True)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise UserError(f"Could not write {final}: {exc.strerror or exc}.") from exc
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return final
 
 
 def main(argv: list[str] | None = None) -> int:

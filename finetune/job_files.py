@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
 from pathlib import Path
 
+from assistant.atomic_files import atomic_write_text
 from assistant.errors import InputError, UserError
 from finetune.config import FinetuneConfig
 from finetune.job_state import JobRecord
@@ -32,9 +31,7 @@ def write_job_file(folder: Path, job: JobRecord, elapsed: float) -> None:
               "error": job.error, "adapter": job.adapter, "metrics": job.metrics, "config": job.config.to_dict()}
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{JOB_FILE}.{secrets.token_hex(4)}.tmp"
-        temp.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        os.replace(temp, folder / JOB_FILE)
+        atomic_write_text(folder / JOB_FILE, json.dumps(record, ensure_ascii=False, indent=2, default=str))
     except OSError:
         pass  # the job itself goes on; only the listing after a restart would miss it
 

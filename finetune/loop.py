@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from assistant.atomic_files import atomic_write, atomic_write_text
 from finetune.encode import IGNORE, collate, length_grouped_batches
 
 
@@ -134,9 +135,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, log_st
     folder.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "trainable": {n: p.detach().clone() for n, p in _trainable(model).items()},
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "log_state": log_state}
-    tmp = folder / "checkpoint.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / "checkpoint.pt")
+    atomic_write(folder / "checkpoint.pt", lambda temp: torch.save(state, temp))
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[int, dict]:
@@ -165,9 +164,7 @@ def _truncate_log(path: Path, last_step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def train(

@@ -13,10 +13,10 @@ import json
 import pytest
 
 from assistant.errors import InputError
+from assistant.language import chinese_or_english
 from assistant.faq.knowledge_base import (
     KnowledgeBase,
     UploadLimits,
-    detect_language,
     load_builtin,
     load_upload,
     parse_file,
@@ -46,11 +46,11 @@ def test_builtin_faq_is_bilingual_with_unique_ids():
     assert overfit.in_language("fr").lang == "en"  # a missing language falls back to the first one
 
 
-def test_detect_language():
-    assert detect_language("How do I stop overfitting?") == "en"
-    assert detect_language("微调过程中出现过拟合怎么办？") == "zh"
-    assert detect_language("LoRA 的秩怎么选？") == "zh"
-    assert detect_language("What does 微调 mean in English?") == "en"
+def test_chinese_or_english():
+    assert chinese_or_english("How do I stop overfitting?") == "en"
+    assert chinese_or_english("微调过程中出现过拟合怎么办？") == "zh"
+    assert chinese_or_english("LoRA 的秩怎么选？") == "zh"
+    assert chinese_or_english("What does 微调 mean in English?") == "en"
 
 
 def test_content_hash_follows_the_content():

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from assistant.documents.index import DocumentIndex, Hit, search_all
 from assistant.documents.search_settings import DocSearchSettings
 from assistant.errors import InputError
-from assistant.faq.knowledge_base import detect_language
+from assistant.language import chinese_or_english
 from assistant.search_terms import terms
 from assistant.tasks.faq import (CONTEXT_SCORE_RATIO, GROUNDING_MIN, MAX_NEW_TOKENS, answer_done, check_question,
                                  clean_model_answer)
@@ -51,7 +51,7 @@ def retrieve(question: str, indexes: Sequence[DocumentIndex | None], settings: D
     """The top-k passages at or above the threshold for the question's language (empty: not covered)."""
     settings = settings or DocSearchSettings()
     hits = search_all([i for i in indexes if i is not None], question, settings.top_k)
-    return [h for h in hits if h.score >= settings.threshold_for(detect_language(question))]
+    return [h for h in hits if h.score >= settings.threshold_for(chinese_or_english(question))]
 
 
 def build_messages(question: str, hits: Sequence[Hit]) -> list[dict]:
@@ -87,7 +87,7 @@ def answer(question: str, indexes: Sequence[DocumentIndex | None], loaded=None, 
            settings: DocSearchSettings | None = None) -> dict:
     """{"answer": str, "sources": [{"file", "page", "text", "score"}]}; sources empty when not covered."""
     question = check_question(question)
-    lang = detect_language(question)
+    lang = chinese_or_english(question)
     if not any(index is not None and len(index) for index in indexes):
         return {"answer": NO_DOCUMENTS[lang], "sources": []}
     hits = retrieve(question, indexes, settings)

@@ -26,7 +26,7 @@ from rank_bm25 import BM25Okapi
 from assistant.documents.passages import Passage, PassageSettings, file_hash, split_passages
 from assistant.documents.readers import DocumentLimits, read_document
 from assistant.documents.search_settings import DocSearchSettings
-from assistant.faq.knowledge_base import detect_language
+from assistant.language import chinese_or_english
 from assistant.search_terms import terms
 
 COLLECTION = "passages"
@@ -215,7 +215,7 @@ class DocumentIndex:
             sparse = torch.tensor(bm25.get_scores(query_terms) / bound if bound > 0 else [0.0] * len(ids),
                                   dtype=torch.float32).clamp(0, 1)
             dense = torch.zeros(len(ids))
-            weight = s.dense_weight(detect_language(query))
+            weight = s.dense_weight(chinese_or_english(query))
             if weight > 0:
                 position = {pid: i for i, pid in enumerate(ids)}
                 found = self.client.query_points(
@@ -242,7 +242,7 @@ def search_all(indexes: list[DocumentIndex], query: str, k: int) -> list[Hit]:
 
 def _payload(p: Passage, passage_terms: list[str]) -> dict:
     return {"file": p.file, "file_hash": p.file_hash, "number": p.number, "text": p.text, "page": p.page,
-            "heading": p.heading, "lang": detect_language(p.text), "terms": passage_terms}
+            "heading": p.heading, "lang": chinese_or_english(p.text), "terms": passage_terms}
 
 
 def _from_payload(payload: dict) -> tuple[Passage, list[str]]:

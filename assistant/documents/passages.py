@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from assistant.documents.readers import Section
 from assistant.errors import InputError
+from assistant.language import HAN, HAN_CHARS
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？；])|\n\s*\n")
-_UNIT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+")
+_UNIT = re.compile(f"[{HAN_CHARS}]|[A-Za-z0-9]+")
 
 
 @dataclass
@@ -66,7 +67,7 @@ def file_hash(data: bytes) -> str:
 def _sentences(text: str, max_units: int) -> list[str]:
     pieces = []
     for sentence in _SENTENCE_END.split(text):
-        sentence = " ".join(sentence.split()) if not re.search(r"[\u3400-\u9fff]", sentence) else \
+        sentence = " ".join(sentence.split()) if not HAN.search(sentence) else \
             re.sub(r"\s+", " ", sentence).strip()
         if not sentence:
             continue
@@ -105,7 +106,7 @@ def split_passages(sections: list[Section], file: str, content_hash: str,
 def _passage(sentences: list[str], file: str, content_hash: str, number: int, section: Section) -> Passage:
     joined = ""
     for sentence in sentences:  # no space between Chinese sentences
-        joined += sentence if not joined or re.match(r"[\u3400-\u9fff]", sentence[:1]) and \
+        joined += sentence if not joined or HAN.match(sentence[:1]) and \
             re.search(r"[。！？；]$", joined) else " " + sentence
     return Passage(file, content_hash, number, joined, section.page, section.heading)
 

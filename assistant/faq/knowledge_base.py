@@ -20,20 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.language import chinese_or_english
 
 BUILTIN_PATH = Path(__file__).resolve().parents[1] / "data" / "faq.jsonl"
 QUESTION_COLUMNS = ("question", "q", "问题", "问")
 ANSWER_COLUMNS = ("answer", "a", "答案", "回答", "答")
 ID_COLUMNS = ("id", "编号")
 MODES = ("replace", "extend")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-
-
-def detect_language(text: str) -> str:
-    """``zh`` when Chinese characters outnumber Latin words, else ``en``."""
-    cjk = len(_CJK.findall(text or ""))
-    return "zh" if cjk and cjk >= len(_LATIN_WORD.findall(text)) else "en"
 
 
 @dataclass(frozen=True)
@@ -182,7 +175,7 @@ def _rows_to_entries(rows: list[tuple[str, dict]], columns: list[str], name: str
                 if not value:
                     raise InputError(f"'{name}' {where}: the {field} ('{key}') is empty. "
                                      "Fill it in or delete the row.")
-            texts.append(FaqText(lang or detect_language(question), question, answer))
+            texts.append(FaqText(lang or chinese_or_english(question), question, answer))
         entry_id = str(record.get(id_col.strip().lower()) or "").strip() if id_col else ""
         topic = str(record.get("topic") or "")
         located.append((where, FaqEntry(entry_id or f"upload-{number:03d}", tuple(texts), topic)))

@@ -51,7 +51,8 @@ from assistant.memory import release_free_memory
 from assistant.search_terms import terms
 from assistant.errors import InputError
 from assistant.faq.embeddings import SentenceEncoder, default_encoder
-from assistant.faq.knowledge_base import FaqEntry, KnowledgeBase, detect_language, load_builtin
+from assistant.faq.knowledge_base import FaqEntry, KnowledgeBase, load_builtin
+from assistant.language import chinese_or_english
 
 def tokenize(text: str) -> list[str]:
     """BM25 terms: English words (lowercased, stop words dropped, suffixes stripped), Chinese jieba words."""
@@ -164,7 +165,7 @@ class FaqIndex:
         query = (query or "").strip()
         if not query:
             raise InputError("Type a question first: an empty question cannot be looked up.")
-        weight = self.settings.dense_weight(detect_language(query))
+        weight = self.settings.dense_weight(chinese_or_english(query))
         dense = self.dense_scores(query) if weight > 0 else torch.zeros(len(self.kb))
         sparse = self.sparse_scores(query) if weight < 1 else torch.zeros(len(self.kb))
         fused = weight * dense + (1 - weight) * sparse
@@ -208,6 +209,6 @@ def get_index(kb: KnowledgeBase, settings: RetrievalSettings | None = None,
 if __name__ == "__main__":
     question = " ".join(sys.argv[1:]) or "how do I stop my model from overfitting during fine-tuning"
     for match in get_index(load_builtin()).search(question, 5):
-        text = match.entry.in_language(detect_language(question))
+        text = match.entry.in_language(chinese_or_english(question))
         print(f"{match.score:.3f} (dense {match.dense:.3f}, bm25 {match.sparse:.3f})  {match.entry.id}  "
               f"{text.question}")

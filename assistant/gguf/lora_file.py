@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.atomic_files import temporary_path
 from assistant.errors import InputError, UserError
 from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
-from assistant.gguf.writing import discard, finish, temporary_path
+from assistant.gguf.writing import discard, finish
 
 LORA_FILE = "adapter_model.gguf"
 LORA_DTYPE = np.float32

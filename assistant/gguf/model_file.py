@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.atomic_files import temporary_path
 from assistant.errors import InputError
 from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
-from assistant.gguf.writing import discard, finish, temporary_path
+from assistant.gguf.writing import discard, finish
 
 QUANT_TYPES = ("q8_0", "f16", "q4_0", "f32")
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}  # llama_ftype values

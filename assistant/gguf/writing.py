@@ -1,6 +1,6 @@
 """The end of every GGUF write: header, metadata, tensors, then an atomic rename into place.
 
-    temp = temporary_path(target)
+    temp = temporary_path(target)     # assistant.atomic_files
     writer = gguf.GGUFWriter(str(temp), arch)
     ...add fields and tensors...
     finish(writer, temp, target)      # on failure: discard(writer, temp)
@@ -9,13 +9,7 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
-
-
-def temporary_path(target: Path) -> Path:
-    """A hidden name beside ``target``: a reader never sees a half-written file under the real name."""
-    return target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
 
 
 def finish(writer, temp: Path, target: Path) -> Path:

@@ -20,8 +20,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from assistant.errors import InputError
-from assistant.faq.knowledge_base import FaqEntry, FaqText, KnowledgeBase, detect_language, load_builtin
+from assistant.faq.knowledge_base import FaqEntry, FaqText, KnowledgeBase, load_builtin
 from assistant.faq.retrieval import Match, RetrievalSettings, get_index, tokenize
+from assistant.language import HAN_CHARS, chinese_or_english
 from assistant.loading import LoadedModel
 from assistant.tasks.generation import check_fits, encode_messages, generate, repeats_a_line
 
@@ -73,7 +74,7 @@ def build_messages(question: str, entries: Sequence[FaqEntry]) -> list[dict]:
 
     Entries are numbered plain text, not "Q:/A:" pairs, which a small model tends to continue.
     """
-    lang = detect_language(question)
+    lang = chinese_or_english(question)
     blocks = []
     for number, entry in enumerate(entries, start=1):
         text = entry.in_language(lang)
@@ -87,7 +88,7 @@ def training_example(row: dict) -> tuple[list[dict], str]:
     question, answer = str(row.get("question") or "").strip(), str(row.get("answer") or "").strip()
     if not question or not answer:
         raise InputError(f"FAQ training rows need a non-empty 'question' and 'answer'; got keys {sorted(row)}.")
-    entry = FaqEntry(str(row.get("id") or "faq"), (FaqText(detect_language(question), question, answer),))
+    entry = FaqEntry(str(row.get("id") or "faq"), (FaqText(chinese_or_english(question), question, answer),))
     return build_messages(question, [entry]), answer
 
 
@@ -96,7 +97,7 @@ def retrieve(question: str, kb: KnowledgeBase, settings: RetrievalSettings | Non
     settings = settings or RetrievalSettings()
     question = check_question(question)
     matches = get_index(kb, settings).search(question, settings.top_k)
-    return [m for m in matches if m.score >= settings.threshold_for(detect_language(question))]
+    return [m for m in matches if m.score >= settings.threshold_for(chinese_or_english(question))]
 
 
 def sources(matches: Sequence[Match], lang: str) -> list[dict]:
@@ -155,7 +156,7 @@ def answer(question: str, kb: KnowledgeBase, loaded: LoadedModel | None = None, 
     the first one's; with use_model, those given to the model); it is empty when the FAQ does not cover it.
     """
     question = check_question(question)
-    lang = detect_language(question)
+    lang = chinese_or_english(question)
     matches = retrieve(question, kb, settings)
     if not matches:
         return {"answer": not_covered_message(lang), "sources": []}
@@ -216,14 +217,14 @@ class FaqRouter:
         best = self._best(message, kb)
         if best is None:
             return None
-        lang = detect_language(message.strip())
+        lang = chinese_or_english(message.strip())
         return f"{best.entry.in_language(lang).answer}\n\n{SOURCES_LABEL[lang]}: {best.entry.id} ({best.score:.2f})"
 
 
 def _normalise_tokens(text: str) -> list[str]:
     """Lowercase words without punctuation; Chinese counted character by character (no segmenter)."""
     text = re.sub(r"\b(a|an|the)\b", " ", (text or "").lower())
-    return re.findall(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+", text)
+    return re.findall(f"[{HAN_CHARS}]|[a-z0-9]+", text)
 
 
 def token_f1(prediction: str, reference: str) -> float:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from assistant.errors import InputError
+from assistant.language import HAN_CHARS
 from assistant.loading import LoadedModel
 from assistant.tasks.generation import Progress, generate_batch, repeats_a_line, stuck_in_a_loop
 
@@ -32,7 +33,7 @@ NO_ENTITIES = "none"
 EXAMPLE_TEXT = "Angela Merkel met Tim Cook of Apple in Paris."
 EXAMPLE_ENTITIES = [("PER", "Angela Merkel"), ("PER", "Tim Cook"), ("ORG", "Apple"), ("LOC", "Paris")]
 
-_CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = re.compile(f"[\u3000-\u303f\u3040-\u30ff{HAN_CHARS}\uff00-\uffef]")  # no spaces between words
 _LINE = re.compile(r"^\s*(?:[-*•]\s*|\d+[.)]\s*)?([^:：\n]{1,40}?)\s*[:：]\s*(.+?)\s*$")
 
 

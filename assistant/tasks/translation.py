@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from assistant.errors import InputError
+from assistant.language import LATIN, is_chinese
 from assistant.loading import LoadedModel
 from assistant.tasks.generation import Progress, ends_first_line, generate_batch, stuck_in_a_loop
 
@@ -33,8 +34,6 @@ _STOPWORDS = {
 _STOPWORDS = {code: set(words.split()) for code, words in _STOPWORDS.items()}
 _HINTS = {"de": "äöüß", "fr": "çœèêàâîôûëï", "es": "ñ¿¡áíóú"}
 _KANA = re.compile("[\u3040-\u30ff]")
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 
 def language_code(value: str, allow_auto: bool = False) -> str:
@@ -61,10 +60,9 @@ def detect_language(text: str) -> str:
     """
     if _KANA.search(text):
         return "ja"
-    han, latin = len(_HAN.findall(text)), len(_LATIN.findall(text))
-    if han and han * 4 >= latin:
+    if is_chinese(text):
         return "zh"
-    if not latin:
+    if not LATIN.search(text):
         raise InputError("Could not detect the source language (no Latin, Chinese or Japanese letters). "
                          "Choose the source language instead of auto.")
     lowered = text.lower()
