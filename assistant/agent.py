@@ -1,14 +1,15 @@
 """Agent-style chat: per message, route to a studio tool (translate, classify, NER, FAQ search, document
-search over the operator's shared documents), run it
-and answer with its result; otherwise the model answers as in plain chat.
+search over the operator's shared documents and the session's uploads), run it and answer with its
+result; otherwise the model answers as in plain chat.
 
 Each tool call is a step ``{"tool", "input", "output"}``; the Chat tab shows it as a collapsible
 message, ``/agent`` returns it. A tool that fails (an empty text to translate, say) becomes a step
 whose output is the error, and the reply says so: the chat goes on. Tools run on the shared model
 with the request's adapter, exactly as their tabs run them.
 
-    agent = Agent(loaded, router, faq_router)
+    agent = Agent(loaded, router, faq_router, DocsRouter(shared_index))
     reply, steps = agent.run("Translate 'good morning' into German")
+    reply, steps = agent.run("What does my manual say about backups?", session_docs=uploads_index)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.agent_router import AgentRouter, Route
+from assistant.documents.router import DocsRouter, docs_router_for
 from assistant.errors import UserError
 from assistant.language import is_chinese
 from assistant.tasks import classification, ner, translation
@@ -33,21 +35,22 @@ class Step:
 
 
 class Agent:
-    def __init__(self, loaded, router: AgentRouter, faq_router=None, documents=None):
-        """``documents``: the shared ``DocumentIndex`` the document-search tool answers from (None: no documents)."""
-        self.loaded, self.router, self.faq_router = loaded, router, faq_router
-        self.documents = documents
+    def __init__(self, loaded, router: AgentRouter, faq_router=None, docs: DocsRouter | None = None):
+        """``docs``: the document-search tool over the operator's shared documents (None: none shared; a
+        session's uploads, passed to ``route``/``tool_step``/``run``, still are searched)."""
+        self.loaded, self.router, self.faq_router, self.docs = loaded, router, faq_router, docs
 
-    def tool_step(self, route: Route) -> Step:
-        """Run the routed tool; a user error (bad input) becomes a failed step, not an exception."""
+    def tool_step(self, route: Route, session_docs=None) -> Step:
+        """Run the routed tool; a user error (bad input) becomes a failed step, not an exception.
+        ``session_docs``: the browser session's uploaded ``DocumentIndex``, searched with the shared one."""
         args = route.arguments
         try:
-            output = self._run(route.tool, args)
+            output = self._run(route.tool, args, session_docs)
         except UserError as exc:
             return Step(route.tool, args, f"error: {exc}", ok=False)
         return Step(route.tool, args, output)
 
-    def _run(self, tool: str, args: dict) -> str:
+    def _run(self, tool: str, args: dict, session_docs=None) -> str:
         if tool == "translate":
             return translation.translate(self.loaded, args["text"], translation.AUTO, args["target_lang"])
         if tool == "classify":
@@ -57,11 +60,10 @@ class Agent:
             entities = ner.extract_entities(self.loaded, args["text"], args["entity_types"])
             return "; ".join(f"{e['text']} ({e['type']})" for e in entities) or "(no entities found)"
         if tool == "docs":
-            if self.documents is None:
-                raise UserError("No documents are shared on this server: upload yours in the Ask tab instead.")
-            from assistant.documents.router import DocsRouter
-
-            return DocsRouter(self.documents).route(args["question"])
+            docs = docs_router_for(self.docs, session_docs)
+            if docs is None:
+                raise UserError("No documents to search: upload yours in the Ask tab first.")
+            return docs.route(args["question"])
         routed = self.faq_router.route(args["question"]) if self.faq_router is not None else None
         return routed or "(the FAQ has no answer to this)"
 
@@ -76,13 +78,13 @@ class Agent:
                 "ner": ("Entities", "实体"), "faq": (None, None), "docs": (None, None)}[step.tool][1 if zh else 0]
         return f"{lead}: {step.output}" if lead else step.output
 
-    def route(self, message: str) -> Route:
-        return self.router.route(message)
+    def route(self, message: str, session_docs=None) -> Route:
+        return self.router.route(message, docs_router_for(self.docs, session_docs))
 
-    def run(self, message: str, reply_with_model=None) -> tuple[str, list[Step]]:
+    def run(self, message: str, reply_with_model=None, session_docs=None) -> tuple[str, list[Step]]:
         """(reply, steps) for one message; ``reply_with_model(message)`` answers when no tool fits."""
-        route = self.route(message)
+        route = self.route(message, session_docs)
         if route.tool is None:
             return (reply_with_model(message) if reply_with_model else ""), []
-        step = self.tool_step(route)
+        step = self.tool_step(route, session_docs)
         return self.reply_for(step, message), [step]

@@ -107,10 +107,9 @@ def arguments_for(tool: str, message: str) -> dict:
 class AgentRouter:
     """``route(message) -> Route``. ``faq_score(message)``: the FAQ's best retrieval score and its threshold."""
 
-    def __init__(self, faq_router=None, encoder=None, docs_router=None):
-        """``encoder``: a SentenceEncoder, or a function returning one (loaded on first use). ``docs_router``:
-        ``assistant.documents.router.DocsRouter`` over the shared documents (None: no document tool)."""
-        self.faq_router, self._encoder, self.docs_router = faq_router, encoder, docs_router
+    def __init__(self, faq_router=None, encoder=None):
+        """``encoder``: a SentenceEncoder, or a function returning one (loaded on first use)."""
+        self.faq_router, self._encoder = faq_router, encoder
         self._examples = None
 
     @property
@@ -119,19 +118,20 @@ class AgentRouter:
             self._encoder = self._encoder()
         return self._encoder
 
-    def route(self, message: str) -> Route:
+    def route(self, message: str, docs=None) -> Route:
+        """``docs``: a ``DocsRouter`` over the documents this message may be answered from (None: none)."""
         message = (message or "").strip()
         if not message:
             return Route(None, why="empty message")
         for tool, cue in CUES.items():
-            if tool == "docs" and self.docs_router is None:
+            if tool == "docs" and docs is None:
                 continue
             if cue.search(message):
                 return Route(tool, arguments_for(tool, message), f"the message asks for it ('{cue.search(message)[0]}')")
         if self.faq_router is not None and self.faq_router.covers(message):
             return Route("faq", arguments_for("faq", message), "the FAQ covers this question")
-        if self.docs_router is not None and self.docs_router.covers(message):
-            return Route("docs", arguments_for("docs", message), "the shared documents cover this question")
+        if docs is not None and docs.covers(message):
+            return Route("docs", arguments_for("docs", message), "the documents cover this question")
         tool, score = self._nearest(message)
         if tool is not None and score >= SIMILARITY_THRESHOLD:
             return Route(tool, arguments_for(tool, message), f"close to the {tool} tool's examples ({score:.2f})")
@@ -166,9 +166,10 @@ TOOL_SPECS = [
     {"type": "function", "function": {"name": "faq", "description": "Answer a question about LLMs and fine-tuning "
                                       "from the FAQ", "parameters": {"type": "object", "properties": {
                                           "question": {"type": "string"}}}}},
-    {"type": "function", "function": {"name": "docs", "description": "Answer a question from the documents shared "
-                                      "on this server, citing the passages", "parameters": {"type": "object",
-                                      "properties": {"question": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "docs", "description": "Answer a question from the user's uploaded "
+                                      "documents or those shared on this server, citing the passages",
+                                      "parameters": {"type": "object", "properties": {
+                                          "question": {"type": "string"}}}}},
 ]
 
 
@@ -185,7 +186,8 @@ class NativeToolRouter:
     def __init__(self, loaded):
         self.loaded = loaded
 
-    def route(self, message: str) -> Route:
+    def route(self, message: str, docs=None) -> Route:
+        """``docs``: as ``AgentRouter.route``; without documents the model's "docs" choice means no tool."""
         import json
         import threading
 
@@ -205,6 +207,6 @@ class NativeToolRouter:
             tool = json.loads(self.loaded.tokenizer.decode(produced, skip_special_tokens=True))["tool"]
         except (ValueError, KeyError, TypeError):
             tool = "none"
-        if tool not in TOOLS:
+        if tool not in TOOLS or (tool == "docs" and docs is None):
             return Route(None, why="the model chose no tool")
         return Route(tool, arguments_for(tool, message), "the model chose it (its chat template takes tools)")

@@ -1,4 +1,5 @@
-"""The agent's document-search tool over shared documents (real MiniLM, real Qdrant in memory).
+"""The agent's document-search tool over shared documents and a session's uploads (real MiniLM, real
+Qdrant in memory).
 
     pytest tests/test_agent_docs.py -q
 """
@@ -14,6 +15,8 @@ from assistant.documents.router import DocsRouter
 from assistant.faq.embeddings import default_encoder
 
 pytestmark = pytest.mark.real
+NOTES = ("# Course notes\n## Grading\nThe final project counts for forty percent of the course grade.\n"
+         "## Office hours\nOffice hours are held on Thursday afternoons in room 204.\n")
 MANUAL = ("# Manual\n## Passwords\nAfter five failed attempts a client must wait thirty seconds before trying again.\n"
           "## Backups\nTo back up the studio, copy the data folder while no training job is running.\n")
 
@@ -28,7 +31,7 @@ def shared(tmp_path_factory):
 
 
 def test_a_question_the_documents_cover_is_routed_to_the_docs_tool_and_cites_them(shared):
-    agent = Agent(None, AgentRouter(None, default_encoder(), DocsRouter(shared)), None, shared)
+    agent = Agent(None, AgentRouter(None, default_encoder()), None, DocsRouter(shared))
     reply, steps = agent.run("How long must a client wait after five failed password attempts?")
     assert [s.tool for s in steps] == ["docs"] and "thirty seconds" in reply
     assert "Sources: manual.md (Manual > Passwords)" in reply
@@ -39,5 +42,45 @@ def test_a_question_the_documents_cover_is_routed_to_the_docs_tool_and_cites_the
 def test_without_shared_documents_the_docs_cue_is_ignored_and_unrelated_chat_is_not_routed(shared):
     plain = AgentRouter(None, None)
     assert plain.route("According to the manual, what is the weather?").tool != "docs"
-    with_docs = AgentRouter(None, None, DocsRouter(shared))
-    assert with_docs.route("hi, how are you today?").tool is None
+    assert plain.route("hi, how are you today?", DocsRouter(shared)).tool is None
+
+
+@pytest.fixture()
+def uploads(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text(NOTES, "utf-8")
+    index = DocumentIndex.in_memory(encoder=default_encoder())
+    index.add_file(path)
+    yield index
+    index.close()
+
+
+def test_a_sessions_uploads_are_searched_with_the_shared_documents(shared, uploads):
+    agent = Agent(None, AgentRouter(None, default_encoder()), None, DocsRouter(shared))
+    question = "How much of the course grade is the final project?"
+    assert agent.route(question).tool is None  # the shared manual does not cover it
+    reply, steps = agent.run(question, session_docs=uploads)
+    assert [s.tool for s in steps] == ["docs"] and "forty percent" in reply
+    assert "Sources: notes.md (Course notes > Grading)" in reply
+    reply, _ = agent.run("How long must a client wait after five failed password attempts?", session_docs=uploads)
+    assert "thirty seconds" in reply  # the shared documents are still searched
+
+
+def test_without_shared_documents_a_session_with_uploads_still_gets_the_docs_tool(uploads):
+    agent = Agent(None, AgentRouter(None, default_encoder()), None, None)
+    assert agent.route("According to my notes, when are office hours?").tool is None  # no documents at all
+    reply, steps = agent.run("According to my notes, when are office hours?", session_docs=uploads)
+    assert steps[0].tool == "docs" and "Thursday afternoons" in reply
+    step = agent.tool_step(agent.route("According to my notes, when are office hours?", uploads))
+    assert not step.ok and "upload yours in the Ask tab" in step.output  # the tool itself without the uploads
+
+
+def test_one_sessions_uploads_are_not_seen_by_another(shared, uploads):
+    agent = Agent(None, AgentRouter(None, default_encoder()), None, DocsRouter(shared))
+    other_session = DocumentIndex.in_memory(encoder=default_encoder())
+    try:
+        reply, steps = agent.run("According to my notes, how much does the final project count?",
+                                 session_docs=other_session)
+        assert "forty percent" not in reply and "notes.md" not in reply
+    finally:
+        other_session.close()

@@ -40,12 +40,12 @@ class StopSwitches:
 
 
 TRANSLATIONS = {
-    "en": {"chat.examples": "Examples (click one to send it)", "chat.agent": "Agent mode: use the studio's tools (translate, sentiment, entities, FAQ) when a message asks",
+    "en": {"chat.examples": "Examples (click one to send it)", "chat.agent": "Agent mode: use the studio's tools (translate, sentiment, entities, FAQ, your documents) when a message asks",
            "chat.send": "Send", "chat.stop": "Stop", "chat.clear": "Clear", "chat.use_faq":
            "Answer from the FAQ when it covers the question", "chat.settings": "System prompt and generation settings",
            "chat.system": "System prompt", "chat.temperature": "Temperature (0 = greedy)", "chat.top_p": "Top-p",
            "chat.max_new": "Max new tokens", "chat.repetition": "Repetition penalty"},
-    "zh": {"chat.examples": "示例（点击即可发送）", "chat.agent": "智能体模式：消息需要时调用工作室的工具（翻译、情感、实体、FAQ）", "chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
+    "zh": {"chat.examples": "示例（点击即可发送）", "chat.agent": "智能体模式：消息需要时调用工作室的工具（翻译、情感、实体、FAQ、你的文档）", "chat.send": "发送", "chat.stop": "停止", "chat.clear": "清空", "chat.use_faq": "FAQ 能回答时直接用 FAQ 回答",
            "chat.settings": "系统提示词与生成参数", "chat.system": "系统提示词", "chat.temperature": "温度（0 = 贪心解码）",
            "chat.top_p": "Top-p", "chat.max_new": "最多生成 token 数", "chat.repetition": "重复惩罚"},
 }
@@ -58,7 +58,9 @@ def step_message(step) -> dict:
             "metadata": {"title": f"Used tool: {step.tool}" + ("" if step.ok else " (failed)"), "status": "done"}}
 
 
-def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None) -> None:
+def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
+                   session_docs: gr.State | None = None) -> None:
+    """``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them)."""
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
@@ -107,20 +109,20 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown("Type a message first: an empty message cannot be answered.")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
-    def tool_reply(last: str, adapter):
-        """(step, reply) when agent mode routes ``last`` to a tool, else None."""
-        route = agent.route(last)
+    def tool_reply(last: str, adapter, uploads=None):
+        """(step, reply) when agent mode routes ``last`` to a tool, else None; ``uploads``: the session's documents."""
+        route = agent.route(last, uploads)
         if route.tool is None:
             return None
         runtime = engine.adapters
-        if runtime is not None and adapter and route.tool != "faq":
+        if runtime is not None and adapter and route.tool not in ("faq", "docs"):
             with runtime.using(adapter):
-                step = agent.tool_step(route)
+                step = agent.tool_step(route, uploads)
         else:
-            step = agent.tool_step(route)
+            step = agent.tool_step(route, uploads)
         return step, agent.reply_for(step, last)
 
-    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, with_agent, adapter,
+    def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, with_agent, adapter, uploads,
                 request: gr.Request = None):
         history = history or []
         if not history or history[-1]["role"] != "user":
@@ -129,7 +131,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         stop_event = stops.fresh(request.session_hash if request else "")
         adapter = picked_adapter(adapter)
         try:
-            tooled = tool_reply(last, adapter) if agent is not None and with_agent else None
+            tooled = tool_reply(last, adapter, uploads) if agent is not None and with_agent else None
             if tooled is not None:
                 yield history + [step_message(tooled[0]), {"role": "assistant", "content": tooled[1]}]
                 return
@@ -147,7 +149,8 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         stops.stop(request.session_hash if request else "")
 
     inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty, use_faq, use_agent,
-              adapter_picker if adapter_picker is not None else gr.State(None)]
+              adapter_picker if adapter_picker is not None else gr.State(None),
+              session_docs if session_docs is not None else gr.State(None)]
     runs = []
     for trigger in (message.submit, send.click):
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
