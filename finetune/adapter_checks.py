@@ -19,7 +19,6 @@ KINDS = ("causal-lm-lora", "encoder-head-lora")
 REQUIRED_METADATA = ("task", "base_model", "kind", "prompt_version", "prompt_format", "hyperparameters",
                      "data_fingerprint", "metrics")
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"})
-_MAX_SAFETENSORS_HEADER = 100_000_000  # the limit the safetensors library itself enforces
 
 
 def read_json_object(path: Path) -> dict[str, Any] | str:
@@ -44,25 +43,21 @@ def timestamp(value: Any) -> float | None:
 
 
 def _safetensors_problem(path: Path, shown: str) -> str | None:
+    """Why ``path`` is not a complete safetensors file, or None: the safetensors library reads the header and
+    checks that its tensors cover the file exactly."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            if size < 8 or length > _MAX_SAFETENSORS_HEADER or 8 + length > size:
-                return f"{shown} is truncated or not a safetensors file; save the adapter again"
-            header = json.loads(handle.read(length))
+        with safe_open(str(path), framework="numpy"):
+            pass  # opening is the check
     except OSError as exc:
-        return f"{shown} cannot be read ({exc.strerror})"
-    except ValueError:
-        return f"{shown} is not a safetensors file (its header is not JSON)"
-    entries = [entry for key, entry in header.items() if key != "__metadata__"] if isinstance(header, dict) else [None]
-    offsets = [entry.get("data_offsets") if isinstance(entry, dict) else None for entry in entries]
-    if not all(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], int) for pair in offsets):
-        return f"{shown} has a malformed safetensors header"
-    ends = [pair[1] for pair in offsets]
-    expected = 8 + length + max(ends, default=0)
-    if size != expected:
-        return f"{shown} is {size} bytes but its header describes {expected}; save the adapter again"
+        return f"{shown} cannot be read ({exc.strerror or exc})"
+    except SafetensorError as exc:
+        reason = str(exc).removeprefix("Error while deserializing header: ")
+        if "not fully covered" in reason:
+            return (f"{shown} is {path.stat().st_size} bytes but its header describes another size (cut short or "
+                    "added to); save the adapter again")
+        return f"{shown} is not a safetensors file ({reason}); save the adapter again"
     return None
 
 

@@ -13,6 +13,8 @@ import random
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
 IGNORE = -100
 
@@ -33,14 +35,13 @@ def prompt_and_target(task: str, row: dict, options: dict) -> tuple[list[dict], 
     return task_module(task).training_example(row, **prompt_options)
 
 
-def _ids(encoded) -> list[int]:
-    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
-
-
 def encode_sft(tokenizer, messages: list[dict], target: str, max_len: int) -> dict:
     """input_ids and labels (prompt masked) for one supervised example, cut to ``max_len``."""
-    prompt = _ids(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
-    full = _ids(tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": target}], tokenize=True))
+    from assistant.tasks.generation import encode_messages
+
+    prompt = encode_messages(tokenizer, messages)
+    full = encode_messages(tokenizer, messages + [{"role": "assistant", "content": target}],
+                           add_generation_prompt=False)
     if full[: len(prompt)] == prompt and len(full) > len(prompt):
         answer = full[len(prompt):]
     else:  # templates that rewrite earlier turns: fall back to prompt + target + eos
@@ -76,24 +77,30 @@ def count_target_tokens(examples: list[dict]) -> int:
 
 
 def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest example; padding is masked out of attention and loss."""
-    width = max(len(e["input_ids"]) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    per_sequence = isinstance(examples[0]["labels"], int)  # sequence classification: one label each
-    labels = (torch.tensor([e["labels"] for e in examples]) if per_sequence
-              else torch.full((len(examples), width), IGNORE, dtype=torch.long))
-    for i, e in enumerate(examples):
-        n = len(e["input_ids"])
-        ids[i, :n] = torch.tensor(e["input_ids"])
-        mask[i, :n] = 1
-        if not per_sequence:
-            labels[i, :len(e["labels"])] = torch.tensor(e["labels"])
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    """Right-pad to the longest example (torch's ``pad_sequence``); padding is masked out of attention and loss.
+
+    Not transformers' ``DataCollatorForSeq2Seq``: it needs the tokenizer where callers hold its pad id, pads
+    through ``tokenizer.pad``, and has no case for one label per sequence (classification heads).
+    """
+    ids = [torch.tensor(e["input_ids"]) for e in examples]
+    input_ids = pad_sequence(ids, batch_first=True, padding_value=pad_id)
+    mask = pad_sequence([torch.ones_like(row) for row in ids], batch_first=True, padding_value=0)
+    if isinstance(examples[0]["labels"], int):  # sequence classification: one label each
+        labels = torch.tensor([e["labels"] for e in examples])
+    else:
+        labels = pad_sequence([torch.tensor(e["labels"]) for e in examples], batch_first=True, padding_value=IGNORE)
+        labels = F.pad(labels, (0, input_ids.shape[1] - labels.shape[1]), value=IGNORE)
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
 def length_grouped_batches(examples: list[dict], batch_size: int, seed: int, epoch: int) -> Iterator[list[dict]]:
-    """Shuffle, then sort within windows of 50 batches by length, then shuffle the batches."""
+    """Shuffle, then sort within windows of 50 batches by length, then shuffle the batches: the same order
+    on every rank for a seed and epoch, so a resumed run can skip the batches it has seen.
+
+    Not transformers' ``get_length_grouped_indices`` / ``LengthGroupedSampler``: they never shuffle the
+    batches (each mega-batch runs longest to shortest), and on a small set their mega-batch shrinks to one
+    batch, so little is grouped.
+    """
     rng = random.Random(seed * 1000 + epoch)
     order = list(range(len(examples)))
     rng.shuffle(order)
