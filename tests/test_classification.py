@@ -83,6 +83,7 @@ def test_metrics_on_hand_computed_values():
     assert scores["macro_f1"] == pytest.approx(1.3 / 3)
     assert scores["confusion"] == {"a": {"a": 1, "b": 1, "c": 0}, "b": {"a": 0, "b": 2, "c": 0},
                                    "c": {"a": 1, "b": 0, "c": 0}}
+    assert C.evaluate(["a", None], ["a", "b"])["macro_f1"] == pytest.approx(0.5)  # no answer: b is missed
     with pytest.raises(InputError, match="pair up"):
         C.evaluate(["a"], ["a", "b"])
 

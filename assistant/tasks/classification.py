@@ -165,16 +165,14 @@ def evaluate(predictions: Sequence[str], references: Sequence[str]) -> dict:
     for pred, gold in zip(predictions, references):
         if pred is not None:
             confusion[str(gold)][str(pred)] += 1
-    f1s = []
-    for label in labels:
-        tp = confusion[label][label]
-        predicted = sum(confusion[gold][label] for gold in labels)
-        actual = sum(1 for gold in references if str(gold) == label)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    from sklearn.metrics import f1_score
+
+    index = {label: i for i, label in enumerate(labels)}
+    gold_ids = [index[str(gold)] for gold in references]
+    predicted_ids = [-1 if pred is None else index[str(pred)] for pred in predictions]  # -1: no answer, always wrong
+    macro_f1 = f1_score(gold_ids, predicted_ids, labels=list(range(len(labels))), average="macro", zero_division=0)
     correct = sum(1 for pred, gold in zip(predictions, references) if pred is not None and str(pred) == str(gold))
-    return {"accuracy": correct / len(references), "macro_f1": sum(f1s) / len(f1s), "confusion": confusion}
+    return {"accuracy": correct / len(references), "macro_f1": float(macro_f1), "confusion": confusion}
 
 
 # --- table files: CSV / TSV with a text column, or plain text with one text per line ---------
