@@ -1,4 +1,5 @@
-"""Start ``app.py`` in a subprocess on a free loopback port and wait until it serves."""
+"""Start ``app.py`` in a subprocess on a free loopback port and wait until it serves (``running_app``), or serve
+a ``gr.Blocks`` built by the test in this process (``serving``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serving(demo, i18n=None):
+    """Yield the URL of ``demo`` served (queued) on a free loopback port; close it afterwards."""
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                        i18n=i18n)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
 
 
 @contextmanager

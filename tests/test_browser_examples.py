@@ -3,21 +3,19 @@
 import pytest
 
 from tests.app_server import running_app
-from tests.test_browser_chat import CHROMIUM_ARGS, bot_text
+from tests.chromium import chromium
+from tests.test_browser_chat import bot_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.real]
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    playwright = pytest.importorskip("playwright.sync_api")
     with running_app(env={"ASSISTANT_DATA_DIR": str(tmp_path_factory.mktemp("examples"))}) as url, \
-            playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            chromium() as browser:
         page = browser.new_page()
         page.goto(url)
         yield page
-        browser.close()
 
 
 @pytest.mark.parametrize(("tab", "example", "result", "expected"), [

@@ -12,7 +12,6 @@ import pytest
 from tests.app_server import free_port
 
 pytestmark = [pytest.mark.browser]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SAMPLE = Path(__file__).resolve().parents[1] / "finetune" / "samples" / "sentiment_en.csv"
 
 
@@ -45,15 +44,6 @@ def app_url(tmp_path_factory, tiny_llm_dir):
     finally:
         demo.close()
         jobs.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def wait_for_text(page, selector: str, text: str, timeout: float = 60) -> str:

@@ -3,16 +3,14 @@
 import pytest
 
 from tests.app_server import running_app
-from tests.test_browser_chat import CHROMIUM_ARGS
+from tests.chromium import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.real]
 
 
 def test_training_renders_only_after_the_operator_password(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
     env = {"ASSISTANT_ADMIN_PASSWORD": "s3cret-operator", "ASSISTANT_DATA_DIR": str(tmp_path / "data")}
-    with running_app(env=env) as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with running_app(env=env) as url, chromium() as browser:
         page = browser.new_page()
         page.goto(url)
         page.locator("#chat-input").wait_for()
@@ -35,4 +33,3 @@ def test_training_renders_only_after_the_operator_password(tmp_path):
         other.get_by_role("tab", name="Fine-tune").click()
         other.get_by_text("locked by the operator").wait_for(timeout=15000)
         assert other.locator("#ft-start").count() == 0
-        browser.close()

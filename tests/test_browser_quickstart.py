@@ -9,7 +9,8 @@ import time
 import pytest
 
 from tests.app_server import free_port
-from tests.test_browser_finetune import CHROMIUM_ARGS, wait_for_text
+from tests.chromium import chromium
+from tests.test_browser_finetune import wait_for_text
 
 pytestmark = [pytest.mark.browser]
 
@@ -47,10 +48,8 @@ def app_url(tmp_path):
 
 def test_a_click_right_after_the_page_opens_is_followed_to_the_end(app_url):
     """Clicked before the tab's first poll: the job must not be orphaned by that poll (it once was)."""
-    playwright = pytest.importorskip("playwright.sync_api")
     url, jobs, seen = app_url
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page()
         page.goto(url)
         page.locator("#quickstart-ner").click()
@@ -59,7 +58,6 @@ def test_a_click_right_after_the_page_opens_is_followed_to_the_end(app_url):
         wait_for_text(page, "#quickstart-status", "Done: adapter **try-ner**".replace("**", ""), timeout=15)
         wait_for_text(page, "#ft-data-summary", "ner_en.conll", timeout=15)
         assert page.locator("#ft-max-steps input").input_value() == "100"
-        browser.close()
     (job,) = jobs.all()
     assert job.config.task == "ner" and job.config.base == "minilm-l6-v2" and job.config.max_steps == 100
     assert seen and seen[0] == job.job_id  # the app's picker hook gets the job to select

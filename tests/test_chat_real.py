@@ -34,8 +34,9 @@ def test_the_stream_grows_into_the_greedy_reply_of_the_model_itself(real_chat_lo
     snapshots = list(engine.stream("Name three fruits.", [], "Be brief.", GREEDY))
     ids, _ = engine.prompt_ids(engine.conversation("Name three fruits.", [], "Be brief."), GREEDY.max_new_tokens)
     with real_chat_loaded.lock, torch.inference_mode():
-        output = real_chat_loaded.model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids),
-                                                 dtype=torch.long), pad_token_id=real_chat_loaded.tokenizer.pad_token_id,
+        prompt = torch.tensor([ids])
+        output = real_chat_loaded.model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),
+                                                 pad_token_id=real_chat_loaded.tokenizer.pad_token_id,
                                                  **GREEDY.generate_kwargs())
     reference = real_chat_loaded.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
     assert len(snapshots) > 3 and len(reference) > 20

@@ -157,20 +157,21 @@ def test_plain_text_lines_or_paragraphs(tmp_path):
 
 # ---- sniffing ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, body, expected", [
-    ("data", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n', "jsonl"),
-    ("data.csv", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n', "jsonl"),
-    ("data.jsonl", '[{"text": "a", "label": "x"}]', "json"),
-    ("data.json", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n', "jsonl"),
-    ("data.dat", "text\tlabel\na\tx\nb\ty\n", "tsv"),
-    ("data.csv", "text\tlabel\na, b\tx\nb\ty\n", "tsv"),
-    ("data.tsv", "text,label\na,x\nb,y\n", "csv"),
-    ("data", "text,label\na,x\nb,y\n", "csv"),
-    ("train.txt", "EU B-ORG\nrejects O\n\nPeter B-PER\n", "conll"),
-    ("data.bmes", "吴 B-NAME\n重 M-NAME\n阳 E-NAME\n", "conll"),
-    ("notes", "Just some prose, with commas.\nAnd another line, of text, here.\n", "text"),
-    ("fake.parquet", "text,label\na,x\nb,y\n", "csv"),
-])
+JSONL_BODY = '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n'
+CSV_BODY = "text,label\na,x\nb,y\n"
+# The format the content shows, whatever the file name says: (name, body) pairs by expected format.
+SNIFFED = {
+    "jsonl": [("data", JSONL_BODY), ("data.csv", JSONL_BODY), ("data.json", JSONL_BODY)],
+    "json": [("data.jsonl", '[{"text": "a", "label": "x"}]')],
+    "tsv": [("data.dat", "text\tlabel\na\tx\nb\ty\n"), ("data.csv", "text\tlabel\na, b\tx\nb\ty\n")],
+    "csv": [("data.tsv", CSV_BODY), ("data", CSV_BODY), ("fake.parquet", CSV_BODY)],
+    "conll": [("train.txt", "EU B-ORG\nrejects O\n\nPeter B-PER\n"), ("data.bmes", "吴 B-NAME\n重 M-NAME\n阳 E-NAME\n")],
+    "text": [("notes", "Just some prose, with commas.\nAnd another line, of text, here.\n")],
+}
+
+
+@pytest.mark.parametrize("name, body, expected",
+                         [(name, body, fmt) for fmt, cases in SNIFFED.items() for name, body in cases])
 def test_format_sniffing(tmp_path, name, body, expected):
     assert read_table(write(tmp_path, name, body)).format == expected
 

@@ -8,7 +8,6 @@ documents.
 from __future__ import annotations
 
 import os
-import socket
 
 import gradio as gr
 import pytest
@@ -18,17 +17,12 @@ from assistant.documents.readers import DocumentLimits
 from assistant.ui import docs_panel, faq_tab
 from assistant.faq.knowledge_base import load_builtin
 from assistant.ui.i18n import build_i18n
+from tests.app_server import serving
+from tests.chromium import ask_on_page, chromium, two_sessions, upload_on_page
 from tests.document_files import encrypted_pdf, scanned_pdf, text_pdf
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 pytestmark = pytest.mark.real
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +31,8 @@ def served(tiny_loaded):
         with gr.Tab("Ask (FAQ & documents)"):
             faq_tab.build_faq_tab(tiny_loaded, load_builtin())
             docs_panel.build_docs_panel(tiny_loaded, None, DocumentLimits(max_bytes=200_000))
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                        i18n=build_i18n(faq_tab.TRANSLATIONS, docs_panel.TRANSLATIONS))
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with serving(demo, build_i18n(faq_tab.TRANSLATIONS, docs_panel.TRANSLATIONS)) as url:
+        yield url
 
 
 def test_translations_cover_both_languages():
@@ -85,30 +75,13 @@ def test_docs_ask_over_http_answers_with_sources_and_names_bad_files(served, tmp
 
 @pytest.mark.browser
 def test_uploaded_documents_stay_in_their_browser_session(served, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
     doc = tmp_path / "office.md"
     doc.write_text("# Office\n## Coffee\nThe espresso machine stands on the fourth floor beside the library.\n", "utf-8")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            pages = [browser.new_context().new_page() for _ in range(2)]
-            for page in pages:
-                page.goto(served)
-                page.locator("#docs-status").wait_for()
-            owner, other = pages
-            owner.locator("#docs-upload input[type=file]").set_input_files(str(doc))
-            owner.locator("#docs-status", has_text="office.md: 1 passages").wait_for(timeout=60_000)
+    with chromium() as browser:
+        owner, other = two_sessions(browser, served, "#docs-status")
+        upload_on_page(owner, "docs", doc, "office.md: 1 passages")
 
-            def ask(page, question: str) -> str:
-                page.locator("#docs-question textarea").fill(question)
-                page.locator("#docs-ask").click()
-                page.wait_for_function(
-                    "() => document.querySelector('#docs-answer').innerText.trim().length > 20", timeout=60_000)
-                return page.locator("#docs-answer").inner_text()
-
-            assert "fourth floor" in ask(owner, "Where is the espresso machine?")
-            owner.locator("#docs-sources", has_text="Office > Coffee").wait_for(timeout=10_000)
-            assert "fourth floor" not in ask(other, "Where is the espresso machine?")
-            assert "(none)" in other.locator("#docs-status").inner_text()
-        finally:
-            browser.close()
+        assert "fourth floor" in ask_on_page(owner, "docs", "Where is the espresso machine?")
+        owner.locator("#docs-sources", has_text="Office > Coffee").wait_for(timeout=10_000)
+        assert "fourth floor" not in ask_on_page(other, "docs", "Where is the espresso machine?")
+        assert "(none)" in other.locator("#docs-status").inner_text()

@@ -87,32 +87,23 @@ def test_jsonl_plain_and_builtin_format(tmp_path):
     assert pairs(bilingual) == [("en", "Hi?", "Hello."), ("zh", "你好？", "你好。")]
 
 
-def test_markdown_q_and_a_lines(tmp_path):
-    text = (
-        "# My FAQ\nSome introduction.\n\n"
-        "Q: What is LoRA?\nA: Low-rank adaptation.\nIt trains small matrices.\n\n"
-        "**Q:** Is it fast?\n**A:** Yes.\n\n"
-        "问：什么是量化？\n答：用更少的比特存储权重。\n"
-    )
-    entries = parse_file(write(tmp_path, "faq.md", text))
-    assert pairs(entries) == [
-        ("en", "What is LoRA?", "Low-rank adaptation.\nIt trains small matrices."),
-        ("en", "Is it fast?", "Yes."),
-        ("zh", "什么是量化？", "用更少的比特存储权重。"),
-    ]
-
-
-def test_markdown_headings(tmp_path):
-    text = (
-        "# Team FAQ\n\n## Basics\n\n### What is a token?\nA piece of text.\n\nUsually a word part.\n\n"
-        "### Where is the model?\nIn the cache folder.\n\n## How do I restart? ##\nRun `python app.py` again.\n"
-    )
-    entries = parse_file(write(tmp_path, "faq.markdown", text))
-    assert pairs(entries) == [
-        ("en", "What is a token?", "A piece of text.\n\nUsually a word part."),
-        ("en", "Where is the model?", "In the cache folder."),
-        ("en", "How do I restart?", "Run `python app.py` again."),
-    ]
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    pytest.param("faq.md", "# My FAQ\nSome introduction.\n\n"
+                 "Q: What is LoRA?\nA: Low-rank adaptation.\nIt trains small matrices.\n\n"
+                 "**Q:** Is it fast?\n**A:** Yes.\n\n"
+                 "问：什么是量化？\n答：用更少的比特存储权重。\n",
+                 [("en", "What is LoRA?", "Low-rank adaptation.\nIt trains small matrices."),
+                  ("en", "Is it fast?", "Yes."),
+                  ("zh", "什么是量化？", "用更少的比特存储权重。")], id="q-and-a-lines"),
+    pytest.param("faq.markdown", "# Team FAQ\n\n## Basics\n\n### What is a token?\nA piece of text.\n\n"
+                 "Usually a word part.\n\n### Where is the model?\nIn the cache folder.\n\n"
+                 "## How do I restart? ##\nRun `python app.py` again.\n",
+                 [("en", "What is a token?", "A piece of text.\n\nUsually a word part."),
+                  ("en", "Where is the model?", "In the cache folder."),
+                  ("en", "How do I restart?", "Run `python app.py` again.")], id="headings"),
+])
+def test_markdown_faq(tmp_path, name, text, expected):
+    assert pairs(parse_file(write(tmp_path, name, text))) == expected
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ per-session uploads in a real browser.
 from __future__ import annotations
 
 import os
-import socket
 
 import gradio as gr
 import pytest
@@ -17,16 +16,11 @@ from assistant.faq.knowledge_base import load_builtin
 from assistant.tasks import faq
 from assistant.ui import chat_tab, faq_tab
 from assistant.ui.i18n import build_i18n
+from tests.app_server import serving
+from tests.chromium import ask_on_page, chromium, two_sessions, upload_on_page
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 IN_FAQ = "How do I stop my model from overfitting during fine-tuning?"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def build_demo(loaded, with_router: bool = True) -> gr.Blocks:
@@ -50,12 +44,8 @@ def demo(tiny_loaded):
 
 @pytest.fixture(scope="module")
 def served(demo):
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                        i18n=build_i18n(faq_tab.TRANSLATIONS))
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with serving(demo, build_i18n(faq_tab.TRANSLATIONS)) as url:
+        yield url
 
 
 def test_translations_cover_both_languages():
@@ -124,36 +114,18 @@ def test_chat_tab_without_faq_keeps_its_inputs(tiny_loaded):
 @pytest.mark.browser
 @pytest.mark.real
 def test_an_upload_stays_in_its_browser_session_and_chat_cites_the_faq(served, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
     upload = tmp_path / "office.md"
     upload.write_text("Q: Where is the coffee machine?\nA: On the second floor, next to the lifts.\n", "utf-8")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            pages = [browser.new_context().new_page() for _ in range(2)]
-            for page in pages:
-                page.goto(served)
-                page.get_by_role("tab", name="FAQ").click()
-                page.locator("#faq-status").wait_for()
-            owner, other = pages
-            owner.locator("#faq-upload input[type=file]").set_input_files(str(upload))
-            owner.locator("#faq-status", has_text="office.md · 1 entries").wait_for(timeout=60_000)
+    with chromium() as browser:
+        owner, other = two_sessions(browser, served, "#faq-status", tab="FAQ")
+        upload_on_page(owner, "faq", upload, "office.md · 1 entries")
 
-            def ask(page, question: str) -> str:
-                page.locator("#faq-question textarea").fill(question)
-                page.locator("#faq-ask").click()
-                page.wait_for_function(
-                    "() => document.querySelector('#faq-answer').innerText.trim().length > 20", timeout=60_000)
-                return page.locator("#faq-answer").inner_text()
+        assert "second floor" in ask_on_page(owner, "faq", "where can I find the coffee machine?")
+        assert "built-in FAQ · 61 entries" in other.locator("#faq-status").inner_text()
+        assert "second floor" not in ask_on_page(other, "faq", "where can I find the coffee machine?")
 
-            assert "second floor" in ask(owner, "where can I find the coffee machine?")
-            assert "built-in FAQ · 61 entries" in other.locator("#faq-status").inner_text()
-            assert "second floor" not in ask(other, "where can I find the coffee machine?")
-
-            other.get_by_role("tab", name="Chat").click()  # chat routing, through the real checkbox
-            assert other.locator("#chat-use-faq input[type=checkbox]").is_checked()
-            other.locator("#chat-input textarea").fill("What is QLoRA?")
-            other.locator("#chat-send").click()
-            other.locator("#chatbot", has_text="Sources: faq-034").wait_for(timeout=60_000)
-        finally:
-            browser.close()
+        other.get_by_role("tab", name="Chat").click()  # chat routing, through the real checkbox
+        assert other.locator("#chat-use-faq input[type=checkbox]").is_checked()
+        other.locator("#chat-input textarea").fill("What is QLoRA?")
+        other.locator("#chat-send").click()
+        other.locator("#chatbot", has_text="Sources: faq-034").wait_for(timeout=60_000)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
@@ -17,6 +16,7 @@ import pytest  # noqa: E402
 
 from assistant.ui import classify_tab, ner_tab, translate_tab  # noqa: E402
 from assistant.ui.i18n import build_i18n  # noqa: E402
+from tests.app_server import serving  # noqa: E402
 
 
 def build_demo(loaded) -> gr.Blocks:
@@ -30,12 +30,6 @@ def build_demo(loaded) -> gr.Blocks:
     return demo
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo(tiny_loaded):
     return build_demo(tiny_loaded)
@@ -45,12 +39,8 @@ def demo(tiny_loaded):
 def client(demo):
     from gradio_client import Client
 
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                        quiet=True, i18n=build_i18n(*TABLES))
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with serving(demo, build_i18n(*TABLES)) as url:
+        yield Client(url, verbose=False)
 
 
 TABLES = (classify_tab.TRANSLATIONS, ner_tab.TRANSLATIONS, translate_tab.TRANSLATIONS)

@@ -22,6 +22,7 @@ from assistant.documents import answer as doc_answer
 from assistant.documents.index import DocumentIndex
 from assistant.documents.readers import TYPES, DocumentLimits
 from assistant.errors import InputError, UserError
+from assistant.ui.ask_row import build_ask_row
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
 from assistant.ui.user_errors import shown
@@ -121,22 +122,22 @@ def docs_ask(files: list, question: str, loaded, operator: DocumentIndex | None,
     return {**result, "problems": problems} if problems else result
 
 
-def build_docs_panel(loaded, operator: DocumentIndex | None = None, limits: DocumentLimits | None = None) -> gr.State:
+def session_state() -> gr.State:
+    """A browser session's uploaded ``DocumentIndex`` (None until the first upload), closed when the session
+    ends. Made before the tabs so that Chat's agent can search the uploads of the Ask tab too."""
+    return gr.State(None, delete_callback=lambda index: index.close() if index is not None else None)
+
+
+def build_docs_panel(loaded, operator: DocumentIndex | None = None, limits: DocumentLimits | None = None,
+                     session: gr.State | None = None) -> gr.State:
     """Lay out the documents panel in the current Blocks and register ``/docs_ask``; returns the session's
-    index state (None until the first upload)."""
-    session = gr.State(None, delete_callback=lambda index: index.close() if index is not None else None)
+    index state (``session``, or a new ``session_state()``)."""
+    session = session if session is not None else session_state()
     gr.Markdown(f"### {tr('docs.title')}\n{tr('docs.intro')}")
     upload = gr.File(label=tr("docs.upload"), file_count="multiple", file_types=sorted(TYPES), elem_id="docs-upload")
     state_line = gr.Markdown(status(None, operator, []), elem_id="docs-status")
-    with gr.Row():
-        with gr.Column(scale=3):
-            question = gr.Textbox(label=tr("docs.question"), lines=2, elem_id="docs-question")
-            use_model = gr.Checkbox(label=tr("docs.use_model"), value=False, elem_id="docs-use-model",
-                                    interactive=loaded is not None)
-            ask = gr.Button(tr("docs.ask"), variant="primary", elem_id="docs-ask")
-        with gr.Column(scale=4):
-            answer_box = gr.Markdown(label=tr("docs.answer"), show_label=True, container=True, min_height=100,
-                                     elem_id="docs-answer")
+    row = build_ask_row("docs", loaded, answer_height=100)
+    question, use_model, ask, answer_box = row.question, row.use_model, row.ask, row.answer
     sources = gr.Dataframe(source_table([]), headers=SOURCE_COLUMNS, datatype=["str", "str", "str", "number"],
                            interactive=False, label=tr("docs.sources"), elem_id="docs-sources", wrap=True)
 

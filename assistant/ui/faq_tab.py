@@ -23,7 +23,7 @@ from assistant.loading import LoadedModel
 from assistant.tasks import faq
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
-from assistant.ui.empty_states import hint
+from assistant.ui.ask_row import build_ask_row
 
 SOURCE_COLUMNS = ["id", "question", "score"]
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".md", ".markdown", ".txt"]
@@ -105,16 +105,8 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
     kb_state = gr.State(kb_default)
     gr.Markdown(tr("faq.intro"))
     status = gr.Markdown(status_line(kb_default), elem_id="faq-status")
-    with gr.Row():
-        with gr.Column(scale=3):
-            question = gr.Textbox(label=tr("faq.question"), lines=2, elem_id="faq-question")
-            use_model = gr.Checkbox(label=tr("faq.use_model"), value=False, elem_id="faq-use-model",
-                                    interactive=loaded is not None)
-            ask = gr.Button(tr("faq.ask"), variant="primary", elem_id="faq-ask")
-        with gr.Column(scale=4):
-            answer = gr.Markdown(label=tr("faq.answer"), show_label=True, container=True, min_height=120,
-                                 elem_id="faq-answer")
-            hint("faq_answer")
+    row = build_ask_row("faq", loaded, answer_height=120, hint_key="faq_answer")
+    question, use_model, ask, answer = row.question, row.use_model, row.ask, row.answer
     sources = gr.Dataframe(source_table([]), headers=SOURCE_COLUMNS, datatype=["str", "str", "number"],
                            interactive=False, label=tr("faq.sources"), elem_id="faq-sources", wrap=True)
     with gr.Row():
