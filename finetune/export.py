@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from assistant.atomic_files import staged_folder
-from assistant.errors import InputError, UserError
+from assistant.errors import InputError, UserError, run_command
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.archives import zip_folder
 
@@ -55,8 +55,8 @@ def merged_causal_lm(info: AdapterInfo, device: str):
 
 def _merged_head(info: AdapterInfo, device: str):
     from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
+    from assistant.head_loading import load_head_model
     from assistant.loading import full_precision_dtype, pick_device
     from assistant.model_sources import resolve_model
 
@@ -64,11 +64,8 @@ def _merged_head(info: AdapterInfo, device: str):
     if not labels:
         raise UserError(f"Adapter {info.name!r} has no labels in metadata.json; its head cannot be rebuilt.")
     device = pick_device(device)
-    head_class = AutoModelForTokenClassification if info.task == "ner" else AutoModelForSequenceClassification
-    base, loading = head_class.from_pretrained(
-        resolve_model(info.base_model).location, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, use_safetensors=True,
-        dtype=full_precision_dtype(device), output_loading_info=True)
+    base, loading = load_head_model(resolve_model(info.base_model).location, labels, info.task == "ner",
+                                    dtype=full_precision_dtype(device), output_loading_info=True)
     unexpected = [key for key in loading.get("missing_keys", []) if not key.startswith("classifier.")]
     if unexpected:  # they would be random: the export could not reproduce what was trained
         raise UserError(f"The base {info.base_model!r} lacks weights the adapter was trained with "
@@ -166,17 +163,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to merge: cpu (fp32) or cuda (bf16)")
     parser.add_argument("--data-dir", help=f"where adapters/ lives (default: {default_data_dir()})")
     args = parser.parse_args(argv)
-    try:
+
+    def export() -> Path:
         info = AdapterStore(Path(args.data_dir or default_data_dir()) / "adapters").get(args.adapter)
         if args.format == "safetensors":
-            folder = export_merged(info, args.output, overwrite=args.overwrite, device=args.device)
-        else:
-            folder = export_gguf(info, args.output, fmt=args.format, quant=args.quant, overwrite=args.overwrite)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(folder)
-    return 0
+            return export_merged(info, args.output, overwrite=args.overwrite, device=args.device)
+        return export_gguf(info, args.output, fmt=args.format, quant=args.quant, overwrite=args.overwrite)
+
+    return run_command(export)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ Each job trains in a child process of its own (``finetune.process_runner``); a t
 Each run keeps ``DATA_DIR/runs/<run_id>/job.json`` (state and progress) and ``job.log`` (the log lines, plus
 the traceback of an internal error), so a restarted server lists stopped and interrupted runs and resumes
 those with a checkpoint. No Gradio here. Tests: ``pytest tests/test_jobs.py -q``.
+
+One file over ~300 lines on purpose: it is one class, ``JobManager``, whose queue, follower thread and owner
+checks share one lock; the run-folder files are already in ``finetune.job_files``, the states in ``job_state``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from assistant.head_loading import load_head_model
 from assistant.loading import LoadedModel, load_causal_lm, load_tokenizer, pick_device, quantization_config
 from assistant.model_sources import resolve_model
 from assistant.runtime import Runtime
@@ -72,20 +73,16 @@ def build_generative(config: FinetuneConfig) -> tuple[torch.nn.Module, LoadedMod
 def build_head(config: FinetuneConfig, labels: list[str], token_level: bool):
     """(peft model, tokenizer) for sequence or token classification on an encoder."""
     from peft import get_peft_model
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     runtime = Runtime.from_env()
     location = resolve_model(config.base, runtime.cache_dir).location
     device = pick_device(runtime.device)
-    head_class = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
-    kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-              "label2id": {label: i for i, label in enumerate(labels)}, "use_safetensors": True,
-              "trust_remote_code": runtime.trust_remote_code}
+    kwargs = {"trust_remote_code": runtime.trust_remote_code}
     bnb = quantization_config(config.quant, device) if config.quant == "nf4" else None
     if bnb is not None:
         bnb.llm_int8_skip_modules = ["classifier", "pooler"]  # the new head stays in full precision
         kwargs.update(quantization_config=bnb, device_map=device)
-    model = head_class.from_pretrained(location, **kwargs)
+    model = load_head_model(location, labels, token_level, **kwargs)
     model = _prepare(model, bnb is not None)
     model = get_peft_model(model, lora_config(config, "TOKEN_CLS" if token_level else "SEQ_CLS",
                                               modules_to_save=["classifier"]))

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InputError, UserError
+from assistant.errors import InputError, UserError, run_command
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.model_card import base_hub_id, model_card, public_base_name, public_metadata
 
@@ -157,22 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help=f"where adapters/ lives (default: {default_data_dir()})")
     parser.add_argument("--dry-run", action="store_true", help="print the files and the card; upload nothing")
     args = parser.parse_args(argv)
-    try:
+
+    def upload() -> str:
         info = AdapterStore(Path(args.data_dir or default_data_dir()) / "adapters").get(args.adapter)
         if args.dry_run:
             repo = validate_repo_id(args.repo_id) if args.repo_id else None
             files = prepare_upload(info, repo, license_id=args.license_id)
-            print(f"Would upload {len(files)} files to {repo or 'OWNER/NAME'}:\n{describe(files)}\n")
-            print(files["README.md"].decode("utf-8"))
-            return 0
+            return (f"Would upload {len(files)} files to {repo or 'OWNER/NAME'}:\n{describe(files)}\n\n"
+                    + files["README.md"].decode("utf-8"))
         if not args.repo_id:
             raise InputError("--repo-id is required to publish (e.g. --repo-id alice/sentiment-lora).")
-        url = publish(info, args.repo_id, None, private=args.private, license_id=args.license_id)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(url)
-    return 0
+        return publish(info, args.repo_id, None, private=args.private, license_id=args.license_id)
+
+    return run_command(upload)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,8 @@ from assistant.documents.search_settings import DocSearchSettings
 from assistant.errors import InputError
 from assistant.language import chinese_or_english
 from assistant.search_terms import terms
-from assistant.tasks.faq import (CONTEXT_SCORE_RATIO, GROUNDING_MIN, MAX_NEW_TOKENS, answer_done, check_question,
-                                 clean_model_answer)
-from assistant.tasks.generation import check_fits, encode_messages, generate
+from assistant.tasks.faq import CONTEXT_SCORE_RATIO, GROUNDING_MIN, check_question
+from assistant.tasks.faq import phrase_with_model as faq_phrase_with_model
 
 SYSTEM_PROMPT = (
     "You answer questions using only the document passages given to you. If the passages do not answer the "
@@ -63,13 +62,7 @@ def build_messages(question: str, hits: Sequence[Hit]) -> list[dict]:
 
 def phrase_with_model(loaded, question: str, hits: Sequence[Hit]) -> str:
     """The model's answer from ``hits``; the weakest passages are dropped if the prompt is too long."""
-    hits = list(hits)
-    while len(hits) > 1 and len(encode_messages(loaded.tokenizer, build_messages(question, hits))) \
-            > loaded.context_window - MAX_NEW_TOKENS:
-        hits.pop()
-    messages = build_messages(question, hits)
-    check_fits(loaded, len(encode_messages(loaded.tokenizer, messages)), MAX_NEW_TOKENS)
-    return clean_model_answer(generate(loaded, messages, MAX_NEW_TOKENS, stop=answer_done))
+    return faq_phrase_with_model(loaded, question, hits, build=build_messages)
 
 
 def grounded_share(reply: str, question: str, hits: Sequence[Hit]) -> float:

@@ -20,36 +20,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.errors import InputError
+from assistant.search_settings import HybridSearchSettings
 
 
 @dataclass
-class DocSearchSettings:
-    top_k: int = 3
-    """Passages returned (and given to the model as context)."""
+class DocSearchSettings(HybridSearchSettings):
+    # The documents' own measured values (module doc); the fields are described in HybridSearchSettings.
     dense_weight_en: float = 0.4
-    """Share of the MiniLM cosine in the score of an English question (the rest is BM25 coverage)."""
-    dense_weight_zh: float = 0.3
-    """The same for a Chinese question (compared with English passages only; Chinese ones by BM25)."""
-    threshold: float = 0.35
-    """Below this best score (English question) the documents do not cover the question."""
+    threshold: float = 0.25
     threshold_zh: float = 0.28
-    """The same for a Chinese question."""
     dense_candidates: int = 64
     """Passages the vector search returns per question; the rest get cosine 0 in the fusion."""
-    bm25_k1: float = 1.5
-    bm25_b: float = 0.75
 
     def __post_init__(self):
-        if not 1 <= int(self.top_k) <= 20:
-            raise InputError(f"top_k must be between 1 and 20; got {self.top_k}.")
-        for name in ("dense_weight_en", "dense_weight_zh", "threshold", "threshold_zh"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise InputError(f"{name} must be between 0 and 1; got {getattr(self, name)}.")
-        if int(self.dense_candidates) < 1 or self.bm25_k1 <= 0 or not 0 <= self.bm25_b <= 1:
-            raise InputError("dense_candidates must be >= 1, bm25_k1 > 0 and 0 <= bm25_b <= 1.")
-
-    def dense_weight(self, lang: str) -> float:
-        return self.dense_weight_zh if lang == "zh" else self.dense_weight_en
-
-    def threshold_for(self, lang: str) -> float:
-        return self.threshold_zh if lang == "zh" else self.threshold
+        super().__post_init__()
+        if int(self.dense_candidates) < 1:
+            raise InputError("dense_candidates must be >= 1.")

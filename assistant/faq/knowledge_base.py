@@ -5,6 +5,9 @@ one) that the FAQ tab keeps in the browser session's ``gr.State``, never in a gl
 
     python -m assistant.faq.knowledge_base                 # summary of the built-in FAQ
     python -m assistant.faq.knowledge_base my_faq.csv      # validate an upload, print its entries
+
+A little over ~300 lines on purpose: the three upload formats (CSV/TSV, JSONL, Markdown Q/A) share the
+column names, the limits and the duplicate-question checks kept here with the model they build.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ from assistant.errors import InputError
 from assistant.faq.embeddings import SentenceEncoder, default_encoder
 from assistant.faq.knowledge_base import FaqEntry, KnowledgeBase, load_builtin
 from assistant.language import chinese_or_english
+from assistant.search_settings import HybridSearchSettings
 
 def tokenize(text: str) -> list[str]:
     """BM25 terms: English words (lowercased, stop words dropped, suffixes stripped), Chinese jieba words."""
@@ -60,44 +61,24 @@ def tokenize(text: str) -> list[str]:
 
 
 @dataclass
-class RetrievalSettings:
-    """How entries are scored and when the FAQ counts as covering a question."""
+class RetrievalSettings(HybridSearchSettings):
+    """How FAQ entries are scored and when the FAQ counts as covering a question (defaults: see module doc)."""
 
-    top_k: int = 3
-    """Matches returned (and given to the model as context)."""
-    dense_weight_en: float = 0.5
-    """Share of the embedding similarity in the score of an English (non-Chinese) question."""
-    dense_weight_zh: float = 0.3
-    """Same for a Chinese question, compared with the entries' English texts (see module doc)."""
-    threshold: float = 0.13
-    """Below this best score the answer is 'the FAQ does not cover this question' (English questions)."""
-    threshold_zh: float = 0.15
-    """The same for a Chinese question (its BM25 coverage of off-topic questions runs higher; see module doc)."""
     route_threshold: float = 0.35
     """The Chat tab answers from the FAQ only at or above this score (stricter: chat is the fallback)."""
-    bm25_k1: float = 1.5
-    bm25_b: float = 0.75
     question_repeats: int = 2
     """The question counts this many times in an entry's BM25 text (questions matter more than answers)."""
 
     def __post_init__(self):
-        if not 1 <= int(self.top_k) <= 20:
-            raise InputError(f"top_k must be between 1 and 20; got {self.top_k}.")
-        for name in ("dense_weight_en", "dense_weight_zh", "threshold", "threshold_zh", "route_threshold"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise InputError(f"{name} must be between 0 and 1; got {getattr(self, name)}.")
+        super().__post_init__()
         if self.route_threshold < max(self.threshold, self.threshold_zh):
             raise InputError(f"route_threshold ({self.route_threshold}) must not be below threshold "
                              f"({max(self.threshold, self.threshold_zh)}): chat should route only what the FAQ covers.")
-        if self.bm25_k1 <= 0 or not 0 <= self.bm25_b <= 1 or int(self.question_repeats) < 1:
-            raise InputError("BM25 needs k1 > 0, 0 <= b <= 1 and question_repeats >= 1.")
+        if int(self.question_repeats) < 1:
+            raise InputError("question_repeats must be at least 1.")
 
-    def dense_weight(self, lang: str) -> float:
-        return self.dense_weight_zh if lang == "zh" else self.dense_weight_en
-
-    def threshold_for(self, lang: str) -> float:
-        """The 'not covered' threshold for a question in ``lang``."""
-        return self.threshold_zh if lang == "zh" else self.threshold
+    def _shares(self) -> tuple[str, ...]:
+        return ("route_threshold",)
 
 
 @dataclass(frozen=True)

@@ -136,13 +136,16 @@ def parse_output(text: str) -> str:
     return clean_model_answer(text)
 
 
-def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence[FaqEntry]) -> str:
-    """The model's answer grounded in ``entries``; drops the weakest entries if the prompt is too long."""
+def phrase_with_model(loaded: LoadedModel, question: str, entries: Sequence, build=None) -> str:
+    """The model's answer grounded in ``entries`` (best first); drops the weakest if the prompt is too long.
+    ``build(question, entries)``: the chat messages (default: this module's ``build_messages`` for FAQ
+    entries; the documents pass theirs for passages)."""
+    build = build or build_messages
     entries = list(entries)
-    while len(entries) > 1 and len(encode_messages(loaded.tokenizer, build_messages(question, entries))) \
+    while len(entries) > 1 and len(encode_messages(loaded.tokenizer, build(question, entries))) \
             > loaded.context_window - MAX_NEW_TOKENS:
         entries.pop()
-    messages = build_messages(question, entries)
+    messages = build(question, entries)
     check_fits(loaded, len(encode_messages(loaded.tokenizer, messages)), MAX_NEW_TOKENS)
     return clean_model_answer(generate(loaded, messages, MAX_NEW_TOKENS, stop=answer_done))
 

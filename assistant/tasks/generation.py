@@ -20,11 +20,14 @@ Messages = list[dict]
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def encode_messages(tokenizer, messages: Messages, tools: list[dict] | None = None) -> list[int]:
-    """Token ids of the chat prompt, ending with the assistant generation prompt (``tools``: for templates
-    that render them)."""
+def encode_messages(tokenizer, messages: Messages, tools: list[dict] | None = None, *,
+                    add_generation_prompt: bool = True) -> list[int]:
+    """Token ids of the chat template applied to ``messages``, by default ending with the assistant generation
+    prompt (``tools``: for templates that render them). The one place that unwraps what
+    ``apply_chat_template`` returns (a list, or a BatchEncoding / dict with ``input_ids``)."""
     extra = {"tools": tools} if tools is not None else {}
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, **extra)
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True,
+                                            **extra)
     if hasattr(encoded, "keys"):
         encoded = encoded["input_ids"]
     return list(encoded)

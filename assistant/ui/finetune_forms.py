@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.loading import pick_device
 from finetune.config import FinetuneConfig
 from finetune.data import TASK_ROLES, ColumnMapping, load_dataset_file, read_table
 from finetune.data.columns import find_column
 from finetune.data.loader import preview_records
 from finetune.auto_choice import AUTO, choose_base, data_language
-from finetune.estimate import current_device, estimate_for_config
+from finetune.estimate import estimate_for_config
 from finetune.jobs import JobManager
 from finetune.tasks import data_task
 
@@ -184,7 +185,7 @@ def preview_command(view: DatasetView | None, form: dict, data_dir: str | Path) 
 
 def estimate_markdown(view: DatasetView | None, form: dict, data_dir: str | Path) -> str:
     """The base ``auto`` picks (and why) and the memory/time estimate for the current form."""
-    device = current_device()
+    device = pick_device()
     task = form.get("task", "classification")
     rows, language = (view.rows, view.language) if view else (0, "en")
     base = form.get("base") or DEFAULTS["base"]

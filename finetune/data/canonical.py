@@ -10,6 +10,9 @@ Canonical rows per task:
   unsupervised    {"text": str}
   preference      {"prompt": str, "chosen": str, "rejected": str}   (chosen == rejected is an error)
 Run ``pytest tests/test_data_validation.py -q``.
+
+One file over ~300 lines on purpose: one short converter per task, all reporting through the same
+``Conversion`` and cell helpers (``_text``, ``_blank``...); the NER tag-scheme conversion is the largest.
 """
 
 from __future__ import annotations
@@ -266,15 +269,22 @@ def _ner_row(tokens, tags, number, per_line, tag_col, out: Conversion, entity_ty
 
 # ---- text pairs, instructions, plain text --------------------------------------------------------
 
-def _translation(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
-    src_col, tgt_col = mapping.roles["source"], mapping.roles["target"]
+def _text_pairs(table: Table, out: Conversion, first_col: str, second_col: str):
+    """(record, row number, first text, second text) of every row that has both; an empty row is skipped with
+    a warning, a row with one bad text is reported by ``_text``."""
     for record, number in zip(table.records, table.row_numbers):
-        if _blank(record.get(src_col)) and _blank(record.get(tgt_col)):
+        if _blank(record.get(first_col)) and _blank(record.get(second_col)):
             out.warning(number, None, "empty row skipped")
             continue
-        source, target = _text(out, record.get(src_col), number, src_col), _text(out, record.get(tgt_col), number, tgt_col)
-        if source is None or target is None:
-            continue
+        first = _text(out, record.get(first_col), number, first_col)
+        second = _text(out, record.get(second_col), number, second_col)
+        if first is not None and second is not None:
+            yield record, number, first, second
+
+
+def _translation(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
+    src_col, tgt_col = mapping.roles["source"], mapping.roles["target"]
+    for _record, number, source, target in _text_pairs(table, out, src_col, tgt_col):
         if source == target:
             out.warning(number, tgt_col, "target is identical to the source (not translated?)")
         out.add({"source": source, "target": target}, number)
@@ -282,13 +292,7 @@ def _translation(table: Table, mapping: ColumnMapping, out: Conversion, _types) 
 
 def _faq(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
     q_col, a_col, c_col = mapping.roles["question"], mapping.roles["answer"], mapping.roles.get("context")
-    for record, number in zip(table.records, table.row_numbers):
-        if _blank(record.get(q_col)) and _blank(record.get(a_col)):
-            out.warning(number, None, "empty row skipped")
-            continue
-        question, answer = _text(out, record.get(q_col), number, q_col), _text(out, record.get(a_col), number, a_col)
-        if question is None or answer is None:
-            continue
+    for record, number, question, answer in _text_pairs(table, out, q_col, a_col):
         context = record.get(c_col) if c_col else None
         if not _blank(context) and not isinstance(context, (list, dict)):
             question = f"{question}\n\n{str(context).strip()}"

@@ -13,6 +13,9 @@ contradicted by the content (e.g. a ``.csv`` holding JSON Lines). Row numbers (`
 the file line where the record starts for CSV, TSV, JSONL, CoNLL and text (the header is line 1, as in
 a spreadsheet), the 1-based record index for JSON and Parquet. Dict-valued columns are flattened one
 level (``translation.en``). Run ``pytest tests/test_data_readers.py -q``.
+
+One file over ~300 lines on purpose: the readers share the limits, the row numbering and the refusal
+messages, and each is short; split per format, every module would import the same private helpers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.byte_sizes import human_bytes
 from assistant.errors import InputError
 from finetune.data.sniff import FORMATS, choose_format, conll_fields, decode_text, split_lines
 from finetune.data.validation import Problem
@@ -80,7 +84,7 @@ def read_table(path: str | Path, limits: Limits | None = None) -> Table:
     if size == 0:
         raise InputError(f"{name} is empty (0 bytes). Upload a file with a header and at least one row.")
     if size > limits.max_bytes:
-        raise InputError(f"{name} is {_mb(size)}, larger than the limit of {_mb(limits.max_bytes)}. "
+        raise InputError(f"{name} is {human_bytes(size)}, larger than the limit of {human_bytes(limits.max_bytes)}. "
                          "Split it or keep a sample, or raise Limits.max_bytes.")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
@@ -111,10 +115,6 @@ def _counted(name: str, numbers: list, limits: Limits) -> None:
     """Refuse the file as soon as one example more than the limit has been read."""
     if len(numbers) > limits.max_rows:
         _too_many_rows(name, limits)
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
 # ---- readers -----------------------------------------------------------------------------------
