@@ -71,3 +71,33 @@ def test_agent_mode_shows_the_tool_call_as_a_step(app_url, browser):
     page.get_by_text("Used tool: translate").first.wait_for(timeout=120_000)
     page.get_by_text("Translation:").first.wait_for(timeout=120_000)
     page.close()
+
+
+def test_agent_answers_from_the_documents_this_session_uploaded_in_the_ask_tab(app_url, browser, tmp_path):
+    doc = tmp_path / "office.md"
+    doc.write_text("# Office\n## Coffee\nThe espresso machine stands on the fourth floor beside the library.\n", "utf-8")
+    question = "According to my documents, where is the espresso machine?"
+    owner, other = browser.new_page(), browser.new_page()
+    try:
+        for page in (owner, other):
+            page.goto(app_url)
+        owner.get_by_role("tab", name="Ask (FAQ & documents)").click()
+        owner.locator("#docs-upload input[type=file]").set_input_files(str(doc))
+        owner.locator("#docs-status", has_text="office.md: 1 passages").wait_for(timeout=60_000)
+        owner.get_by_role("tab", name="Chat").click()
+        owner.locator("#chat-input textarea").fill(question)
+        owner.locator("#chat-send").click()
+        owner.get_by_text("Used tool: docs").first.wait_for(timeout=120_000)
+        owner.get_by_text("fourth floor").first.wait_for(timeout=60_000)
+        assert "office.md" in bot_text(owner)  # the reply cites the uploaded file
+
+        other.locator("#chat-input textarea").fill(question)  # another session: no uploads, no docs tool
+        other.locator("#chat-send").click()
+        other.wait_for_function("() => document.querySelectorAll('#chatbot .message.bot, #chatbot [data-testid=bot]')"
+                                ".length > 0", timeout=120_000)
+        time.sleep(1)
+        assert "fourth floor" not in other.locator("#chatbot").inner_text()
+        assert other.get_by_text("Used tool: docs").count() == 0
+    finally:
+        owner.close()
+        other.close()

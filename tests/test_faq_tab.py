@@ -94,12 +94,13 @@ def test_faq_api_over_http(served):
 def test_chat_routes_covered_questions_to_the_faq(demo):
     respond = event(demo, "respond").fn
     history = [{"role": "user", "content": "What is QLoRA?"}]
-    replies = list(respond(history, "", 0.0, 0.9, 8, 1.0, True, False, None))  # FAQ on, agent mode off
+    replies = list(respond(history, "", 0.0, 0.9, 8, 1.0, True, False, None, None))  # FAQ on, agent mode off
     assert len(replies) == 1 and replies[0][:-1] == history
     assert "Sources: faq-034 (0." in replies[0][-1]["content"]
-    generated = list(respond(history, "", 0.0, 0.9, 8, 1.0, False, False, None))  # checkbox off: the model answers
+    generated = list(respond(history, "", 0.0, 0.9, 8, 1.0, False, False, None, None))  # checkbox off: the model answers
     assert generated and "Sources:" not in generated[-1][-1]["content"]
-    chit_chat = list(respond([{"role": "user", "content": "hi, how are you?"}], "", 0.0, 0.9, 8, 1.0, True, False, None))
+    chit_chat = list(respond([{"role": "user", "content": "hi, how are you?"}], "", 0.0, 0.9, 8, 1.0, True, False,
+                             None, None))
     assert chit_chat and "Sources:" not in chit_chat[-1][-1]["content"]
 
 

@@ -73,8 +73,10 @@ def build_app(services: Services) -> gr.Blocks:
         if runtime is not None:
             picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE, label=tr("app.adapter"),
                                  info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
+        uploads = docs_panel.session_state() if services.faq_kb is not None else None
         with gr.Tab(tr("app.chat"), id="chat"):
-            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent)
+            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
+                                    session_docs=uploads)
         with gr.Tab(tr("app.classify"), id="classify"):
             classify_tab.build_classify_tab(engine.loaded, runtime, picker)
         with gr.Tab(tr("app.ner"), id="ner"):
@@ -84,7 +86,7 @@ def build_app(services: Services) -> gr.Blocks:
         if services.faq_kb is not None:
             with gr.Tab(tr("faq.tab"), id="faq"):
                 faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
-                docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits)
+                docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
         if services.jobs is not None:
             if services.admin_password:
                 _locked_training_tabs(services, picker)
