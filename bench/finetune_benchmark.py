@@ -127,13 +127,17 @@ def finetune_row(name: str, data_dir: Path, **fields) -> dict:
             "metrics": summary.metrics}
 
 
-def _train_project_loop(model, examples, pad_id, steps, batch_size, run_dir: Path) -> tuple[float, int]:
-    from finetune.loop import LoopSettings, train
+def _project_loop(fast_lora: str):
+    def train_fn(model, examples, pad_id, steps, batch_size, run_dir: Path) -> tuple[float, int]:
+        from finetune.loop import LoopSettings, train
 
-    run_dir.mkdir(exist_ok=True)
-    result = train(model, examples, [], LoopSettings(2e-4, batch_size, 1, steps, steps + 1, steps + 1, 0), pad_id,
-                   run_dir)
-    return result.train_loss, result.tokens_processed
+        run_dir.mkdir(exist_ok=True)
+        result = train(model, examples, [], LoopSettings(2e-4, batch_size, 1, steps, steps + 1, steps + 1, 0, fast_lora),
+                       pad_id, run_dir)
+        print(f"project loop, fast LoRA path: {result.fast_lora}", flush=True)
+        return result.train_loss, result.tokens_processed
+
+    return train_fn
 
 
 def _train_with_trainer(model, examples, pad_id, steps, batch_size, output_dir: Path) -> tuple[float, int]:
@@ -178,11 +182,14 @@ def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
     """Same model (SmolLM2 nf4 + LoRA r16, dropout 0.05), same encoded SST-2 examples, same steps:
     the project's model build and loop vs the plain PEFT recipe under transformers.Trainer.
 
-    Both then score the same 64 held-out rows, so "same final loss" is checked on equal terms.
+    Both then score the same 64 held-out rows, so "same final loss" is checked on equal terms. On a CPU
+    with bf16 instructions the project loop runs again with ``fast_lora="fp32"``: what a CPU without
+    them gets.
     """
     import gc
 
     from finetune.config import FinetuneConfig
+    from finetune.cpu_lora import cpu_has_bf16
     from finetune.encode import encode_supervised
     from finetune.loop import validation_loss
     from finetune.models import build_generative
@@ -194,14 +201,17 @@ def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
                             batch_size=batch_size, max_steps=steps)
     options = {"labels": ["negative", "positive"]}
     results = []
-    for which, build, train_fn in (("project loop", build_generative, _train_project_loop),
-                                   ("transformers.Trainer", _plain_peft_model, _train_with_trainer)):
+    loops = [("project loop", build_generative, _project_loop("auto"))]
+    if cpu_has_bf16():
+        loops.append(("project loop, fp32 (as on a CPU without bf16)", build_generative, _project_loop("fp32")))
+    loops.append(("transformers.Trainer", _plain_peft_model, _train_with_trainer))
+    for n, (which, build, train_fn) in enumerate(loops):
         with PeakRss() as rss:
             model, loaded = build(config)
             pad_id = loaded.tokenizer.pad_token_id
             examples = encode_supervised("classification", rows, loaded.tokenizer, 256, options)
             began = time.perf_counter()
-            final_loss, processed = train_fn(model, examples, pad_id, steps, batch_size, folder / which.split()[0])
+            final_loss, processed = train_fn(model, examples, pad_id, steps, batch_size, folder / f"loop{n}")
             seconds = time.perf_counter() - began
         held_out = encode_supervised("classification", held_out_rows, loaded.tokenizer, 256, options)
         results.append({"row": which, "tok_s": processed / seconds, "seconds": seconds, "final_loss": final_loss,
@@ -298,13 +308,15 @@ def main() -> None:
             quality = time_to_quality(folder, args.quality_train, args.quality_target, eval_every=25, max_epochs=3)
 
     if comparison:
-        ours, theirs = comparison
+        ours, theirs = comparison[0], comparison[-1]
         print("\n| loop (SmolLM2-135M nf4 + LoRA r16, SST-2 SFT, batch 8, 20 steps) | tokens/s | seconds | final loss "
               "| held-out loss (64 rows) | peak RSS (MiB) |\n|---|---|---|---|---|---|")
         for r in comparison:
             print(f"| {r['row']} | {r['tok_s']:.0f} | {r['seconds']:.0f} | {r['final_loss']:.3f} | {r['held_out_loss']:.3f} "
                   f"| {r['peak_rss_mib']:.0f} |")
         print(f"\nthroughput ratio project/Trainer: {ours['tok_s'] / theirs['tok_s']:.2f}x")
+        if len(comparison) == 3:
+            print(f"throughput ratio project (fp32 fast path)/Trainer: {comparison[1]['tok_s'] / theirs['tok_s']:.2f}x")
     if quality:
         print(f"\n| SST-2 dev accuracy, MiniLM nf4 + LoRA + head ({quality['train_rows']} train rows, batch 32) "
               "| step | training minutes |\n|---|---|---|")

@@ -16,6 +16,7 @@ from finetune.tasks import METHODS, TASKS, task_for_method
 
 PREFERENCE_LOSSES = ("dpo", "orpo")
 APPROACHES = ("auto", "generative", "head")
+FAST_LORA_MODES = ("auto", "bf16", "fp32", "off")  # finetune/cpu_lora.py
 
 
 def check_output_dir(folder: str) -> str:
@@ -79,6 +80,9 @@ class FinetuneConfig:
     """Examples per forward pass."""
     grad_accum: int = 1
     """Forward passes per optimizer step (effective batch = batch_size * grad_accum)."""
+    fast_lora: str = "auto"
+    """CPU training: LoRA layers on a base dequantized once, with a fused update: auto (bf16 matmuls on a CPU
+    with bf16 instructions, else fp32; off when the copy would not fit in memory), bf16, fp32 or off."""
     max_seq_len: int = 256
     """Longer examples are truncated to this many tokens."""
     validation_split: float = 0.1
@@ -126,6 +130,8 @@ class FinetuneConfig:
             raise InputError(f"--preference-loss '{self.preference_loss}' is not one of {', '.join(PREFERENCE_LOSSES)}.")
         if self.method == "semi-supervised" and self.task != "classification":
             raise InputError("Semi-supervised self-training is offered for classification: use --task classification.")
+        if self.fast_lora not in FAST_LORA_MODES:
+            raise InputError(f"--fast-lora '{self.fast_lora}' is not one of {', '.join(FAST_LORA_MODES)}.")
         if self.quant not in ("nf4", "none"):
             raise InputError(f"--quant '{self.quant}' for training must be nf4 (QLoRA) or none.")
         if not self.data:

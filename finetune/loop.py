@@ -4,8 +4,9 @@ gradient accumulation, periodic validation loss, checkpoints for Stop/Resume, a 
 Every step is visible here (nanoGPT style); accelerate supplies the device, the backward pass
 and, under torchrun / accelerate launch, DistributedDataParallel: each process trains on its
 share of every global batch and rank 0 alone logs, validates and checkpoints
-(``finetune/distributed.py``). On a CPU it computes in fp32 (bf16 matmuls are emulated and ~20x
-slower there) and flushes denormals (which once made AdamW 10x slower).
+(``finetune/distributed.py``). On a CPU the LoRA layers run on the fast path of
+``finetune/cpu_lora.py`` (base dequantized once, bf16 matmuls where the CPU has bf16 instructions,
+fp32 elsewhere); everything else computes in fp32, with denormals flushed (they once made AdamW 10x slower).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from assistant.atomic_files import atomic_write, atomic_write_text
+from finetune.cpu_lora import fast_lora_forward
 from finetune.encode import IGNORE, collate, length_grouped_batches
 
 
@@ -38,6 +40,8 @@ class LoopSettings:
     eval_every: int
     save_every: int
     seed: int
+    fast_lora: str = "auto"
+    """The CPU fast path of ``finetune/cpu_lora.py``: auto, bf16, fp32 or off."""
 
 
 @dataclass
@@ -49,6 +53,8 @@ class LoopResult:
     target_tokens: int
     tokens_processed: int
     seconds: float
+    fast_lora: str = "off"
+    """How the LoRA layers ran: bf16 / fp32 (the CPU fast path) or "off: <why>"."""
 
 
 def steps_for(n_examples: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int) -> int:
@@ -228,6 +234,8 @@ def train(
 
     loss_value, val = math.nan, None
     status = "finished"
+    fast = fast_lora_forward(model, settings.fast_lora)
+    fast_mode = fast.__enter__()
     try:
         while step < settings.total_steps:
             if stop_event is not None and stop_event.is_set():
@@ -267,6 +275,7 @@ def train(
             if main and step % settings.save_every == 0 and step < settings.total_steps:
                 save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
     finally:
+        fast.__exit__(None, None, None)  # the PEFT forward again: evaluation and saving see the 4-bit model
         log.close()
         if on_cpu:
             torch.set_flush_denormal(False)
@@ -274,4 +283,4 @@ def train(
     if status == "stopped" and main:
         save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
     model.eval()
-    return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds)
+    return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds, fast_mode)

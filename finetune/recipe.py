@@ -179,7 +179,8 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     total = steps_for(len(train_examples), config.batch_size * processes, config.grad_accum, config.epochs,
                       config.max_steps)
     settings = LoopSettings(config.learning_rate, config.batch_size, config.grad_accum, total,
-                            config.eval_every or max(1, total // 5), config.save_every, config.seed)
+                            config.eval_every or max(1, total // 5), config.save_every, config.seed,
+                            config.fast_lora)
     if config.method == "preference":  # TRL's DPO / ORPO trainer; pairs count as one example each
         total = steps_for(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
         emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_rows),
@@ -244,7 +245,8 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         "data_file": Path(config.data).name, "data_fingerprint": dataset.fingerprint,
         "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,
         "round_2": round_2,
-        "metrics": metrics, "steps": result.steps, "world_size": processes, "train_seconds": round(result.seconds, 1),
+        "metrics": metrics, "steps": result.steps, "world_size": processes, "fast_lora": result.fast_lora,
+        "train_seconds": round(result.seconds, 1),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     name = config.output or run_id
