@@ -40,7 +40,7 @@ COPY --chown=1000:1000 . .
 USER 1000
 # Read the embedded GGUF's tokenizer (and check llama.cpp runs) now, so the Space's first start is a warm one.
 RUN mkdir -p "$ASSISTANT_CACHE_DIR" "$ASSISTANT_DATA_DIR" \
-    && python -m assistant.loading smollm2-135m-instruct nf4 auto
+    && python -m assistant.core.loading smollm2-135m-instruct nf4 auto
 
 EXPOSE 7860
 CMD ["python", "app.py"]

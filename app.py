@@ -21,7 +21,7 @@ import time
 # no slower uncompiled here. Set TORCHDYNAMO_DISABLE=0 to have them compiled anyway.
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
-from assistant.errors import UserError  # noqa: E402  (after the environment is set)
+from assistant.core.errors import UserError  # noqa: E402  (after the environment is set)
 from assistant.settings import AppSettings  # noqa: E402
 
 
@@ -104,7 +104,7 @@ def load_services(settings: AppSettings):
     from assistant.documents.shared import open_shared
     from assistant.faq.embeddings import default_encoder
     from assistant.faq.knowledge_base import load_builtin
-    from assistant.loading import load_served_model
+    from assistant.core.loading import load_served_model
     from assistant.tasks.faq import FaqRouter
     from assistant.ui.app_ui import Services
     from finetune.adapters import AdapterStore

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from assistant.errors import InputError, UserError
-from assistant.loading import LoadedModel
+from assistant.core.errors import InputError, UserError
+from assistant.core.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class HeadModel:
 
 class AdapterRuntime:
     def __init__(self, loaded: LoadedModel, store, served_reference: str, runtime=None):
-        from assistant.runtime import Runtime
+        from assistant.core.runtime import Runtime
 
         self.runtime = runtime or Runtime.from_env()
         """Where head encoders come from (the cache of converted models) and whether their code may run."""
@@ -106,9 +106,9 @@ class AdapterRuntime:
 def _load_head(info, runtime) -> HeadModel:
     from peft import PeftModel
 
-    from assistant.head_loading import load_head_model
-    from assistant.loading import load_tokenizer
-    from assistant.model_sources import resolve_model
+    from assistant.core.head_loading import load_head_model
+    from assistant.core.loading import load_tokenizer
+    from assistant.core.model_sources import resolve_model
 
     labels = list(info.labels or [])
     location = resolve_model(info.base_model, runtime.cache_dir).location

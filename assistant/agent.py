@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from assistant.agent_router import AgentRouter, Route
 from assistant.documents.router import DocsRouter, docs_router_for
-from assistant.errors import UserError
-from assistant.language import is_chinese
+from assistant.core.errors import UserError
+from assistant.core.language import is_chinese
 from assistant.tasks import classification, ner, translation
 
 

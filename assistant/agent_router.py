@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from assistant.language import is_chinese
+from assistant.core.language import is_chinese
 
 TOOLS = ("translate", "classify", "ner", "faq", "docs")
 
@@ -192,7 +192,7 @@ class NativeToolRouter:
         import threading
 
         from assistant.chat import GenerationSettings
-        from assistant.tasks.generation import encode_messages
+        from assistant.core.generation import encode_messages
 
         message = (message or "").strip()
         if not message:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 
 def _kind(value) -> str:

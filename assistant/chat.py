@@ -1,7 +1,7 @@
 """The chat engine: template, trim to the context window, and stream tokens with a stop switch.
 
 Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it. Tokens come from
-whichever engine serves the model (``assistant.engines``: llama.cpp on a CPU for GGUF models,
+whichever engine serves the model (``assistant.core.engines``: llama.cpp on a CPU for GGUF models,
 transformers otherwise); a worker thread holds the model lock while it decodes, and a per-request
 stop event ends the reply at the next token.
 
@@ -20,9 +20,9 @@ import torch
 from transformers import TextIteratorStreamer
 
 from assistant.arguments import number_arg, text_arg
-from assistant.errors import InputError
-from assistant.loading import LoadedModel
-from assistant.tasks.generation import encode_messages
+from assistant.core.errors import InputError
+from assistant.core.loading import LoadedModel
+from assistant.core.generation import encode_messages
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class ChatEngine:
 
 
 if __name__ == "__main__":
-    from assistant.loading import load_served_model
+    from assistant.core.loading import load_served_model
 
     engine = ChatEngine(load_served_model("smollm2-135m-instruct"))
     shown = ""

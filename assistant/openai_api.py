@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from assistant.openai_requests import (ApiError, chat_messages, parse_call, sampling, stop_sequences, tool_schema,
                                        tools_prompt)
 

@@ -9,7 +9,7 @@ import secrets
 
 from assistant.arguments import text_arg
 from assistant.chat import GenerationSettings, message_text
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 
 class ApiError(Exception):

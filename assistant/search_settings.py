@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 
 @dataclass

@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 
-from assistant.language import HAN, HAN_CHARS
+from assistant.core.language import HAN, HAN_CHARS
 
 EN_STOP_WORDS = frozenset({
     "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "been",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from assistant.arguments import number_arg
-from assistant.errors import InputError
-from assistant.field_docs import field_docs
-from assistant.loading import ENGINE_CHOICES, QUANT_CHOICES
-from assistant.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
-from finetune.config import default_data_dir
+from assistant.core.errors import InputError
+from assistant.core.field_docs import field_docs
+from assistant.core.loading import ENGINE_CHOICES, QUANT_CHOICES
+from assistant.core.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
+from assistant.core.runtime import default_data_dir
 
 
 @dataclass
@@ -117,7 +117,7 @@ class AppSettings:
 
     def runtime(self):
         """The device, cache, trust setting and data dir that serving and every training process share."""
-        from assistant.runtime import Runtime
+        from assistant.core.runtime import Runtime
 
         return Runtime(self.device, self.cache_dir, bool(self.trust_remote_code), self.data_dir)
 

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from assistant.agent_router import AgentRouter  # noqa: E402
-from assistant.language import is_chinese  # noqa: E402
+from assistant.core.language import is_chinese  # noqa: E402
 
 ROUTING_SET = REPO / "bench" / "data" / "agent_routing.jsonl"
 

@@ -74,7 +74,7 @@ def random_adapter(data_dir: Path) -> str:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
     from finetune.adapters import AdapterStore, write_metadata
 
     torch.manual_seed(0)
@@ -100,7 +100,7 @@ def run_row(kind: str, new_tokens: int, repeats: int, data_dir: Path) -> dict:
     import torch
 
     from assistant.chat import ChatEngine, GenerationSettings
-    from assistant.loading import load_causal_lm, load_served_model
+    from assistant.core.loading import load_causal_lm, load_served_model
 
     torch.set_num_threads(os.cpu_count() or 1)
     greedy = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
@@ -108,9 +108,9 @@ def run_row(kind: str, new_tokens: int, repeats: int, data_dir: Path) -> dict:
     if kind == "llama.cpp":
         from llama_cpp import Llama
 
-        from assistant.engines.llama_cpp_engine import cpu_threads
-        from assistant.model_sources import embedded_path, gguf_tokenizer
-        from assistant.tasks.generation import encode_messages
+        from assistant.core.engines.llama_cpp_engine import cpu_threads
+        from assistant.core.model_sources import embedded_path, gguf_tokenizer
+        from assistant.core.generation import encode_messages
 
         path = embedded_path("smollm2-135m-instruct")
         tokenizer = gguf_tokenizer(path)

@@ -168,7 +168,7 @@ def _plain_peft_model(config):
     """The recipe from the PEFT / bitsandbytes docs, without this project's CPU changes."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
     from finetune.models import keep_4bit_layout_trainable, lora_config
 
     loaded = load_causal_lm(config.base, quant="nf4")

@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
 
-    from assistant.loading import load_served_model
+    from assistant.core.loading import load_served_model
     from finetune.config import FinetuneConfig
     from finetune.jobs import JobManager
 

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.loading import QUANT_CHOICES, load_causal_lm  # noqa: E402
+from assistant.core.loading import QUANT_CHOICES, load_causal_lm  # noqa: E402
 from assistant.tasks import classification, ner, translation  # noqa: E402
 
 DEFAULT_LIMITS = {"sst2": 200, "chnsenticorp": 100, "conll2003": 50, "multi30k": 50, "tatoeba": 50}

@@ -25,9 +25,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from assistant.errors import UserError
-from assistant.field_docs import field_docs
-from assistant.model_sources import EMBEDDED_MODELS
+from assistant.core.errors import UserError
+from assistant.core.field_docs import field_docs
+from assistant.core.model_sources import EMBEDDED_MODELS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def load_config(args: argparse.Namespace):
 
     values: dict = {}
     if args.resume:
-        from finetune.config import default_data_dir
+        from assistant.core.runtime import default_data_dir
 
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", args.resume) or ".." in args.resume:
             raise UserError(f"--resume takes the id of a stopped run (a folder name under DATA_DIR/runs, such as "

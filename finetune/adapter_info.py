@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from assistant.atomic_files import atomic_write_text
-from assistant.errors import InputError
+from assistant.core.atomic_files import atomic_write_text
+from assistant.core.errors import InputError
 from finetune.adapter_checks import folder_problems, read_json_object, timestamp
 from finetune.adapter_names import sanitize_name
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from itertools import count
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 MAX_NAME_LENGTH = 64
 

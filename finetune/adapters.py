@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from assistant.atomic_files import fsync_path, rename_folder
-from assistant.errors import InputError, UserError
+from assistant.core.atomic_files import fsync_path, rename_folder
+from assistant.core.errors import InputError, UserError
 from finetune.adapter_checks import (KINDS, PICKLE_SUFFIXES, REQUIRED_METADATA, folder_problems, read_json_object,
                                      timestamp)
 from finetune.adapter_info import AdapterInfo, read_info, update_metadata_name, write_metadata

@@ -13,7 +13,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from assistant.atomic_files import atomic_write
+from assistant.core.atomic_files import atomic_write
 
 STORED_SUFFIXES = frozenset({".safetensors", ".gguf"})
 

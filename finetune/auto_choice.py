@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from assistant.language import is_chinese
+from assistant.core.language import is_chinese
 
 AUTO = "auto"
 GENERATIVE_BASE = "smollm2-135m-instruct"

@@ -10,8 +10,9 @@ import shlex
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from assistant.errors import InputError
-from assistant.model_sources import EMBEDDED_MODELS
+from assistant.core.errors import InputError
+from assistant.core.model_sources import EMBEDDED_MODELS
+from assistant.core.runtime import default_data_dir
 from finetune.tasks import METHODS, TASKS, task_for_method
 
 PREFERENCE_LOSSES = ("dpo", "orpo")
@@ -31,12 +32,6 @@ def check_output_dir(folder: str) -> str:
     if not os.access(path, os.W_OK):
         raise InputError(f"--output-dir {folder} is not writable; choose another folder.")
     return str(path.resolve())
-
-
-def default_data_dir() -> Path:
-    """Adapters and runs live here: ``$ASSISTANT_DATA_DIR`` or ``./data`` beside app.py."""
-    env = os.environ.get("ASSISTANT_DATA_DIR")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "data"
 
 
 @dataclass

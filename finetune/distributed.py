@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 
 def world_size() -> int:

@@ -37,7 +37,7 @@ def prompt_and_target(task: str, row: dict, options: dict) -> tuple[list[dict], 
 
 def encode_sft(tokenizer, messages: list[dict], target: str, max_len: int) -> dict:
     """input_ids and labels (prompt masked) for one supervised example, cut to ``max_len``."""
-    from assistant.tasks.generation import encode_messages
+    from assistant.core.generation import encode_messages
 
     prompt = encode_messages(tokenizer, messages)
     full = encode_messages(tokenizer, messages + [{"role": "assistant", "content": target}],

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.byte_sizes import human_bytes
+from assistant.core.byte_sizes import human_bytes
 from finetune.auto_choice import AUTO, choose_base
 from finetune.config import FinetuneConfig
 
@@ -173,7 +173,7 @@ def estimate_for_config(config: FinetuneConfig, rows: int, mean_chars: float,
     """The estimate for a run of ``config`` on ``rows`` rows of ``mean_chars`` characters in ``language``
     (which ``--base auto`` looks at); None for an unknown base (a hub id that is not on disk)."""
     if device is None:
-        from assistant.loading import pick_device
+        from assistant.core.loading import pick_device
 
         device = pick_device()
     if config.base == AUTO:

@@ -34,7 +34,7 @@ def _generative_metrics(task, loaded, rows, options, batch_size) -> dict:
             scores = module.label_scores(loaded, row["text"], labels)
             predictions.append(max(scores, key=scores.get))
         return module.evaluate(predictions, [row["label"] for row in rows])
-    from assistant.tasks.generation import encode_messages, generate_batch
+    from assistant.core.generation import encode_messages, generate_batch
 
     pairs = [prompt_and_target(task, row, options) for row in rows]
     longest = max(len(loaded.tokenizer(t, add_special_tokens=False)["input_ids"]) for _, t in pairs)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
-from assistant.atomic_files import staged_folder
-from assistant.errors import InputError, UserError, run_command
+from assistant.core.atomic_files import staged_folder
+from assistant.core.errors import InputError, UserError, run_command
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.archives import zip_folder
 
@@ -46,7 +46,7 @@ MARKER = "exported_from.json"  # also what makes an existing folder safe to repl
 def merged_causal_lm(info: AdapterInfo, device: str):
     from peft import PeftModel
 
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
 
     loaded = load_causal_lm(info.base_model, quant="none", device=device)  # fp32 on CPU, bf16 on CUDA
     model = PeftModel.from_pretrained(loaded.model, str(info.path))
@@ -56,9 +56,9 @@ def merged_causal_lm(info: AdapterInfo, device: str):
 def _merged_head(info: AdapterInfo, device: str):
     from peft import PeftModel
 
-    from assistant.head_loading import load_head_model
-    from assistant.loading import full_precision_dtype, pick_device
-    from assistant.model_sources import resolve_model
+    from assistant.core.head_loading import load_head_model
+    from assistant.core.loading import full_precision_dtype, pick_device
+    from assistant.core.model_sources import resolve_model
 
     labels = list(info.labels or [])
     if not labels:
@@ -79,7 +79,7 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
 
     An existing ``output`` is refused, unless ``overwrite`` and it is an earlier export (has ``exported_from.json``).
     """
-    from assistant.loading import load_tokenizer
+    from assistant.core.loading import load_tokenizer
 
     if info.broken:
         raise UserError(f"Adapter {info.name!r} cannot be exported: {info.broken}.")
@@ -144,9 +144,9 @@ def zip_export(folder: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from finetune.config import default_data_dir
+    from assistant.core.runtime import default_data_dir
 
-    from assistant.gguf.model_file import QUANT_TYPES
+    from assistant.core.gguf.model_file import QUANT_TYPES
     from finetune.export_gguf import FORMATS, export_gguf
 
     parser = argparse.ArgumentParser(prog="python -m finetune.export", description=(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterInfo
 from finetune.export import check_target, merged_causal_lm, write_export
 
@@ -40,10 +40,10 @@ def _modelfile(weights: str, tokenizer, adapter: str | None = None) -> str:
 
 
 def _write(info: AdapterInfo, folder: Path, fmt: str, quant: str) -> dict:
-    from assistant.gguf.lora_file import write_lora_gguf
-    from assistant.gguf.model_file import write_model_gguf
-    from assistant.loading import load_tokenizer
-    from assistant.model_sources import gguf_source, resolve_model
+    from assistant.core.gguf.lora_file import write_lora_gguf
+    from assistant.core.gguf.model_file import write_model_gguf
+    from assistant.core.loading import load_tokenizer
+    from assistant.core.model_sources import gguf_source, resolve_model
 
     tokenizer = load_tokenizer(str(info.path))
     base_gguf = gguf_source(info.base_model)
@@ -67,7 +67,7 @@ def _write(info: AdapterInfo, folder: Path, fmt: str, quant: str) -> dict:
 def export_gguf(info: AdapterInfo, output: str | Path, *, fmt: str = "gguf", quant: str = "q8_0",
                 overwrite: bool = False) -> Path:
     """Write the GGUF export of ``info`` to the folder ``output`` atomically; returns the folder."""
-    from assistant.gguf.model_file import QUANT_TYPES
+    from assistant.core.gguf.model_file import QUANT_TYPES
 
     if fmt not in FORMATS:
         raise InputError(f"--format '{fmt}' is not one of safetensors, {', '.join(FORMATS)}.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 
 def explain(exc: BaseException) -> UserError | None:

@@ -14,8 +14,8 @@ import json
 import logging
 from pathlib import Path
 
-from assistant.atomic_files import atomic_write_text
-from assistant.errors import InputError, UserError
+from assistant.core.atomic_files import atomic_write_text
+from assistant.core.errors import InputError, UserError
 from finetune.config import FinetuneConfig
 from finetune.job_state import JobRecord
 

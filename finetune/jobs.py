@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from finetune.failures import explain as explain_failure
 from finetune.config import FinetuneConfig
 from finetune.job_files import append_log, load_points, restore_records, write_job_file

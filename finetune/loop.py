@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from assistant.atomic_files import atomic_write, atomic_write_text
+from assistant.core.atomic_files import atomic_write, atomic_write_text
 from finetune.cpu_lora import fast_lora_forward
 from finetune.encode import IGNORE, collate, length_grouped_batches
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from assistant.head_loading import load_head_model
-from assistant.loading import LoadedModel, load_causal_lm, load_tokenizer, pick_device, quantization_config
-from assistant.model_sources import resolve_model
-from assistant.runtime import Runtime
+from assistant.core.head_loading import load_head_model
+from assistant.core.loading import LoadedModel, load_causal_lm, load_tokenizer, pick_device, quantization_config
+from assistant.core.model_sources import resolve_model
+from assistant.core.runtime import Runtime
 from finetune.byte_dropout import use_byte_dropout
 from finetune.config import FinetuneConfig
 

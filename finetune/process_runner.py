@@ -20,8 +20,8 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from assistant.errors import UserError
-from assistant.runtime import Runtime
+from assistant.core.errors import UserError
+from assistant.core.runtime import Runtime
 from finetune.config import FinetuneConfig
 from finetune.job_files import append_log
 from finetune.recipe import RunSummary

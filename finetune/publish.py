@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InputError, UserError, run_command
+from assistant.core.errors import InputError, UserError, run_command
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.model_card import base_hub_id, model_card, public_base_name, public_metadata
 
@@ -145,7 +145,7 @@ def describe(files: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from finetune.config import default_data_dir
+    from assistant.core.runtime import default_data_dir
 
     parser = argparse.ArgumentParser(prog="python -m finetune.publish", description=(
         "Publish a trained adapter to the Hugging Face Hub with a generated model card. The token is read from "

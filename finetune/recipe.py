@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.errors import InputError
-from assistant.loading import pick_device
-from assistant.runtime import Runtime
+from assistant.core.errors import InputError
+from assistant.core.loading import pick_device
+from assistant.core.runtime import Runtime
 from finetune.adapters import AdapterStore, write_metadata
 from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig

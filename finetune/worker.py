@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    from assistant.errors import UserError
+    from assistant.core.errors import UserError
     from finetune.config import FinetuneConfig
     from finetune.failures import explain
     from finetune.recipe import run

@@ -36,7 +36,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_llm_dir):
     """The tiny Llama loaded in fp32 (shared; do not modify it)."""
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
 
     return load_causal_lm(str(tiny_llm_dir), quant="fp32")
 
@@ -44,7 +44,7 @@ def tiny_loaded(tiny_llm_dir):
 @pytest.fixture(scope="session")
 def real_chat_loaded():
     """The embedded SmolLM2-135M-Instruct in 4-bit NF4, as the app loads it."""
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
 
     return load_causal_lm("smollm2-135m-instruct", quant="nf4")
 

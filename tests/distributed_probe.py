@@ -5,7 +5,7 @@
 
 import sys
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.distributed import agree, finish, state
 
 case = sys.argv[1]

@@ -6,8 +6,8 @@ import torch
 from assistant.adapter_runtime import AdapterRuntime, head_entities, head_label_scores
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.chat import ChatEngine, GenerationSettings
-from assistant.errors import InputError
-from assistant.loading import load_causal_lm
+from assistant.core.errors import InputError
+from assistant.core.loading import load_causal_lm
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.recipe import run
@@ -69,7 +69,7 @@ def test_head_entities_offsets_are_exact(tmp_path, tiny_bert_dir):
     from transformers import AutoModelForTokenClassification
 
     from assistant.adapter_runtime import HeadModel
-    from assistant.loading import load_tokenizer
+    from assistant.core.loading import load_tokenizer
 
     labels = ["O", "B-LOC", "I-LOC"]
     torch.manual_seed(0)

@@ -20,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterStore, sanitize_name, write_metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

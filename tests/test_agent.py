@@ -57,7 +57,7 @@ def test_the_agent_runs_the_tool_and_a_failing_tool_is_a_visible_step(tiny_loade
 def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_path):
     from assistant.adapter_runtime import AdapterRuntime
     from assistant.chat import ChatEngine, GenerationSettings
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
     from assistant.ui.compare_panel import compare
     from finetune.adapters import AdapterStore
     from finetune.config import FinetuneConfig
@@ -109,7 +109,7 @@ def test_agent_endpoint_returns_reply_and_steps(tmp_path):
 def test_a_model_whose_template_takes_tools_chooses_the_tool_itself(tmp_path):
     """The tools reach the model through its own template, and its choice is valid JSON naming a tool or none."""
     from assistant.agent_router import TOOLS, NativeToolRouter, takes_tools
-    from assistant.loading import load_llama_cpp
+    from assistant.core.loading import load_llama_cpp
     from tests.tiny_models import build_tiny_gguf
 
     pytest.importorskip("llama_cpp")

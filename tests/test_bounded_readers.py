@@ -5,7 +5,7 @@ import tracemalloc
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.tasks.classification import read_text_table
 from finetune.data.readers import Limits, read_table
 

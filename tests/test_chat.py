@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from assistant.chat import ChatEngine, GenerationSettings, message_text
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.0)
 

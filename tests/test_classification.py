@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.tasks import classification as C
-from assistant.tasks.generation import encode_messages, score_continuations
+from assistant.core.generation import encode_messages, score_continuations
 
 
 def test_labels_split_on_ascii_and_chinese_commas():

@@ -98,7 +98,7 @@ def test_it_stays_off_when_the_dequantized_base_would_not_fit(tmp_path, tiny_llm
 
 
 def test_a_bad_fast_lora_flag_is_refused():
-    from assistant.errors import InputError
+    from assistant.core.errors import InputError
 
     with pytest.raises(InputError, match="--fast-lora 'quick' is not one of auto, bf16, fp32, off"):
         FinetuneConfig(data="x.csv", fast_lora="quick")

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.data import DATA_TASKS, Limits, load_dataset_file
 
 EXTENSIONS = ["", ".csv", ".tsv", ".jsonl", ".json", ".conll", ".bmes", ".txt", ".parquet", ".dat"]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.data import ColumnMapping, Limits, detect_columns, guess_task, load_dataset_file, read_table
 
 SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples"

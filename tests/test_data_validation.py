@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.data import ColumnMapping, Limits, load_dataset_file, split_train_validation, to_iob2
 
 LOOSE = Limits(min_rows=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.model_sources import default_cache_dir
+from assistant.core.model_sources import default_cache_dir
 from tests.app_server import REPO_ROOT, free_port
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()

@@ -12,7 +12,7 @@ import pytest
 from assistant.documents import answer as doc_answer
 from assistant.documents.index import DocumentIndex
 from assistant.faq.embeddings import SentenceEncoder, default_encoder
-from assistant.model_sources import embedded_path
+from assistant.core.model_sources import embedded_path
 from tests.document_files import text_pdf
 
 pytestmark = pytest.mark.real

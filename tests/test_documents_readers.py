@@ -10,7 +10,7 @@ import pytest
 
 from assistant.documents.passages import PassageSettings, file_hash, split_passages, units
 from assistant.documents.readers import DocumentLimits, read_document
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from tests.document_files import docx_file, encrypted_pdf, scanned_pdf, text_pdf
 
 

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 import torch
 
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterStore
 from finetune.export import MARKER, export_merged, main
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.adapters import AdapterStore
 from finetune.export import MARKER, main
 from finetune.export_gguf import export_gguf
@@ -43,8 +43,8 @@ def oracle(store, base):
     """Base + PEFT adapter in transformers fp32, and the prompt the comparison runs on."""
     from peft import PeftModel
 
-    from assistant.loading import load_causal_lm
-    from assistant.tasks.generation import encode_messages
+    from assistant.core.loading import load_causal_lm
+    from assistant.core.generation import encode_messages
 
     loaded = load_causal_lm(str(base[0]), quant="fp32")
     model = PeftModel.from_pretrained(loaded.model, str(store.get("tuned").path)).eval()
@@ -103,7 +103,7 @@ def test_refusals_name_the_fix(store, tmp_path):
 def test_unknown_architecture_names_the_known_ones(tiny_bert_dir, tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
-    from assistant.gguf.model_file import write_model_gguf
+    from assistant.core.gguf.model_file import write_model_gguf
 
     with pytest.raises(InputError, match="does not know the architecture BertModel; it knows LlamaForCausalLM"):
         write_model_gguf(AutoModel.from_pretrained(tiny_bert_dir), AutoTokenizer.from_pretrained(tiny_bert_dir),

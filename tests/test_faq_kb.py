@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from assistant.errors import InputError
-from assistant.language import chinese_or_english
+from assistant.core.errors import InputError
+from assistant.core.language import chinese_or_english
 from assistant.faq.knowledge_base import (
     KnowledgeBase,
     UploadLimits,

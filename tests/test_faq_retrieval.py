@@ -12,11 +12,11 @@ import time
 import pytest
 import torch
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.faq.embeddings import SentenceEncoder, default_encoder, mean_pool
 from assistant.faq.knowledge_base import KnowledgeBase, load_builtin, load_upload
 from assistant.faq.retrieval import RetrievalSettings, get_index, tokenize
-from assistant.model_sources import embedded_path
+from assistant.core.model_sources import embedded_path
 from assistant.tasks import faq
 
 OVERFIT_EN = "how do I stop my model from overfitting during fine-tuning"
@@ -95,7 +95,7 @@ def test_grounded_share_flags_words_not_in_the_entries():
 @pytest.fixture(scope="module")
 def tiny_faq_loaded(tmp_path_factory):
     """The tiny random Llama with a 2048-token context: an FAQ entry alone is ~700 tiny-vocabulary tokens."""
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
     from tests.tiny_models import build_tiny_llama
 
     return load_causal_lm(str(build_tiny_llama(tmp_path_factory.mktemp("faq") / "llama", max_positions=2048)), "fp32")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.recipe import run
@@ -58,7 +58,7 @@ def test_qlora_changes_adapter_weights_and_not_the_base(tmp_path, tiny_llm_dir):
 
 
 def _tok(folder):
-    from assistant.loading import load_tokenizer
+    from assistant.core.loading import load_tokenizer
 
     return load_tokenizer(str(folder))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.ui.adapters_panel import adapter_rows, delete_adapter, key_metric, rename_adapter
 from assistant.ui.finetune_forms import (build_config, check_ready, estimate_markdown, inspect_dataset, preview_command,
                                          role_slots, sample_files, start_training, training_file)

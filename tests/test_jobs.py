@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.estimate import (EMBEDDED_SHAPES, estimate_for_config, estimate_run, lora_params, model_shape,
@@ -241,7 +241,7 @@ def test_the_servers_runtime_reaches_the_training_process(tmp_path):
     """The cache dir (and device, trust setting) the server runs with is what the training process loads with:
     a GGUF base is converted into the server's cache, not the default one."""
     from finetune.process_runner import process_runner
-    from assistant.runtime import Runtime
+    from assistant.core.runtime import Runtime
     from tests.tiny_models import build_tiny_gguf
 
     gguf, _ = build_tiny_gguf(tmp_path / "gguf")

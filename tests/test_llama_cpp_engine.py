@@ -10,9 +10,9 @@ import pytest
 
 from assistant.adapter_runtime import AdapterRuntime
 from assistant.chat import ChatEngine, GenerationSettings
-from assistant.errors import ModelLoadError, UserError
-from assistant.loading import load_causal_lm, load_llama_cpp, load_served_model
-from assistant.tasks.generation import encode_messages, generate, generate_batch, score_continuations
+from assistant.core.errors import ModelLoadError, UserError
+from assistant.core.loading import load_causal_lm, load_llama_cpp, load_served_model
+from assistant.core.generation import encode_messages, generate, generate_batch, score_continuations
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.recipe import run
@@ -153,7 +153,7 @@ def test_missing_llama_cpp_falls_back_to_transformers_with_a_notice(tiny_gguf):
     from tests.app_server import REPO_ROOT
 
     code = ("import sys; sys.modules['llama_cpp'] = None\n"  # what an uninstalled package looks like to import
-            "from assistant.loading import load_served_model\n"
+            "from assistant.core.loading import load_served_model\n"
             "loaded = load_served_model(sys.argv[1], quant='fp32')\n"
             "print(loaded.engine_name); print(loaded.notices[0])")
     out = subprocess.run([sys.executable, "-c", code, str(tiny_gguf[0])], cwd=REPO_ROOT, capture_output=True,
@@ -163,7 +163,7 @@ def test_missing_llama_cpp_falls_back_to_transformers_with_a_notice(tiny_gguf):
 
 
 def test_probe_reports_a_file_llama_cpp_cannot_run(tmp_path):
-    from assistant.engines.llama_cpp_probe import probe_failure
+    from assistant.core.engines.llama_cpp_probe import probe_failure
 
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\x00" * 64)

@@ -12,7 +12,7 @@ GREEDY = GenerationSettings(temperature=0, max_new_tokens=32)
 
 @pytest.fixture(scope="module")
 def served():
-    from assistant.loading import load_served_model
+    from assistant.core.loading import load_served_model
 
     loaded = load_served_model("smollm2-135m-instruct")
     assert loaded.engine_name == "llama.cpp", loaded.notices
@@ -64,9 +64,9 @@ def test_trained_adapter_serves_on_llama_cpp_and_exports_to_gguf(served, trained
     from peft import PeftModel
 
     from assistant.adapter_runtime import AdapterRuntime
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
     from assistant.tasks.classification import classify
-    from assistant.tasks.generation import encode_messages
+    from assistant.core.generation import encode_messages
     from finetune.export_gguf import export_gguf
 
     runtime = AdapterRuntime(served, trained, "smollm2-135m-instruct")

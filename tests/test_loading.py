@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from assistant.errors import ModelLoadError
-from assistant.loading import FALLBACK_CHAT_TEMPLATE, load_causal_lm
-from assistant.precision import Precision
+from assistant.core.errors import ModelLoadError
+from assistant.core.loading import FALLBACK_CHAT_TEMPLATE, load_causal_lm
+from assistant.core.precision import Precision
 
 
 def _linear_types(model) -> set[str]:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import ModelLoadError
-from assistant.model_sources import embedded_path, resolve_model
+from assistant.core.errors import ModelLoadError
+from assistant.core.model_sources import embedded_path, resolve_model
 
 
 def test_local_model_folder_resolves_to_itself(tiny_llm_dir, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.tasks import ner
 from tests.conftest import REPO_ROOT
 
@@ -220,7 +220,7 @@ def test_cli_writes_entities_as_json_lines(tiny_loaded, tmp_path, capsys):
 
 
 def test_answer_stops_when_a_line_repeats():
-    from assistant.tasks.generation import repeats_a_line
+    from assistant.core.generation import repeats_a_line
 
     assert repeats_a_line("PER: Ann\nLOC: Rome\nPER: Ann\n")
     assert not repeats_a_line("PER: Ann\nLOC: Rome\nPER: Ann")  # the last line may still grow

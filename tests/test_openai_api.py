@@ -26,7 +26,7 @@ def make_adapter(data_dir) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from assistant.loading import load_causal_lm
+    from assistant.core.loading import load_causal_lm
     from finetune.adapters import AdapterStore, write_metadata
 
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file
 from finetune.recipe import run

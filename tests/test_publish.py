@@ -17,7 +17,7 @@ import traceback
 import pytest
 import yaml
 
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterStore
 from finetune.model_card import base_hub_id, metrics_table
 from finetune.publish import main, prepare_upload, publish, scrub, validate_repo_id

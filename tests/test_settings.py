@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.settings import AppSettings
 
 

@@ -130,7 +130,7 @@ def test_translate_file_keeps_line_structure(tiny_loaded, tmp_path):
 
 
 def test_registry_lists_the_task_modules_and_their_contract():
-    from assistant.errors import InputError
+    from assistant.core.errors import InputError
     from assistant.tasks import available_tasks, get_task
 
     names = available_tasks()

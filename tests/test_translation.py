@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.tasks import translation as T
 
 
@@ -144,7 +144,7 @@ def test_cli_translates_a_file_line_by_line(tiny_llm_dir, tmp_path, capsys):
 
 
 def test_stop_predicates_end_a_line_answer_or_a_loop():
-    from assistant.tasks.generation import ends_first_line, stuck_in_a_loop
+    from assistant.core.generation import ends_first_line, stuck_in_a_loop
 
     assert not ends_first_line("\n\nDas Haus") and ends_first_line("\nDas Haus ist klein.\nNote")
     assert stuck_in_a_loop("Das ist ein anonenenenenenen") and stuck_in_a_loop("北京北京北京北京北京北京")

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.ui import errors_zh
 from assistant.ui.errors_zh import FALLBACK, MESSAGES, to_chinese
 from assistant.ui.user_errors import shown

@@ -100,7 +100,7 @@ def build_tiny_gguf(folder: Path, quant: str = "f32", seed: int = 0, hidden: int
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from assistant.gguf.model_file import write_model_gguf
+    from assistant.core.gguf.model_file import write_model_gguf
 
     folder = Path(folder)
     hf_folder = folder / f"tiny-llama-{hidden}-hf"

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from assistant.documents.index import DocumentIndex, Hit, search_all
 from assistant.documents.search_settings import DocSearchSettings
-from assistant.errors import InputError
-from assistant.language import chinese_or_english
+from assistant.core.errors import InputError
+from assistant.core.language import chinese_or_english
 from assistant.search_terms import terms
 from assistant.tasks.faq import CONTEXT_SCORE_RATIO, GROUNDING_MIN, check_question
 from assistant.tasks.faq import phrase_with_model as faq_phrase_with_model

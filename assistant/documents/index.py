@@ -26,7 +26,7 @@ from rank_bm25 import BM25Okapi
 from assistant.documents.passages import Passage, PassageSettings, file_hash, split_passages
 from assistant.documents.readers import DocumentLimits, read_document
 from assistant.documents.search_settings import DocSearchSettings
-from assistant.language import chinese_or_english
+from assistant.core.language import chinese_or_english
 from assistant.search_terms import terms
 
 COLLECTION = "passages"
@@ -171,7 +171,7 @@ class DocumentIndex:
         files are added, removed ones deleted, unchanged ones kept as stored. Returns one line per change or
         problem."""
         from assistant.documents.readers import TYPES
-        from assistant.errors import InputError
+        from assistant.core.errors import InputError
 
         report, present = [], set()
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in TYPES):

@@ -13,8 +13,8 @@ import sys
 from dataclasses import dataclass
 
 from assistant.documents.readers import Section
-from assistant.errors import InputError
-from assistant.language import HAN, HAN_CHARS
+from assistant.core.errors import InputError
+from assistant.core.language import HAN, HAN_CHARS
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？；])|\n\s*\n")
 _UNIT = re.compile(f"[{HAN_CHARS}]|[A-Za-z0-9]+")

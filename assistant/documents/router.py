@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from assistant.documents import answer as doc_answer
 from assistant.documents.index import DocumentIndex
 from assistant.documents.search_settings import DocSearchSettings
-from assistant.language import chinese_or_english
+from assistant.core.language import chinese_or_english
 
 ROUTE_MARGIN = 0.1
 """Chat routes a message without a cue to the documents only this far above the 'not covered' threshold:

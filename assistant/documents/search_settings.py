@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.search_settings import HybridSearchSettings
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from assistant.documents.index import DocumentIndex
 from assistant.documents.readers import DocumentLimits
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 INDEX_FOLDER = "docs_index"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from assistant.errors import ModelLoadError
-from assistant.model_sources import DEFAULT_ENCODER, embedded_path
+from assistant.core.errors import ModelLoadError
+from assistant.core.model_sources import DEFAULT_ENCODER, embedded_path
 
 
 @dataclass

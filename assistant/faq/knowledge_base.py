@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.errors import InputError
-from assistant.language import chinese_or_english
+from assistant.core.errors import InputError
+from assistant.core.language import chinese_or_english
 
 BUILTIN_PATH = Path(__file__).resolve().parents[1] / "data" / "faq.jsonl"
 QUESTION_COLUMNS = ("question", "q", "问题", "问")

@@ -47,12 +47,12 @@ from dataclasses import dataclass
 import torch
 from rank_bm25 import BM25Okapi
 
-from assistant.memory import release_free_memory
+from assistant.core.memory import release_free_memory
 from assistant.search_terms import terms
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.faq.embeddings import SentenceEncoder, default_encoder
 from assistant.faq.knowledge_base import FaqEntry, KnowledgeBase, load_builtin
-from assistant.language import chinese_or_english
+from assistant.core.language import chinese_or_english
 from assistant.search_settings import HybridSearchSettings
 
 def tokenize(text: str) -> list[str]:

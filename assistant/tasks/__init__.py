@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 TASK_MODULES = {
     "classification": "assistant.tasks.classification",

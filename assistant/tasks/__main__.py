@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from assistant.errors import InputError, UserError
-from assistant.loading import QUANT_CHOICES
-from assistant.model_sources import DEFAULT_CHAT_MODEL
+from assistant.core.errors import InputError, UserError
+from assistant.core.loading import QUANT_CHOICES
+from assistant.core.model_sources import DEFAULT_CHAT_MODEL
 
 OUTPUT_SUFFIXES = {"classify": (".csv", ".tsv"), "ner": (".jsonl",), "translate": (".txt",)}
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source, target = check_paths(args)
         run = prepare(args, source)  # everything about the input is checked before the slow model load
-        from assistant.loading import load_causal_lm
+        from assistant.core.loading import load_causal_lm
 
         loaded = load_causal_lm(args.model, args.quant, args.device)
         count = run(loaded, target)

@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.errors import InputError
-from assistant.loading import LoadedModel
-from assistant.tasks.generation import Progress, encode_messages, score_continuations, softmax
+from assistant.core.errors import InputError
+from assistant.core.loading import LoadedModel
+from assistant.core.generation import Progress, encode_messages, score_continuations, softmax
 
 TASK_NAME = "classification"
 PROMPT_VERSION = "1"

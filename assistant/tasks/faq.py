@@ -19,12 +19,12 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from assistant.faq.knowledge_base import FaqEntry, FaqText, KnowledgeBase, load_builtin
 from assistant.faq.retrieval import Match, RetrievalSettings, get_index, tokenize
-from assistant.language import HAN_CHARS, chinese_or_english
-from assistant.loading import LoadedModel
-from assistant.tasks.generation import check_fits, encode_messages, generate, repeats_a_line
+from assistant.core.language import HAN_CHARS, chinese_or_english
+from assistant.core.loading import LoadedModel
+from assistant.core.generation import check_fits, encode_messages, generate, repeats_a_line
 
 TASK_NAME = "faq"
 PROMPT_VERSION = "1"
@@ -263,7 +263,7 @@ if __name__ == "__main__":
     asked = " ".join(a for a in sys.argv[1:] if a != "--model") or "how do I stop my model from overfitting?"
     model = None
     if use_model:
-        from assistant.loading import load_causal_lm
+        from assistant.core.loading import load_causal_lm
 
         model = load_causal_lm("smollm2-135m-instruct")
     result = answer(asked, load_builtin(), model, use_model)

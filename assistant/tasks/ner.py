@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.errors import InputError
-from assistant.language import HAN_CHARS
-from assistant.loading import LoadedModel
-from assistant.tasks.generation import Progress, generate_batch, repeats_a_line, stuck_in_a_loop
+from assistant.core.errors import InputError
+from assistant.core.language import HAN_CHARS
+from assistant.core.loading import LoadedModel
+from assistant.core.generation import Progress, generate_batch, repeats_a_line, stuck_in_a_loop
 
 TASK_NAME = "ner"
 PROMPT_VERSION = "2"  # 2: the example moved from the system message to a chat turn

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.errors import InputError
-from assistant.language import LATIN, is_chinese
-from assistant.loading import LoadedModel
-from assistant.tasks.generation import Progress, ends_first_line, generate_batch, stuck_in_a_loop
+from assistant.core.errors import InputError
+from assistant.core.language import LATIN, is_chinese
+from assistant.core.loading import LoadedModel
+from assistant.core.generation import Progress, ends_first_line, generate_batch, stuck_in_a_loop
 
 TASK_NAME = "translation"
 PROMPT_VERSION = "1"

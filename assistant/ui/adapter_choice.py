@@ -15,7 +15,7 @@ import gradio as gr
 
 from assistant.ui.user_errors import shown
 from assistant.adapter_runtime import AdapterRuntime
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 
 BASE_MODEL_CHOICE = "(base model)"
 """The picker's label for running without an adapter: display only, never passed past the UI."""

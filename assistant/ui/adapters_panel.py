@@ -19,7 +19,7 @@ import gradio as gr
 
 from assistant.ui.downloads import download_path
 from assistant.ui.user_errors import shown
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from assistant.ui.i18n import tr
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.export import export_merged, zip_export

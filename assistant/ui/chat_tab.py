@@ -10,8 +10,8 @@ from assistant.ui import examples
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
-from assistant.errors import InputError, UserError
-from assistant.loading import human_bytes
+from assistant.core.errors import InputError, UserError
+from assistant.core.loading import human_bytes
 from assistant.ui.adapter_choice import picked_adapter
 from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from assistant.chat import ChatEngine, GenerationSettings
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.ui.i18n import tr
 from assistant.ui.user_errors import shown

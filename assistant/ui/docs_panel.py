@@ -21,7 +21,7 @@ from assistant.arguments import bool_arg, text_arg
 from assistant.documents import answer as doc_answer
 from assistant.documents.index import DocumentIndex
 from assistant.documents.readers import TYPES, DocumentLimits
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from assistant.ui.ask_row import build_ask_row
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr

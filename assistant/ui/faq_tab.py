@@ -16,10 +16,10 @@ from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
 from assistant.ui.user_errors import shown
 from assistant.arguments import bool_arg, text_arg
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from assistant.faq.knowledge_base import KnowledgeBase, UploadLimits, load_upload
 from assistant.faq.retrieval import RetrievalSettings, get_index
-from assistant.loading import LoadedModel
+from assistant.core.loading import LoadedModel
 from assistant.tasks import faq
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr

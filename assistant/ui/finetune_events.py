@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from assistant.ui.finetune_forms import (FORM_FIELDS, SAMPLES_DIR, DatasetView, estimate_markdown, inspect_dataset,
                                          preview_command, role_slots, start_training)
 from assistant.ui.finetune_view import log_text, loss_frame, metrics_markdown, progress_line

@@ -17,8 +17,8 @@ import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from assistant.errors import InputError
-from assistant.loading import pick_device
+from assistant.core.errors import InputError
+from assistant.core.loading import pick_device
 from finetune.config import FinetuneConfig
 from finetune.data import TASK_ROLES, ColumnMapping, load_dataset_file, read_table
 from finetune.data.columns import find_column

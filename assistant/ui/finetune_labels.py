@@ -4,7 +4,7 @@ line under each setting (``FIELD_HELP``: the FinetuneConfig field docstrings, th
 
 from __future__ import annotations
 
-from assistant.field_docs import field_docs
+from assistant.core.field_docs import field_docs
 from finetune.config import FinetuneConfig
 
 FIELD_HELP: dict[str, str] = field_docs(FinetuneConfig)

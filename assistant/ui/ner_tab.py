@@ -13,8 +13,8 @@ from assistant.ui.examples import examples_that_run
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_entities
-from assistant.errors import UserError
-from assistant.loading import LoadedModel
+from assistant.core.errors import UserError
+from assistant.core.loading import LoadedModel
 from assistant.tasks import ner
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, SAMPLES_DIR, inspect_dataset, start_training
 from assistant.ui.i18n import tr
 from assistant.ui.user_errors import shown

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gradio as gr
 
 from assistant.arguments import number_arg, text_arg
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 from assistant.ui.admin_lock import AdminLock
 from assistant.ui.finetune_forms import inspect_dataset, start_training
 from assistant.ui.user_errors import shown

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.tasks import DATA_TASKS
 
 # task -> layouts; each layout is (required roles, optional roles)

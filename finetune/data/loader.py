@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 from finetune.data.canonical import convert, row_text
 from finetune.data.columns import ColumnMapping, detect_columns, guess_task
 from finetune.data.readers import FORMATS, Limits, Table, read_table

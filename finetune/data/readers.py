@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.byte_sizes import human_bytes
-from assistant.errors import InputError
+from assistant.core.byte_sizes import human_bytes
+from assistant.core.errors import InputError
 from finetune.data.sniff import FORMATS, choose_format, conll_fields, decode_text, split_lines
 from finetune.data.validation import Problem
 

@@ -12,7 +12,7 @@ import csv
 import json
 import re
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 FORMATS = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines", "json": "JSON", "parquet": "Parquet",
            "conll": "CoNLL", "text": "plain text"}

@@ -1,6 +1,6 @@
 """Tell Chinese text from the rest by its script: one rule for every module that needs it.
 
-    from assistant.language import is_chinese, chinese_or_english
+    from assistant.core.language import is_chinese, chinese_or_english
     is_chinese("这部电影很好看")                  # True
     chinese_or_english("LoRA 的秩怎么选？")        # "zh"
 

@@ -6,7 +6,7 @@ or, for "any JSON object", a bounded grammar of the project's own.
 
 from __future__ import annotations
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 FREE_OBJECT_GRAMMAR = r'''
 root   ::= "{" ws ( pair ( ws "," ws pair ){0,7} )? ws "}"

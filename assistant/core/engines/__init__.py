@@ -12,5 +12,5 @@ Each engine offers, on token ids built by the model's Hugging Face tokenizer:
 - ``adapter(info)``: a context in which a LoRA adapter (or none, for ``None``) is active.
 
 Callers hold ``LoadedModel.lock`` around every call: one model, one computation at a time.
-``assistant.loading.load_served_model`` picks the engine (``--engine auto|llama.cpp|transformers``).
+``assistant.core.loading.load_served_model`` picks the engine (``--engine auto|llama.cpp|transformers``).
 """

@@ -1,11 +1,11 @@
 """Write a transformers causal LM (weights, config, tokenizer, chat template) as one GGUF file.
 
 llama.cpp's own converter is not on PyPI; this writer covers the architectures in
-``assistant.gguf.architectures`` with byte-level BPE tokenizers (GPT-2 style: SmolLM2, Qwen2,
+``assistant.core.gguf.architectures`` with byte-level BPE tokenizers (GPT-2 style: SmolLM2, Qwen2,
 Llama 3). When the model came from a GGUF file, that file's tokenizer fields are copied verbatim,
 so the export tokenizes exactly like the original (including llama.cpp's pre-tokenizer name).
 
-    python -m assistant.gguf.model_file MODEL_FOLDER OUT.gguf [q8_0|f16|q4_0|f32]
+    python -m assistant.core.gguf.model_file MODEL_FOLDER OUT.gguf [q8_0|f16|q4_0|f32]
 
 The file is written under a temporary name beside the target and renamed into place.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.atomic_files import temporary_path
-from assistant.errors import InputError
-from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
-from assistant.gguf.writing import discard, finish
+from assistant.core.atomic_files import temporary_path
+from assistant.core.errors import InputError
+from assistant.core.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
+from assistant.core.gguf.writing import discard, finish
 
 QUANT_TYPES = ("q8_0", "f16", "q4_0", "f32")
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}  # llama_ftype values

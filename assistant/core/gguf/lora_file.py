@@ -3,9 +3,9 @@
 llama.cpp's layout matches PEFT's matrices as they are: ``<weight>.lora_a`` holds A (rank x in) and
 ``<weight>.lora_b`` holds B (out x rank); llama.cpp scales B·A by ``adapter.lora.alpha / rank``,
 PEFT by ``lora_alpha / r`` (``lora_alpha / sqrt(r)`` with rsLoRA, written as an equivalent alpha).
-For Llama-family bases B's rows get the q/k reordering of ``assistant.gguf.architectures``.
+For Llama-family bases B's rows get the q/k reordering of ``assistant.core.gguf.architectures``.
 
-    python -m assistant.gguf.lora_file ADAPTER_FOLDER BASE_MODEL_FOLDER OUT.gguf
+    python -m assistant.core.gguf.lora_file ADAPTER_FOLDER BASE_MODEL_FOLDER OUT.gguf
 
 ``gguf_lora_for(folder, config)`` converts once and keeps ``adapter_model.gguf`` inside the adapter
 folder, rebuilt only when the adapter's weights are newer than it.
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.atomic_files import temporary_path
-from assistant.errors import InputError, UserError
-from assistant.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
-from assistant.gguf.writing import discard, finish
+from assistant.core.atomic_files import temporary_path
+from assistant.core.errors import InputError, UserError
+from assistant.core.gguf.architectures import architecture_of, gguf_tensor_name, permute_rows, qk_heads, tensor_name_map
+from assistant.core.gguf.writing import discard, finish
 
 LORA_FILE = "adapter_model.gguf"
 LORA_DTYPE = np.float32

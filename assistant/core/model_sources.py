@@ -17,7 +17,7 @@ about one second and can then be quantized with bitsandbytes). Conversion writes
 temporary folder and renames it into place, so an interrupted conversion never leaves a
 half-written model behind.
 
-    python -m assistant.model_sources smollm2-135m-instruct   # convert and print the folder
+    python -m assistant.core.model_sources smollm2-135m-instruct   # convert and print the folder
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.atomic_files import staged_folder
-from assistant.errors import ModelLoadError
+from assistant.core.atomic_files import staged_folder
+from assistant.core.errors import ModelLoadError
 
 
 @dataclass(frozen=True)

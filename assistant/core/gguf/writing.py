@@ -1,6 +1,6 @@
 """The end of every GGUF write: header, metadata, tensors, then an atomic rename into place.
 
-    temp = temporary_path(target)     # assistant.atomic_files
+    temp = temporary_path(target)     # assistant.core.atomic_files
     writer = gguf.GGUFWriter(str(temp), arch)
     ...add fields and tensors...
     finish(writer, temp, target)      # on failure: discard(writer, temp)

@@ -5,7 +5,7 @@ llama.cpp's own converter stores a Llama-family model's q_proj and k_proj rows i
 load. The writers here apply the same reordering, to whole weights and to LoRA B matrices alike
 (B's rows are the projection's output rows), so a file they write reads like one llama.cpp wrote.
 
-    python -m assistant.gguf.architectures      # the architectures the writers know
+    python -m assistant.core.gguf.architectures      # the architectures the writers know
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.errors import InputError
+from assistant.core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.model_sources import default_cache_dir
+from assistant.core.model_sources import default_cache_dir
+
+def default_data_dir() -> Path:
+    """Adapters, runs and the documents index live here: ``$ASSISTANT_DATA_DIR`` or ``./data`` beside app.py."""
+    env = os.environ.get("ASSISTANT_DATA_DIR")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "data"
+
 
 ENV = {"device": "ASSISTANT_DEVICE", "cache_dir": "ASSISTANT_CACHE_DIR",
        "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE", "data_dir": "ASSISTANT_DATA_DIR"}

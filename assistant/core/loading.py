@@ -9,7 +9,7 @@ on a CPU.
 ``load_served_model`` picks the serving engine: llama.cpp on a CPU whenever the model exists as
 GGUF, transformers otherwise (``--engine``).
 
-    python -m assistant.loading smollm2-135m-instruct nf4 auto   # load and print what was loaded
+    python -m assistant.core.loading smollm2-135m-instruct nf4 auto   # load and print what was loaded
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from assistant.byte_sizes import human_bytes
-from assistant.errors import ModelLoadError
-from assistant.memory import release_free_memory
-from assistant.model_sources import gguf_source, gguf_tokenizer, resolve_model
-from assistant.precision import Precision
+from assistant.core.byte_sizes import human_bytes
+from assistant.core.errors import ModelLoadError
+from assistant.core.memory import release_free_memory
+from assistant.core.model_sources import gguf_source, gguf_tokenizer, resolve_model
+from assistant.core.precision import Precision
 
 QUANT_CHOICES = ("nf4", "int8", "bf16", "fp32", "none")
 ENGINE_CHOICES = ("auto", "llama.cpp", "transformers")
@@ -60,7 +60,7 @@ class LoadedModel:
 
     def __post_init__(self):
         if self.engine is None:
-            from assistant.engines.transformers_engine import TransformersEngine
+            from assistant.core.engines.transformers_engine import TransformersEngine
 
             self.engine = TransformersEngine(self)
 
@@ -189,8 +189,8 @@ def _ensure_chat_template(tokenizer, display_name: str) -> list[str]:
 
 def llama_cpp_unavailable(gguf: Path, cache_dir: Path | None = None) -> str | None:
     """Why llama.cpp cannot serve ``gguf`` here (one line), or None when it can."""
-    from assistant.engines.llama_cpp_probe import probe_failure
-    from assistant.model_sources import default_cache_dir
+    from assistant.core.engines.llama_cpp_probe import probe_failure
+    from assistant.core.model_sources import default_cache_dir
 
     try:
         import llama_cpp  # noqa: F401
@@ -203,7 +203,7 @@ def llama_cpp_unavailable(gguf: Path, cache_dir: Path | None = None) -> str | No
 def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None,
                    context: int | None = None) -> LoadedModel:
     """The GGUF file ``gguf`` on the llama.cpp engine, with its Hugging Face tokenizer."""
-    from assistant.engines.llama_cpp_engine import LlamaCppEngine
+    from assistant.core.engines.llama_cpp_engine import LlamaCppEngine
 
     tokenizer = gguf_tokenizer(gguf, cache_dir)
     notices = _ensure_chat_template(tokenizer, display_name)

@@ -1,7 +1,7 @@
 """The transformers engine: a (bitsandbytes-quantized or float) ``PreTrainedModel`` with PEFT adapters.
 
 Serves CUDA, models llama.cpp cannot load, and ``--engine transformers``; training and evaluation
-always use it. Every method expects the caller to hold ``loaded.lock`` (``assistant.engines`` says why).
+always use it. Every method expects the caller to hold ``loaded.lock`` (``assistant.core.engines`` says why).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from assistant.errors import InputError, UserError
+from assistant.core.errors import InputError, UserError
 
 
 class _StopOnEvent(StoppingCriteria):

@@ -2,13 +2,13 @@
 
 The CPU engine whenever the model exists as GGUF. Prompts are built and token ids decoded by the
 same Hugging Face tokenizer the transformers engine uses (read from the GGUF file), so both engines
-see identical ids. Adapters are converted once to GGUF LoRA (``assistant.gguf.lora_file``), loaded
+see identical ids. Adapters are converted once to GGUF LoRA (``assistant.core.gguf.lora_file``), loaded
 once on the shared base and switched per request with ``llama_set_adapters_lora``; the KV cache is
 reused between requests with the same adapter (prefix match) and dropped when the adapter changes.
 
 Every method expects the caller to hold ``loaded.lock`` (one context, one request at a time).
 
-    python -m assistant.engines.llama_cpp_engine "What is LoRA?"   # one greedy reply, embedded model
+    python -m assistant.core.engines.llama_cpp_engine "What is LoRA?"   # one greedy reply, embedded model
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from assistant.engines.json_grammar import schema_grammar
-from assistant.errors import ModelLoadError, UserError
+from assistant.core.engines.json_grammar import schema_grammar
+from assistant.core.errors import ModelLoadError, UserError
 
 DEFAULT_CONTEXT = 4096
 """Context tokens allocated unless asked for more (``--context``): llama.cpp allocates the whole KV
@@ -239,7 +239,7 @@ class LlamaCppEngine:
 
     def base_config(self) -> SimpleNamespace:
         """What the LoRA converter needs to know of the base, read from the GGUF metadata."""
-        from assistant.gguf.architectures import ARCHITECTURES
+        from assistant.core.gguf.architectures import ARCHITECTURES
 
         arch = self.metadata.get("general.architecture", "")
         hf_names = [name for name, known in ARCHITECTURES.items() if known.gguf_name == arch]
@@ -249,7 +249,7 @@ class LlamaCppEngine:
                                num_key_value_heads=meta("attention.head_count_kv"))
 
     def _lora(self, info):
-        from assistant.gguf.lora_file import gguf_lora_for
+        from assistant.core.gguf.lora_file import gguf_lora_for
 
         key = (info.name, str(info.created))
         with self._load_lock:
@@ -265,8 +265,8 @@ class LlamaCppEngine:
 
 
 if __name__ == "__main__":
-    from assistant.model_sources import embedded_path, gguf_tokenizer
-    from assistant.tasks.generation import encode_messages
+    from assistant.core.model_sources import embedded_path, gguf_tokenizer
+    from assistant.core.generation import encode_messages
 
     gguf = embedded_path("smollm2-135m-instruct")
     tok = gguf_tokenizer(gguf)

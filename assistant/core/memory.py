@@ -5,7 +5,7 @@ frees hundreds of MiB of temporary tensors; glibc keeps much of that in its heap
 process's resident memory stays high although nothing uses it (300-400 MiB after a
 SmolLM2 load). ``malloc_trim`` returns it. A no-op where the C library has no such call.
 
-    python -c "from assistant.memory import release_free_memory; release_free_memory()"
+    python -c "from assistant.core.memory import release_free_memory; release_free_memory()"
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Model calls shared by the task modules: greedy generation from chat messages (one or a
 batch) and batched scoring of candidate answers, on whichever engine serves ``loaded``
-(``assistant.engines``). Every use of the model holds ``loaded.lock``; a batch holds it for
+(``assistant.core.engines``). Every use of the model holds ``loaded.lock``; a batch holds it for
 that batch only, so chat replies can interleave with a long file job.
 
-    python -m assistant.tasks.generation "Name three colours."   # one greedy reply, default model
+    python -m assistant.core.generation "Name three colours."   # one greedy reply, default model
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from assistant.errors import InputError
-from assistant.loading import LoadedModel
+from assistant.core.errors import InputError
+from assistant.core.loading import LoadedModel
 
 Messages = list[dict]
 Progress = Callable[[int, int], None]  # (done, total)
@@ -123,7 +123,7 @@ def softmax(values: Sequence[float]) -> list[float]:
 
 
 if __name__ == "__main__":
-    from assistant.loading import load_served_model
+    from assistant.core.loading import load_served_model
 
     prompt = " ".join(sys.argv[1:]) or "Name three colours."
     print(generate(load_served_model("smollm2-135m-instruct"), [{"role": "user", "content": prompt}], 64))

@@ -6,7 +6,7 @@ machine loads the file and decodes a few tokens in a child process; a crash ther
 one-line notice and the transformers engine. A success is remembered in the cache (per llama.cpp
 version, CPU flags and file), so later starts skip the child.
 
-    python -m assistant.engines.llama_cpp_probe FILE.gguf     # exit 0 when llama.cpp runs the file
+    python -m assistant.core.engines.llama_cpp_probe FILE.gguf     # exit 0 when llama.cpp runs the file
 """
 
 from __future__ import annotations
