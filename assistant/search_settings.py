@@ -9,7 +9,7 @@ Each subclass keeps its own defaults, measured on its own benchmark (the module 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistant.core.errors import InputError
 
@@ -44,6 +44,11 @@ class HybridSearchSettings:
 
     def dense_weight(self, lang: str) -> float:
         return self.dense_weight_zh if lang == "zh" else self.dense_weight_en
+
+    def ablations(self) -> dict:
+        """This search and its two halves alone, for the benchmarks' tables: embeddings only, BM25 only."""
+        return {"embeddings only": replace(self, dense_weight_en=1.0, dense_weight_zh=1.0),
+                "BM25 only": replace(self, dense_weight_en=0.0, dense_weight_zh=0.0), "hybrid (app)": self}
 
     def threshold_for(self, lang: str) -> float:
         """The 'not covered' threshold for a question in ``lang``."""

@@ -38,12 +38,6 @@ QUESTIONS = ROOT / "bench" / "data" / "docs_questions.jsonl"
 MARGIN = 0.02
 
 
-def methods(base: DocSearchSettings) -> dict[str, DocSearchSettings]:
-    return {"embeddings only": replace(base, dense_weight_en=1.0, dense_weight_zh=1.0),
-            "BM25 only": replace(base, dense_weight_en=0.0, dense_weight_zh=0.0),
-            "hybrid (app)": base}
-
-
 def expected_passages(index: DocumentIndex, rows: list[dict]) -> dict[str, str]:
     """question -> id of the one passage holding its ``expect`` phrase (refuses ambiguous phrases)."""
     found = {}
@@ -84,7 +78,7 @@ def table(index, rows, expected, base) -> None:
     print("| method | split | lang | questions | hit@1 | hit@3 | answered right @thr | in-scope rejected @thr "
           "| out-of-scope rejected @thr | safe threshold |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, settings in methods(base).items():
+    for name, settings in base.ablations().items():
         for split in ("dev", "test"):
             for lang, r in evaluate(index, [x for x in rows if x["split"] == split], expected, settings).items():
                 print(f"| {name} | {split} | {lang} | {r['n']} | {r['hit@1']:.1%} | {r['hit@3']:.1%} "

@@ -21,7 +21,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +35,6 @@ from assistant.faq.retrieval import FaqIndex, RetrievalSettings
 PARAPHRASES = ROOT / "bench" / "data" / "faq_paraphrases.jsonl"
 CHINESE_SPLITS = ROOT / "bench" / "data" / "faq_paraphrases_zh.jsonl"
 MARGIN = 0.02
-
-
-def methods(base: RetrievalSettings) -> dict[str, RetrievalSettings]:
-    return {
-        "embeddings only": replace(base, dense_weight_en=1.0, dense_weight_zh=1.0),
-        "BM25 only": replace(base, dense_weight_en=0.0, dense_weight_zh=0.0),
-        "hybrid (app)": base,
-    }
 
 
 def evaluate(index: FaqIndex, rows: list[dict], settings: RetrievalSettings) -> dict[str, dict]:
@@ -90,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     kb, base = load_builtin(), RetrievalSettings()
     started = time.perf_counter()
-    indexes = {name: FaqIndex(kb, settings=settings) for name, settings in methods(base).items()}
+    indexes = {name: FaqIndex(kb, settings=settings) for name, settings in base.ablations().items()}
     print(f"FAQ retrieval against the built-in FAQ ({len(kb)} entries); threshold {base.threshold} (en), "
           f"{base.threshold_zh} (zh), route threshold {base.route_threshold}.")
     sets = [(PARAPHRASES.name, read_rows(PARAPHRASES))]

@@ -12,9 +12,7 @@ project) keeps them with the runs and adapters for ``bench/plots.py``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import random
 import sys
 import tempfile
 import time
@@ -22,81 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data"
 
-
-def write_sst2(folder: Path, n_train: int, seed: int) -> tuple[Path, Path]:
-    def read(name):
-        with open(DATA / "sst2" / name, encoding="utf-8") as f:
-            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-        return [(text.strip(), "positive" if label == "1" else "negative") for text, label in rows]
-
-    train = read("train.tsv")
-    random.Random(seed).shuffle(train)
-    paths = []
-    for name, rows in (("sst2_train.jsonl", train[:n_train]), ("sst2_dev.jsonl", read("dev.tsv"))):
-        path = folder / name
-        path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8")
-        paths.append(path)
-    return paths[0], paths[1]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def write_conll(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]:
-    def sentences(name):
-        text = (DATA / "conll2003" / name).read_text(encoding="utf-8").strip()
-        return text.split("\n\n")
-
-    train, test = folder / "conll_train.conll", folder / "conll_test.conll"
-    train.write_text("\n\n".join(sentences("train.txt")[:n_train]) + "\n", encoding="utf-8")
-    test.write_text("\n\n".join(sentences("test.txt")[:n_test]) + "\n", encoding="utf-8")
-    return train, test
-
-
-def write_multi30k(folder: Path, n_train: int, n_test: int) -> tuple[Path, Path]:
-    def pairs(split):
-        en = (DATA / "multi30k" / f"{split}.en").read_text(encoding="utf-8").splitlines()
-        de = (DATA / "multi30k" / f"{split}.de").read_text(encoding="utf-8").splitlines()
-        return [{"source": s, "target": t} for s, t in zip(en, de)]
-
-    paths = []
-    for name, rows in (("m30k_train.jsonl", pairs("train")[:n_train]), ("m30k_test.jsonl", pairs("test2016")[:n_test])):
-        path = folder / name
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        paths.append(path)
-    return paths[0], paths[1]
-
-
-class PeakRss:
-    """Highest resident memory of this process while the block runs (sampled every 50 ms), in MiB.
-
-    ``ru_maxrss`` is a peak over the whole process life, so a second loop in the same process would
-    inherit the first one's peak; this measures each phase on its own.
-    """
-
-    def __enter__(self):
-        import threading
-
-        import psutil
-
-        self.mib, self._done, process = 0.0, threading.Event(), psutil.Process()
-
-        def sample():
-            while True:
-                self.mib = max(self.mib, process.memory_info().rss / 2**20)
-                if self._done.wait(0.05):
-                    return
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
+from finetune_data import DATA, PeakRss, read_jsonl, write_conll, write_multi30k, write_sst2  # noqa: E402
 
 
 def report(row: dict) -> dict:
