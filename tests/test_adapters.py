@@ -1,4 +1,5 @@
-"""Tests for the adapter store (finetune/adapters.py): atomic publish, names, crashes, pickles, round trips.
+"""Tests for the adapter store (finetune/adapters.py): atomic publish, names, pickles, round trips (crashes:
+tests/test_adapter_crashes.py).
 
     pytest tests/test_adapters.py -q
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -22,64 +21,12 @@ from safetensors.torch import save_file
 
 from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterStore, sanitize_name, write_metadata
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-ADAPTER_CONFIG = {
-    "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": "smollm2-135m-instruct",
-    "r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "bias": "none",
-    "fan_in_fan_out": False, "inference_mode": True, "modules_to_save": None, "init_lora_weights": True,
-    "use_rslora": False, "use_dora": False, "revision": None,
-}
-
-
-def make_metadata(**overrides) -> dict:
-    metadata = {
-        "task": "sentiment", "base_model": "smollm2-135m-instruct", "labels": ["negative", "positive"],
-        "prompt_version": 1, "prompt_format": "chatml", "hyperparameters": {"r": 8, "lr": 2e-4, "epochs": 1},
-        "data_fingerprint": "sha256:0123abcd", "metrics": {"base": {"accuracy": 0.5}, "adapter": {"accuracy": 0.9}},
-        "created": "2025-01-31T12:00:00+00:00", "kind": "causal-lm-lora",
-    }
-    metadata.update(overrides)
-    return metadata
-
-
-def write_adapter(folder: Path, /, **metadata_overrides) -> None:
-    """Fill ``folder`` as the training recipe would: weights, PEFT config, metadata, training log."""
-    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
-    save_file({f"{prefix}.lora_A.weight": torch.randn(8, 64), f"{prefix}.lora_B.weight": torch.zeros(64, 8)},
-              str(folder / "adapter_model.safetensors"))
-    (folder / "adapter_config.json").write_text(json.dumps(ADAPTER_CONFIG, indent=2), encoding="utf-8")
-    write_metadata(folder, make_metadata(**metadata_overrides))
-    (folder / "metrics.jsonl").write_text('{"step": 1, "loss": 2.5}\n{"step": 2, "loss": 1.9}\n', encoding="utf-8")
-
-
-def publish(store: AdapterStore, name: str, /, **metadata_overrides):
-    staging = store.staging(name)
-    with staging as folder:
-        write_adapter(folder, **metadata_overrides)
-    return staging.info
-
-
-def tree(path: Path) -> list[str]:
-    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*"))
-
-
-def hidden_entries(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+from tests.adapter_files import hidden_entries, make_metadata, publish, tree, write_adapter
 
 
 @pytest.fixture
 def store(tmp_path) -> AdapterStore:
     return AdapterStore(tmp_path / "adapters")
-
-
-@pytest.fixture(scope="module")
-def dead_pid() -> int:
-    """The id of a process that has exited (and been reaped), like a killed training run."""
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
-    return int(done.stdout)
 
 
 def test_publish_list_get(store):
@@ -158,62 +105,6 @@ def test_name_errors_say_how_to_fix_them():
     assert "' '" in message and "'/'" in message and "'my-adapter-v1'" in message and "letters" in message
     assert "64" in str(pytest.raises(InputError, sanitize_name, "b" * 70).value)
     assert sanitize_name("Sentiment_v1.2-zh") == "Sentiment_v1.2-zh" and sanitize_name("b" * 64) == "b" * 64
-
-
-@pytest.mark.parametrize("interruption", [RuntimeError("training diverged"), KeyboardInterrupt()])
-def test_failure_inside_staging_leaves_no_trace(store, interruption):
-    kept = publish(store, "kept")
-    staging = store.staging("kept")
-    with pytest.raises(type(interruption)):
-        with staging as folder:
-            write_adapter(folder)
-            raise interruption
-    assert staging.info is None and not folder.exists()
-    assert store.list() == [kept] and hidden_entries(store.root) == []
-
-
-def test_handmade_and_dead_work_folders_are_ignored_then_cleaned(tmp_path, dead_pid):
-    root = tmp_path / "adapters"
-    publish(AdapterStore(root), "good")
-    leftovers = [root / ".staging-xyz", root / f".staging-{dead_pid}-0badc0de-good", root / ".trash-abc",
-                 root / f".trash-{dead_pid}-0badc0de-old"]
-    for folder in leftovers:
-        folder.mkdir()
-        write_adapter(folder)  # a complete adapter still must not appear: only publishing shows it
-    (root / ".staging-stray-file").write_text("half", encoding="utf-8")
-    assert [info.name for info in AdapterStore(root).list()] == ["good"]
-    assert hidden_entries(root) == []
-
-
-def test_killed_process_leaves_a_hidden_folder_that_the_next_start_removes(tmp_path):
-    root = tmp_path / "adapters"
-    script = (
-        "import os, signal, sys\nfrom pathlib import Path\nfrom finetune.adapters import AdapterStore\n"
-        "store = AdapterStore(Path(sys.argv[1]))\n"
-        "with store.staging('killed') as folder:\n"
-        "    (folder / 'adapter_config.json').write_text('{}')\n"
-        "    (folder / 'adapter_model.safetensors').write_bytes(b'half-written')\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script, str(root)], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert done.returncode == -9, done.stderr
-    assert [p.name.startswith(".staging-") and p.name.endswith("-killed") for p in root.iterdir()] == [True]
-    store = AdapterStore(root)
-    assert store.list() == [] and list(root.iterdir()) == []
-
-
-@pytest.mark.skipif(os.name != "posix", reason="liveness of another process is checked with os.kill on POSIX")
-def test_work_folders_of_live_owners_are_kept(tmp_path):
-    root = tmp_path / "adapters"
-    other_process = root / f".staging-{os.getppid()}-0badc0de-training"  # e.g. a CLI run beside the app
-    other_process.mkdir(parents=True)
-    store = AdapterStore(root)
-    staging = store.staging("mine")
-    with staging as folder:
-        write_adapter(folder)
-        AdapterStore(root)  # a second store on the same root, e.g. another tab of the app, starting now
-        assert folder.is_dir() and other_process.is_dir()
-    assert staging.info.broken is None and other_process.is_dir()
 
 
 def test_pickle_files_are_refused(store):

@@ -1,5 +1,7 @@
 """File formats, sniffing, up-front refusals, column detection and the shipped samples.
 
+Over 300 lines on purpose: one table of cases per file format, read side by side.
+
 Run: pytest tests/test_data_readers.py -q
 """
 

@@ -1,5 +1,7 @@
 """Validation problems (with row numbers), canonical conversion, tag schemes, the report and the split.
 
+Over 300 lines on purpose: one table of bad rows per data format, read side by side.
+
 Run: pytest tests/test_data_validation.py -q
 """
 

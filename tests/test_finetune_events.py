@@ -13,7 +13,7 @@ from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets, adapte
 from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, ROLE_SLOTS
 from finetune.adapters import AdapterStore
 from finetune.jobs import JobManager
-from tests.test_adapters import publish
+from tests.adapter_files import publish
 
 SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples"
 

@@ -19,7 +19,7 @@ from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file
 from finetune.tasks import data_task, task_and_method, task_for_method
 from finetune.jobs import JobManager, JobSnapshot
-from tests.test_adapters import publish
+from tests.adapter_files import publish
 
 SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples"
 FORM = {"task": "classification", "method": "supervised", "base": "smollm2-135m-instruct", "approach": "auto",
