@@ -27,7 +27,7 @@ from assistant.search_settings import HybridSearchSettings
 class DocSearchSettings(HybridSearchSettings):
     # The documents' own measured values (module doc); the fields are described in HybridSearchSettings.
     dense_weight_en: float = 0.4
-    threshold: float = 0.25
+    threshold: float = 0.35
     threshold_zh: float = 0.28
     dense_candidates: int = 64
     """Passages the vector search returns per question; the rest get cosine 0 in the fusion."""
