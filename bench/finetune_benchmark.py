@@ -1,7 +1,7 @@
 """Fine-tuning on real benchmark data: base vs adapter, wall time, training tokens/s, and the
 project's loop vs a plain ``transformers.Trainer`` + ``peft`` loop on the same model and data.
 
-    python bench/finetune_benchmark.py                    # every row (about 25-40 min on 2 cores)
+    python bench/finetune_benchmark.py                    # every row (slow; pick rows with --only)
     python bench/finetune_benchmark.py --only sst2 trainer
 
 Data is read from ../shared/data at run time; subsets are written to a temporary folder

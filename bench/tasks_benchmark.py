@@ -3,7 +3,7 @@
 Reads the shared benchmark data at run time (never copied into the repo) and prints a markdown
 table: the metrics, the subset sizes, the wall time of each task and the command to reproduce.
 
-    python bench/tasks_benchmark.py                         # default subsets (~10 min on 2 CPU cores)
+    python bench/tasks_benchmark.py                         # default subsets (slow; the last run time is in bench/README.md)
     python bench/tasks_benchmark.py --limit 20 --only sst2,conll2003
     python bench/tasks_benchmark.py --quant fp32 --data ../shared/data
 

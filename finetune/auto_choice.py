@@ -4,11 +4,12 @@
     choice = choose_base("classification", "en", "cpu")      # BaseChoice(base='minilm-l6-v2', approach='head', ...)
     config, choice = resolve_auto(config, rows, "cpu")       # config with base/approach filled in
 
-The rule, from what the embedded models do on a laptop CPU (measured: README, "Fine-tune"):
+The rule, from what the embedded models do on a laptop CPU (measured: bench/README.md, "One-click fine-tune
+and the automatic base"):
 
 - English classification or NER on a CPU (or with many rows on a GPU): the 4-bit MiniLM encoder with
-  LoRA and a classifier head. It trains in about half a minute on 2,000 SST-2 rows where the
-  generative model needs well over ten minutes, and predicts a label in one forward pass.
+  LoRA and a classifier head. It trains many times faster than the generative model on the same
+  rows, and predicts a label in one forward pass.
 - Chinese data: SmolLM2 QLoRA. MiniLM's English word-piece vocabulary turns most Chinese characters
   into [UNK], so a head on it cannot learn from the text.
 - Translation, FAQ, instruction and unsupervised text: SmolLM2 QLoRA; only a causal LM writes text.

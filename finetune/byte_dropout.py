@@ -1,8 +1,8 @@
 """Dropout for LoRA inputs on a CPU, with its mask drawn as random bytes.
 
 ``nn.Dropout`` on a CPU spends most of its time drawing one random float per element: in a
-QLoRA step of SmolLM2-135M (batch 8, ~90 tokens) PEFT's ``lora_dropout`` took ~25% of the
-step. Seven random bytes per 64-bit draw are ~7x cheaper; an element is kept when its byte
+QLoRA step of SmolLM2-135M PEFT's ``lora_dropout`` was a large share of the step (bench/README.md,
+"Fine-tune throughput"). Seven random bytes per 64-bit draw are much cheaper; an element is kept when its byte
 is at or above ``round(p * 256)``, so ``p`` is rounded to a multiple of 1/256 (0.05 becomes
 0.0508).
 

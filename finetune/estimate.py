@@ -4,8 +4,8 @@
     estimate = estimate_for_config(config, rows=120, mean_chars=80, language="en")
     print(estimate.summary(), estimate.warning)
 
-The numbers are deliberately simple (params x bytes per weight, a per-token activation rule, a
-measured CPU throughput of ~150-400 training tokens/s for the 135M model scaled by size), good to
+The numbers are deliberately simple (params x bytes per weight, a per-token activation rule, the
+measured CPU throughput range of the 135M model, ``CPU_TOKENS_PER_SECOND_135M``, scaled by size), good to
 a factor of about two: enough to tell "a minute" from "an hour" and "fits" from "will swap".
 Tests: ``pytest tests/test_jobs.py -q -k estimate``.
 """

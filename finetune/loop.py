@@ -6,7 +6,7 @@ and, under torchrun / accelerate launch, DistributedDataParallel: each process t
 share of every global batch and rank 0 alone logs, validates and checkpoints
 (``finetune/distributed.py``). On a CPU the LoRA layers run on the fast path of
 ``finetune/cpu_lora.py`` (base dequantized once, bf16 matmuls where the CPU has bf16 instructions,
-fp32 elsewhere); everything else computes in fp32, with denormals flushed (they once made AdamW 10x slower).
+fp32 elsewhere); everything else computes in fp32, with denormals flushed (they once made AdamW many times slower).
 """
 
 from __future__ import annotations

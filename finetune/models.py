@@ -53,7 +53,7 @@ def _prepare(model, quantized: bool):
 
 def _cheap_dropout_on_cpu(model) -> None:
     if next(model.parameters()).device.type == "cpu":
-        use_byte_dropout(model)  # nn.Dropout's float RNG was ~25% of a CPU QLoRA step
+        use_byte_dropout(model)  # nn.Dropout's float RNG was a large share of a CPU QLoRA step
 
 
 def build_generative(config: FinetuneConfig) -> tuple[torch.nn.Module, LoadedModel]:

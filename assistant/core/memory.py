@@ -2,7 +2,7 @@
 
 Loading and quantizing a model, or building the fast decoder's weight copy, allocates and
 frees hundreds of MiB of temporary tensors; glibc keeps much of that in its heap, so the
-process's resident memory stays high although nothing uses it (300-400 MiB after a
+process's resident memory stays high although nothing uses it (a few hundred MiB after a
 SmolLM2 load). ``malloc_trim`` returns it. A no-op where the C library has no such call.
 
     python -c "from assistant.core.memory import release_free_memory; release_free_memory()"

@@ -12,8 +12,8 @@ file ``owner/repo/file.gguf`` (downloaded once by huggingface_hub where the netw
 tokenizer (read from the file once, then cached as a tokenizer folder).
 
 A GGUF file is converted once to a normal safetensors folder in the cache (transformers
-dequantizes GGUF to float on every load, which takes ~20 s; the converted folder loads in
-about one second and can then be quantized with bitsandbytes). Conversion writes into a
+dequantizes GGUF to float on every load, which is slow; the converted folder loads quickly
+and can then be quantized with bitsandbytes). Conversion writes into a
 temporary folder and renames it into place, so an interrupted conversion never leaves a
 half-written model behind.
 

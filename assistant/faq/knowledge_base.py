@@ -76,7 +76,7 @@ class UploadLimits:
     max_bytes: int = 5 * 1024 * 1024
     """Largest accepted upload, in bytes (default 5 MB)."""
     max_entries: int = 2000
-    """Most entries in one upload: each must be embedded on the CPU (~20-60 ms each)."""
+    """Most entries in one upload: each must be embedded on the CPU before the upload can be asked."""
 
     def __post_init__(self):
         if int(self.max_bytes) < 1 or int(self.max_entries) < 1:

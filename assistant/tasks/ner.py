@@ -71,9 +71,9 @@ def build_messages(text: str, entity_types: Sequence[str]) -> list[dict]:
     a one-shot demonstration as a user/assistant turn (its lines limited to the requested types;
     left out when none of PER/ORG/LOC is requested), then the user's text.
 
-    The demonstration is a real chat turn, not text inside the system message: on a 16-sentence
-    CoNLL probe SmolLM2-135M followed the line format after a turn (entity F1 0.34) but not from
-    the same example in the system message (F1 0.0, it echoed the text instead).
+    The demonstration is a real chat turn, not text inside the system message: on a CoNLL probe
+    SmolLM2-135M followed the line format after a turn but not from the same example in the system
+    message (it echoed the text instead; bench/README.md, "Zero-shot task quality").
     """
     listed = "\n".join(f"- {t}" + (f" ({TYPE_DESCRIPTIONS[t.upper()]})" if t.upper() in TYPE_DESCRIPTIONS else "")
                        for t in entity_types)

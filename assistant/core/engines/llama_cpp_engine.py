@@ -30,7 +30,7 @@ from assistant.core.errors import ModelLoadError, UserError
 
 DEFAULT_CONTEXT = 4096
 """Context tokens allocated unless asked for more (``--context``): llama.cpp allocates the whole KV
-cache up front, and the model's full window (8192 for SmolLM2) costs ~90 MiB more that few chats use."""
+cache up front, and the model's full window (8192 for SmolLM2) costs memory that few chats use."""
 
 _GGUF_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
                     11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
