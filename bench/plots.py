@@ -1,8 +1,8 @@
-"""Plots for the README from real training runs: a loss curve and a base-vs-adapter bar chart.
+"""Plots for bench/README.md from real training runs: a loss curve and a base-vs-adapter bar chart.
 
     .venv/bin/python scripts/screenshots.py --keep-data /tmp/shots-data      # a one-click fine-tune run
     OMP_NUM_THREADS=1 .venv/bin/python bench/finetune_benchmark.py --only sst2 conll --sst2-train 1500 \\
-        --conll-train 800 --conll-test 200 --keep-dir /tmp/bench-runs        # the README's benchmark runs
+        --conll-train 800 --conll-test 200 --keep-dir /tmp/bench-runs        # the runs bench/README.md reports
     .venv/bin/python bench/plots.py --data-dir /tmp/bench-runs /tmp/shots-data
 
 Every number is read from the adapters' own files (``DATA_DIR/adapters/<name>/metadata.json`` for the
