@@ -17,7 +17,7 @@ import sys
 import time
 
 # bitsandbytes wraps its CPU kernels in torch.compile when imported, which loads TorchDynamo
-# and Inductor (~1.4 s of a ~14 s start). The app compiles nothing, and those kernels trained
+# and Inductor (a noticeable share of the start). The app compiles nothing, and those kernels trained
 # no slower uncompiled here. Set TORCHDYNAMO_DISABLE=0 to have them compiled anyway.
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
