@@ -2,8 +2,9 @@
 
 Precisions: ``nf4`` (bitsandbytes 4-bit NormalFloat, double quantization), ``int8``
 (bitsandbytes LLM.int8), ``bf16``, ``fp32``, and ``none`` (full precision: bf16 on CUDA,
-fp32 on a CPU, where bf16 arithmetic is emulated). nf4 computes in bf16 on CUDA and fp32
-on a CPU.
+fp32 on a CPU, where bf16 arithmetic is emulated unless the CPU has bf16 instructions). nf4 computes
+in bf16 on CUDA and fp32 on a CPU; training on a CPU with bf16 instructions runs the frozen base's
+matmuls in bf16 (``finetune/cpu_lora.py``).
 
 ``load_causal_lm`` always gives the transformers engine (training and evaluation use it);
 ``load_served_model`` picks the serving engine: llama.cpp on a CPU whenever the model exists as
