@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,9 +234,9 @@ def train(
 
     loss_value, val = math.nan, None
     status = "finished"
-    fast = fast_lora_forward(model, settings.fast_lora)
-    fast_mode = fast.__enter__()
+    fast_path = ExitStack()
     try:
+        fast_mode = fast_path.enter_context(fast_lora_forward(model, settings.fast_lora))
         while step < settings.total_steps:
             if stop_event is not None and stop_event.is_set():
                 status = "stopped"
@@ -275,7 +275,7 @@ def train(
             if main and step % settings.save_every == 0 and step < settings.total_steps:
                 save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
     finally:
-        fast.__exit__(None, None, None)  # the PEFT forward again: evaluation and saving see the 4-bit model
+        fast_path.close()  # the PEFT forward again: evaluation and saving see the 4-bit model
         log.close()
         if on_cpu:
             torch.set_flush_denormal(False)

@@ -12,7 +12,7 @@ from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.core.errors import InputError, UserError
 from assistant.core.loading import human_bytes
-from assistant.ui.adapter_choice import picked_adapter
+from assistant.ui.adapter_choice import picked_adapter, picker_inputs
 from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
@@ -149,8 +149,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         stops.stop(request.session_hash if request else "")
 
     inputs = [chatbot, system, temperature, top_p, max_new_tokens, repetition_penalty, use_faq, use_agent,
-              adapter_picker if adapter_picker is not None else gr.State(None),
-              session_docs if session_docs is not None else gr.State(None)]
+              *picker_inputs(adapter_picker), session_docs if session_docs is not None else gr.State(None)]
     runs = []
     for trigger in (message.submit, send.click):
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
