@@ -82,12 +82,15 @@ def serve(demo, services, settings: AppSettings, translations) -> None:
 
     from assistant.openai_api import OpenAIService
     from assistant.openai_routes import routes
+    from assistant.ui.uploads import guard_mounted_app, serving_paths
 
     app = FastAPI(title="LLM Assistant Studio", docs_url=None, redoc_url=None)
     app.include_router(routes(OpenAIService(services.engine, settings.model, settings.api_key_list())))
     demo.queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, demo, path="/", auth=settings.auth_pairs(), i18n=translations, show_error=False,
-                              max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring)
+                              max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring,
+                              **serving_paths(settings.data_dir, settings.cache_dir))
+    guard_mounted_app(demo)  # API calls may then name only files this server received as uploads
     print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
     # Open browser connections (the queue's event streams) must not hold a stop or restart for long.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)

@@ -19,6 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture
+def tmp_uploads(tmp_path, monkeypatch) -> Path:
+    """``tmp_path`` as Gradio's upload folder: files a test writes there count as a caller's uploads
+    (handlers read nothing else, see ``assistant.ui.uploads``)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import build_tiny_llama

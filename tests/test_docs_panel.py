@@ -39,7 +39,8 @@ def test_translations_cover_both_languages():
     assert set(docs_panel.TRANSLATIONS["en"]) == set(docs_panel.TRANSLATIONS["zh"])
 
 
-def test_upload_reports_each_file_and_indexes_the_good_ones(tmp_path):
+def test_upload_reports_each_file_and_indexes_the_good_ones(tmp_uploads):
+    tmp_path = tmp_uploads
     good = text_pdf(tmp_path / "guide.pdf", ["The backup folder is called vault-seven."])
     scan = scanned_pdf(tmp_path / "scan.pdf")
     locked = encrypted_pdf(tmp_path / "locked.pdf")

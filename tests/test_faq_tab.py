@@ -62,7 +62,8 @@ def test_events_queue_and_api_visibility(demo):
     assert public == {"chat", "faq"}
 
 
-def test_upload_handler_returns_a_new_session_kb_or_a_clear_error(tmp_path):
+def test_upload_handler_returns_a_new_session_kb_or_a_clear_error(tmp_uploads):
+    tmp_path = tmp_uploads
     default = load_builtin()
     assert faq_tab.upload_for_ui(None, "replace", default) == (default, faq_tab.status_line(default))
     good = tmp_path / "team.csv"

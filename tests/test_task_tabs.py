@@ -89,7 +89,8 @@ def test_api_reports_bad_input_as_a_readable_error(client):
         client.predict("  ", "PER", api_name="/ner")
 
 
-def test_ui_handlers_turn_input_errors_into_gr_errors(tiny_loaded, tmp_path):
+def test_ui_handlers_turn_input_errors_into_gr_errors(tiny_loaded, tmp_uploads):
+    tmp_path = tmp_uploads
     with pytest.raises(gr.Error, match="Duplicate label"):
         classify_tab.classify_for_ui(tiny_loaded, "text", "a, b, a")
     with pytest.raises(gr.Error, match="Upload a CSV"):
@@ -102,7 +103,8 @@ def test_ui_handlers_turn_input_errors_into_gr_errors(tiny_loaded, tmp_path):
         translate_tab.translate_file(tiny_loaded, str(not_text), "auto", "de")
 
 
-def test_classify_file_adds_prediction_and_confidence(tiny_loaded, tmp_path):
+def test_classify_file_adds_prediction_and_confidence(tiny_loaded, tmp_uploads):
+    tmp_path = tmp_uploads
     upload = tmp_path / "reviews.csv"
     upload.write_text("id,text\n1,The quick brown fox.\n2,\"Fine-tuning, again\"\n", encoding="utf-8")
     out = classify_tab.classify_file(tiny_loaded, str(upload), "positive, negative")
@@ -118,7 +120,8 @@ def test_ner_ui_value_matches_highlighted_text_format(tiny_loaded):
     gr.HighlightedText().postprocess(highlighted)  # accepted by the component
 
 
-def test_translate_file_keeps_line_structure(tiny_loaded, tmp_path):
+def test_translate_file_keeps_line_structure(tiny_loaded, tmp_uploads):
+    tmp_path = tmp_uploads
     upload = tmp_path / "lines.txt"
     upload.write_text("The house is small.\n\nThe dog.\n", encoding="utf-8")
     out = translate_tab.translate_file(tiny_loaded, str(upload), "en", "de")

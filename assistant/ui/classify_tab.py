@@ -14,6 +14,7 @@ import gradio as gr
 from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
 from assistant.ui.downloads import download_path
+from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_label_scores
@@ -70,6 +71,7 @@ def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=N
     try:
         if not path:
             raise InputError("Upload a CSV, TSV or .txt file first.")
+        path = str(uploaded_file(path))
         label_list = classification.parse_labels(labels)
         header, rows, column = classification.read_text_table(path, max_rows=MAX_FILE_ROWS)
         texts = classification.check_texts([row[column] for row in rows], Path(path).name)

@@ -25,6 +25,7 @@ from assistant.core.errors import InputError, UserError
 from assistant.ui.ask_row import build_ask_row
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
+from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shown
 
 SOURCE_COLUMNS = ["file", "page / section", "passage", "score"]
@@ -51,15 +52,12 @@ def source_table(sources: list[dict]) -> pd.DataFrame:
                          for s in sources], columns=SOURCE_COLUMNS)
 
 
-def _path_and_name(item) -> tuple[str, str]:
-    """An upload as Gradio or gradio_client hands it over: a path, a FileData dict, or a tempfile wrapper."""
-    if isinstance(item, dict):
-        path = item.get("path") or ""
-        return path, item.get("orig_name") or Path(path).name
-    path = getattr(item, "name", item)
-    if not isinstance(path, str) or not path:
-        raise InputError("'files' must be a list of uploaded files (use gradio_client.handle_file).")
-    return path, Path(path).name
+def _shown_name(item) -> str:
+    """The name a person knows an upload by (a FileData's original name, else the file's own name)."""
+    if isinstance(item, dict) and item.get("orig_name"):
+        return str(item["orig_name"])
+    path = item.get("path") if isinstance(item, dict) else getattr(item, "name", item)
+    return Path(path).name if isinstance(path, str) and path else "file"
 
 
 def add_files(index: DocumentIndex, files: list, limits: DocumentLimits | None = None,
@@ -68,8 +66,9 @@ def add_files(index: DocumentIndex, files: list, limits: DocumentLimits | None =
     ``kept`` (optional) collects the content hashes of the files now in the index."""
     report = []
     for item in files or []:
-        path, name = _path_and_name(item)
+        name = _shown_name(item)
         try:
+            path = uploaded_file(item, name)
             if len(index.files()) >= MAX_SESSION_FILES:
                 raise InputError(f"'{name}' was not added: a session holds at most {MAX_SESSION_FILES} documents. "
                                  "Remove some (clear the upload) and try again.")

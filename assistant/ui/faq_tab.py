@@ -24,6 +24,7 @@ from assistant.tasks import faq
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
 from assistant.ui.ask_row import build_ask_row
+from assistant.ui.uploads import uploaded_file
 
 SOURCE_COLUMNS = ["id", "question", "score"]
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".md", ".markdown", ".txt"]
@@ -90,7 +91,7 @@ def upload_for_ui(path: str | None, mode: str, kb_default: KnowledgeBase, limits
     if not path:
         return kb_default, status_line(kb_default)
     try:
-        kb = load_upload(path, kb_default, mode, limits)
+        kb = load_upload(uploaded_file(path), kb_default, mode, limits)
         get_index(kb, settings)  # embed now: the first question is then one encoder pass
     except UserError as exc:
         raise shown(exc) from exc

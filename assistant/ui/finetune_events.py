@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from assistant.core.errors import UserError
+from assistant.core.errors import InputError, UserError
 from assistant.ui.finetune_forms import (FORM_FIELDS, SAMPLES_DIR, DatasetView, estimate_markdown, inspect_dataset,
-                                         preview_command, role_slots, start_training)
+                                         preview_command, role_slots, sample_files, start_training)
 from assistant.ui.finetune_view import log_text, loss_frame, metrics_markdown, progress_line
+from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shown
 from finetune.adapters import AdapterStore
 from finetune.jobs import JobManager, JobSnapshot
@@ -117,12 +118,25 @@ class FinetuneEvents:
         self.jobs, self.store, self.w = jobs, store, widgets
 
     def on_file(self, path, task, method) -> dict:
+        """An uploaded file (only a path this server received as an upload is read)."""
         if not path:
             return dataset_updates(self.w, None)
-        return dataset_updates(self.w, checked(path, None, fallback_task=data_task(task, method)))
+        try:
+            path = uploaded_file(path)
+        except UserError as exc:
+            raise shown(exc) from exc
+        return self._on_dataset(path, task, method)
 
     def on_sample(self, name, task, method) -> dict:
-        return self.on_file(str(SAMPLES_DIR / name) if name else None, task, method)
+        """A shipped sample, by one of the names ``sample_files()`` lists."""
+        if not name:
+            return dataset_updates(self.w, None)
+        if name not in sample_files():
+            raise shown(InputError(f"'{name}' is not one of the sample datasets: pick one from the list."))
+        return self._on_dataset(SAMPLES_DIR / name, task, method)
+
+    def _on_dataset(self, path, task, method) -> dict:
+        return dataset_updates(self.w, checked(path, None, fallback_task=data_task(task, method)))
 
     def on_task(self, view: DatasetView | None, task, method) -> dict:
         """Re-check the loaded file for the task and method chosen now (a method may force its task)."""

@@ -20,6 +20,7 @@ from assistant.arguments import number_arg, text_arg
 from assistant.core.errors import InputError, UserError
 from assistant.ui.admin_lock import AdminLock
 from assistant.ui.finetune_forms import inspect_dataset, start_training
+from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shown
 from finetune.tasks import data_task
 
@@ -54,7 +55,7 @@ def register_training_api(jobs, admin_password: str = "") -> None:
             if not data_file:
                 raise InputError("'data_file' is required: upload the training data (CSV, TSV, JSON Lines, ...).")
             task, method = text_arg(task, "task"), text_arg(method, "method")
-            view = inspect_dataset(data_file, data_task(task, method))
+            view = inspect_dataset(uploaded_file(data_file, "data_file"), data_task(task, method))
             form = {"task": task, "method": method, "approach": text_arg(approach, "approach") or "auto",
                     "max_steps": number_arg(max_steps or 0, "max_steps", 0, 1_000_000, integer=True),
                     "epochs": number_arg(epochs or 1.0, "epochs", 0.01, 100), "output": text_arg(output, "output",

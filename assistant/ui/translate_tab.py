@@ -14,6 +14,7 @@ import gradio as gr
 from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
 from assistant.ui.downloads import download_path
+from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shown
 from assistant.arguments import text_arg
 from assistant.core.errors import InputError, UserError
@@ -77,7 +78,7 @@ def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, targ
     try:
         if not path:
             raise InputError("Upload a .txt file first.")
-        source = Path(path)
+        source = uploaded_file(path)
         if source.suffix.lower() != ".txt":
             raise InputError(f"'{source.name}' is not a .txt file: upload plain text, one sentence per line.")
         if source.stat().st_size > 4 * translation.MAX_TEXT_CHARS:  # 4 bytes per character at most in UTF-8
