@@ -17,6 +17,7 @@ from assistant.core.errors import InputError
 from assistant.core.field_docs import field_docs
 from assistant.core.loading import ENGINE_CHOICES, QUANT_CHOICES
 from assistant.core.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
+from assistant.core.gguf.prepared import MODES as SERVE_FORMATS
 from assistant.core.runtime import default_data_dir
 
 
@@ -32,6 +33,8 @@ class AppSettings:
     """Precision on the transformers engine: nf4 (4-bit, default), int8, bf16, fp32, or none (full precision for the device). A GGUF file on llama.cpp keeps its own quantization."""
     device: str = "auto"
     """auto (CUDA if present, else CPU), cpu or cuda."""
+    serve_format: str = "auto"
+    """llama.cpp only: auto (serve a Q4_0 copy made once in the cache where llama.cpp runs it faster on this CPU; the shipped file stays the source of truth) or shipped (the file as it is)."""
     context: int = 4096
     """Context window (tokens) the llama.cpp engine allocates, at most the model's own; its KV cache is reserved up front."""
     host: str = "127.0.0.1"
@@ -64,6 +67,7 @@ class AppSettings:
         "engine": "ASSISTANT_ENGINE",
         "quant": "ASSISTANT_QUANT",
         "device": "ASSISTANT_DEVICE",
+        "serve_format": "ASSISTANT_SERVE_FORMAT",
         "context": "ASSISTANT_CONTEXT",
         "host": "GRADIO_SERVER_NAME",
         "port": "GRADIO_SERVER_PORT",
@@ -87,6 +91,8 @@ class AppSettings:
             raise InputError(f"--quant '{self.quant}' is not one of {', '.join(QUANT_CHOICES)}.")
         if self.engine not in ENGINE_CHOICES:
             raise InputError(f"--engine '{self.engine}' is not one of {', '.join(ENGINE_CHOICES)}.")
+        if self.serve_format not in SERVE_FORMATS:
+            raise InputError(f"--serve-format '{self.serve_format}' is not one of {', '.join(SERVE_FORMATS)}.")
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"--device '{self.device}' is not one of auto, cpu, cuda.")
         try:

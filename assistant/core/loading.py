@@ -202,15 +202,21 @@ def llama_cpp_unavailable(gguf: Path, cache_dir: Path | None = None) -> str | No
 
 
 def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None,
-                   context: int | None = None) -> LoadedModel:
-    """The GGUF file ``gguf`` on the llama.cpp engine, with its Hugging Face tokenizer."""
+                   context: int | None = None, serve_format: str = "auto") -> LoadedModel:
+    """The GGUF file ``gguf`` on the llama.cpp engine, with its Hugging Face tokenizer. llama.cpp decodes
+    with the prepared copy where ``serve_format`` asks for it and it pays (``assistant.core.gguf.prepared``);
+    ``location`` stays the shipped file, the source of truth for adapters, training and export."""
     from assistant.core.engines.llama_cpp_engine import LlamaCppEngine
+    from assistant.core.gguf.prepared import prepared_gguf
+    from assistant.core.model_sources import default_cache_dir
 
     tokenizer = gguf_tokenizer(gguf, cache_dir)
     notices = _ensure_chat_template(tokenizer, display_name)
-    engine = LlamaCppEngine(gguf, tokenizer, context=context)
+    served = prepared_gguf(gguf, cache_dir or default_cache_dir(), serve_format)
+    engine = LlamaCppEngine(served, tokenizer, context=context)
     return LoadedModel(model=None, tokenizer=tokenizer, name=display_name, location=str(gguf), device="cpu",
-                       precision=Precision(engine.precision, gguf=True), footprint_bytes=gguf.stat().st_size,
+                       precision=Precision(engine.precision, gguf=True, prepared=served != gguf),
+                       footprint_bytes=served.stat().st_size,
                        context_window=engine.context_window, notices=notices, engine=engine)
 
 
@@ -222,6 +228,7 @@ def load_served_model(
     trust_remote_code: bool = False,
     cache_dir: Path | None = None,
     context: int | None = None,
+    serve_format: str = "auto",
 ) -> LoadedModel:
     """The model the app serves, on the engine ``engine`` asks for (``auto``: llama.cpp when it can).
 
@@ -243,7 +250,7 @@ def load_served_model(
         reason = llama_cpp_unavailable(gguf, cache_dir)
         if reason is None:
             try:
-                return load_llama_cpp(gguf, display_name, cache_dir, context)
+                return load_llama_cpp(gguf, display_name, cache_dir, context, serve_format)
             except ModelLoadError as exc:
                 reason = str(exc)
         notices.append(f"{reason}; serving with transformers instead.")

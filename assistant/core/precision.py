@@ -13,6 +13,9 @@ class Precision:
     """bitsandbytes nf4 with its quantization constants quantized again."""
     gguf: bool = False
     """Weights read from a GGUF file by llama.cpp."""
+    prepared: bool = False
+    """llama.cpp serves a copy requantized once for this CPU (``assistant.core.gguf.prepared``)."""
 
     def __str__(self) -> str:
-        return self.weights + (" (double quant)" if self.double_quant else "") + (" GGUF" if self.gguf else "")
+        return (self.weights + (" (double quant)" if self.double_quant else "") + (" GGUF" if self.gguf else "")
+                + (" (prepared copy)" if self.prepared else ""))

@@ -63,7 +63,8 @@ def probe_failure(gguf: Path, cache_dir: Path) -> str | None:
     return None
 
 
-def _run(path: str) -> None:
+def test_run(path: str) -> None:
+    """Load ``path`` and decode a few tokens: the prompt kernels and the single-token ones."""
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=path, n_ctx=64, n_batch=64, verbose=False)
@@ -78,7 +79,7 @@ def _run(path: str) -> None:
 
 if __name__ == "__main__":
     try:
-        _run(sys.argv[1])
+        test_run(sys.argv[1])
     except Exception as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(1)
