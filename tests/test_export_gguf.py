@@ -1,7 +1,16 @@
 """GGUF export (finetune/export_gguf.py): merged model and LoRA-only files that llama.cpp loads.
 
-The oracle is transformers in fp32 running base + PEFT adapter: the exported file's greedy next
-tokens, teacher-forced along the oracle's own greedy reply, must agree on >= 90% of 64 steps (q8_0).
+The oracle is transformers in fp32 running base + PEFT adapter. llama.cpp evaluates the oracle's own
+64-token greedy reply (teacher-forced) and its logits must match the oracle's within a stated
+tolerance (tests/cross_engine.py says why exact agreement is no test across engines):
+
+- f32 merged file and LoRA-only file: |logit - oracle| <= 0.01 (llama.cpp's f16 KV cache: measured
+  max 0.0028); greedy tokens agree wherever the oracle's top-2 margin exceeds 0.02.
+- q8_0 merged file: <= 0.15 (8-bit weight blocks: measured max 0.064), tokens likewise with 0.3.
+
+Each comparison has a control: the same llama.cpp logits against the base model without the adapter
+must be more than twice the tolerance away, so a missing adapter fails (measured: 0.89 away; a doubled
+LoRA scale 0.71).
 """
 
 import json
@@ -14,10 +23,12 @@ from assistant.core.errors import InputError
 from finetune.adapters import AdapterStore
 from finetune.export import MARKER, main
 from finetune.export_gguf import export_gguf
+from tests.cross_engine import LOGIT_ATOL, decisive_disagreements, oracle_logits
 from tests.tiny_models import build_tiny_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp")
 STEPS = 64
+Q8_ATOL = 0.15  # q8_0 weights (blocks of 32, one scale each): measured max |logit - oracle| 0.064
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +63,22 @@ def oracle(store, base):
     return model, loaded.tokenizer, prompt
 
 
-def _agreement(llm, model, tokenizer, prompt) -> float:
-    """Share of 64 teacher-forced steps where llama.cpp's argmax equals the oracle's greedy token."""
-    eos = tokenizer.eos_token_id
+def _assert_matches_oracle(llm, model, tokenizer, prompt, atol: float) -> None:
+    """llama.cpp's logits along the oracle's greedy reply are within ``atol`` of base + PEFT's, its greedy
+    tokens agree at every step where the oracle's top-2 margin exceeds ``2 * atol``, and the base model
+    alone (the adapter missing) is more than ``2 * atol`` away: the comparison can tell the adapter apart."""
     with torch.no_grad():
         reply = model.generate(torch.tensor([prompt]), max_new_tokens=STEPS, min_new_tokens=STEPS, do_sample=False,
-                               pad_token_id=eos)[0, len(prompt):].tolist()
+                               pad_token_id=tokenizer.eos_token_id)[0, len(prompt):].tolist()
     llm.eval(prompt + reply[:-1])
-    logits = np.array(llm.scores[len(prompt) - 1:len(prompt) - 1 + STEPS])
-    logits[:, eos] = -np.inf  # min_new_tokens kept the oracle from ending early; compare likewise
-    return float(np.mean(logits.argmax(axis=1) == np.array(reply)))
+    engine = np.array(llm.scores[len(prompt) - 1:len(prompt) - 1 + STEPS])
+    expected = oracle_logits(model, prompt, reply)
+    gap = float(np.abs(engine - expected).max())
+    assert gap <= atol, f"llama.cpp logits differ from base + PEFT by up to {gap:.4f} (tolerance {atol})"
+    assert not decisive_disagreements(expected, engine.argmax(axis=1).tolist(), 2 * atol)
+    with model.disable_adapter():
+        without_adapter = oracle_logits(model, prompt, reply)
+    assert np.abs(engine - without_adapter).max() > 2 * atol, "the adapter barely changes the logits: no test"
 
 
 def test_merged_q8_0_agrees_with_base_plus_peft(store, oracle, tmp_path):
@@ -73,13 +90,13 @@ def test_merged_q8_0_agrees_with_base_plus_peft(store, oracle, tmp_path):
     assert modelfile.startswith("FROM ./tuned-q8_0.gguf\n") and "<|im_start|>" in modelfile
     llm = llama_cpp.Llama(model_path=str(folder / "tuned-q8_0.gguf"), n_ctx=256, logits_all=True, verbose=False)
     assert llm.metadata["tokenizer.chat_template"] == oracle[1].chat_template
-    assert _agreement(llm, *oracle) >= 0.9
+    _assert_matches_oracle(llm, *oracle, atol=Q8_ATOL)
 
 
-def test_merged_f32_is_the_oracle(store, oracle, tmp_path):
+def test_merged_f32_matches_the_oracle(store, oracle, tmp_path):
     folder = export_gguf(store.get("tuned"), tmp_path / "f32", quant="f32")
     llm = llama_cpp.Llama(model_path=str(folder / "tuned-f32.gguf"), n_ctx=256, logits_all=True, verbose=False)
-    assert _agreement(llm, *oracle) == 1.0
+    _assert_matches_oracle(llm, *oracle, atol=LOGIT_ATOL)
 
 
 def test_lora_only_file_on_the_base_agrees_with_peft(store, oracle, base, tmp_path):
@@ -87,7 +104,7 @@ def test_lora_only_file_on_the_base_agrees_with_peft(store, oracle, base, tmp_pa
     lora = folder / "tuned-lora.gguf"
     assert (folder / "Modelfile").read_text().startswith(f"FROM {base[0]}\nADAPTER ./tuned-lora.gguf\n")
     llm = llama_cpp.Llama(model_path=str(base[0]), lora_path=str(lora), n_ctx=256, logits_all=True, verbose=False)
-    assert _agreement(llm, *oracle) == 1.0
+    _assert_matches_oracle(llm, *oracle, atol=LOGIT_ATOL)
 
 
 def test_refusals_name_the_fix(store, tmp_path):

@@ -1,10 +1,15 @@
 """The llama.cpp engine on a tiny Llama written to GGUF by the project's own writer.
 
 The reference is always the transformers engine in fp32 on the same weights: an f32 GGUF must give
-the same greedy tokens and the same log-probabilities, with and without a LoRA adapter.
+its greedy tokens and its log-probabilities, with and without a LoRA adapter, within a stated
+tolerance. llama.cpp's f16 KV cache moves this model's logits by up to 0.0028, so two tokens the
+reference has within 0.02 of each other may come out either way (tests/cross_engine.py): the engine's
+tokens are checked teacher-forced against the reference's logits, and every other step must agree.
+Within one engine (stream vs reply, adapter blocks) replies are still compared exactly.
 """
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +21,7 @@ from assistant.core.generation import encode_messages, generate, generate_batch,
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.recipe import run
+from tests.cross_engine import decisive_disagreements, engine_greedy_ids, follows_oracle, oracle_logits, penalised
 from tests.tiny_models import build_tiny_gguf
 
 pytest.importorskip("llama_cpp")
@@ -55,11 +61,28 @@ def test_served_model_says_it_runs_on_llama_cpp(served):
     assert served.context_window == 256
 
 
-def test_greedy_replies_equal_transformers_fp32(served, reference):
+def greedy_against_reference(served, reference_model, messages, settings=GREEDY):
+    """The served engine's greedy token ids for chat ``messages``, checked against the reference's
+    teacher-forced logits (penalised as transformers does when ``settings`` has a repetition penalty):
+    (ids, how many steps were decisive)."""
+    prompt = encode_messages(served.tokenizer, messages)
+    ids = engine_greedy_ids(served, prompt, settings, served.tokenizer.eos_token_id)
+    oracle = oracle_logits(reference_model, prompt, ids)
+    if settings.repetition_penalty != 1.0:
+        oracle = penalised(oracle, prompt, ids, settings.repetition_penalty)
+    return ids, follows_oracle(oracle, ids)
+
+
+def test_greedy_replies_follow_transformers_fp32(served, reference):
     conversations = [[{"role": "user", "content": p}] for p in PROMPTS]
-    expected = generate_batch(reference, conversations, 24)
-    assert generate_batch(served, conversations, 24) == expected
-    assert len(set(expected)) == len(expected)  # the prompts really lead to different replies
+    replies = generate_batch(served, conversations, 24)
+    decisive = 0
+    for messages, reply in zip(conversations, replies):
+        ids, checked = greedy_against_reference(served, reference.model, messages, replace(GREEDY, max_new_tokens=24))
+        assert reply == served.tokenizer.decode(ids, skip_special_tokens=True)  # the batch path: the same tokens
+        decisive += checked
+    assert decisive >= len(PROMPTS) * 24 // 3, "too few steps away from a near-tie for the check to mean much"
+    assert len(set(replies)) == len(replies)  # the prompts really lead to different replies
 
 
 def test_scores_equal_transformers_fp32(served, reference):
@@ -67,6 +90,7 @@ def test_scores_equal_transformers_fp32(served, reference):
     prompt = encode_messages(tokenizer, [{"role": "user", "content": "Review: loved it"}])
     candidates = [tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
                   for text in ("positive", "negative", "neutral sports")]
+    # abs=1e-3 on sums of 4-7 log-probabilities: the f16 KV cache moves them by up to 2.4e-4 (measured)
     assert score_continuations(served, prompt, candidates) == pytest.approx(
         score_continuations(reference, prompt, candidates), abs=1e-3)
     # the cached prefix is reused across calls and survives a chat turn in between
@@ -75,12 +99,12 @@ def test_scores_equal_transformers_fp32(served, reference):
         score_continuations(reference, prompt, candidates), abs=1e-3)
 
 
-def test_stream_grows_and_equals_an_independent_greedy_reference(served, reference):
+def test_stream_grows_and_follows_an_independent_greedy_reference(served, reference):
     engine = ChatEngine(served)
     chunks = list(engine.stream("The quick brown fox", settings=GREEDY))
     assert len(chunks) > 3 and all(a != b and b.startswith(a) for a, b in zip(chunks, chunks[1:]))
-    messages = engine.conversation("The quick brown fox", [], "")
-    assert chunks[-1] == generate(reference, messages, GREEDY.max_new_tokens)
+    ids, _ = greedy_against_reference(served, reference.model, engine.conversation("The quick brown fox", [], ""))
+    assert chunks[-1] == served.tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def test_stop_event_ends_the_stream_early(served):
@@ -104,17 +128,24 @@ def test_seeded_sampling_repeats_and_unseeded_varies(served):
     assert len({engine.reply("Question: what is LoRA?", settings=free) for _ in range(4)}) > 1
 
 
-def test_adapter_reply_equals_peft_and_base_returns_per_request(served, reference, adapters, tiny_gguf):
+def test_adapter_reply_follows_peft_and_base_returns_per_request(served, reference, adapters, tiny_gguf):
+    from peft import PeftModel
+
     served_runtime = AdapterRuntime(served, adapters, str(tiny_gguf[0]))
     assert served_runtime.adapter_names() == ["sentiment"]
     fast = ChatEngine(served, served_runtime)
-    peft_loaded = load_causal_lm(str(tiny_gguf[0]), quant="fp32")
-    exact = ChatEngine(peft_loaded, AdapterRuntime(peft_loaded, adapters, str(tiny_gguf[0])))
+    peft = PeftModel.from_pretrained(load_causal_lm(str(tiny_gguf[0]), quant="fp32").model,
+                                     str(adapters.get("sentiment").path)).eval()
 
     base = fast.reply("great film, loved it", settings=GREEDY)
     tuned = fast.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
     assert tuned != base
-    assert tuned == exact.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
+    messages = fast.conversation("great film, loved it", [], "")
+    with served_runtime.using("sentiment"):
+        ids, _ = greedy_against_reference(served, peft, messages)
+    assert tuned == served.tokenizer.decode(ids, skip_special_tokens=True)
+    with peft.disable_adapter():  # control: the base alone must disagree at decisive steps
+        assert decisive_disagreements(oracle_logits(peft, encode_messages(served.tokenizer, messages), ids), ids)
     assert (adapters.get("sentiment").path / "adapter_model.gguf").is_file()  # converted once, kept beside it
     # two sessions interleaved, each picking its own adapter per request
     for _ in range(2):
@@ -184,15 +215,20 @@ def test_work_outside_an_adapter_block_runs_on_the_base(engine_name, tiny_gguf, 
         tuned = score_continuations(loaded, prompt, candidates)
     assert tuned != pytest.approx(base, abs=1e-4)
     assert score_continuations(loaded, prompt, candidates) == pytest.approx(base, abs=1e-6)
-    assert generate(loaded, [{"role": "user", "content": "great film"}], 8) == generate(
-        load_causal_lm(str(tiny_gguf[1]), quant="fp32"), [{"role": "user", "content": "great film"}], 8)
+    ids, _ = greedy_against_reference(loaded, load_causal_lm(str(tiny_gguf[1]), quant="fp32").model,
+                                      [{"role": "user", "content": "great film"}], replace(GREEDY, max_new_tokens=8))
+    assert generate(loaded, [{"role": "user", "content": "great film"}], 8) == loaded.tokenizer.decode(
+        ids, skip_special_tokens=True)
 
 
 def test_repetition_penalty_means_what_it_means_in_transformers(served, reference):
-    """Penalised greedy decoding (over prompt and reply) gives transformers' tokens on the same weights."""
-    penalised = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.3)
+    """Penalised greedy decoding (over prompt and reply) gives transformers' tokens on the same weights:
+    checked against the reference's logits after transformers' own RepetitionPenaltyLogitsProcessor."""
+    with_penalty = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.3)
     for prompt in PROMPTS:
-        assert ChatEngine(served).reply(prompt, settings=penalised) == ChatEngine(reference).reply(
-            prompt, settings=penalised)
-    assert ChatEngine(served).reply(PROMPTS[0], settings=penalised) != ChatEngine(served).reply(
+        messages = ChatEngine(served).conversation(prompt, [], "")
+        ids, _ = greedy_against_reference(served, reference.model, messages, with_penalty)
+        assert ChatEngine(served).reply(prompt, settings=with_penalty) == served.tokenizer.decode(
+            ids, skip_special_tokens=True)
+    assert ChatEngine(served).reply(PROMPTS[0], settings=with_penalty) != ChatEngine(served).reply(
         PROMPTS[0], settings=GREEDY)

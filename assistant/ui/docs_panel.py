@@ -166,11 +166,11 @@ def build_docs_panel(loaded, operator: DocumentIndex | None = None, limits: Docu
         trigger(on_ask, [question, session, use_model], [answer_box, sources], concurrency_id=MODEL_QUEUE,
                 concurrency_limit=1, api_visibility="private")
 
-    def docs_ask_api(files, question_value, use_model_value=False) -> dict:
+    def docs_ask_api(files, question, use_model=False) -> dict:  # parameter names are the API's (README)
         """Answer from the given files (and the operator's folder): {"answer": str, "sources": [{"file", "page",
         "text", "score"}]}, plus "problems" (one message per file that could not be read) when there are any."""
         try:
-            return docs_ask(files, question_value, loaded, operator, limits, use_model_value)
+            return docs_ask(files, question, loaded, operator, limits, use_model)
         except UserError as exc:
             raise shown(exc) from None
 
