@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.core.model_sources import DEFAULT_CHAT_MODEL
 from tests.app_server import REPO_ROOT, running_app
 
 README_URL = "http://127.0.0.1:7860/"
@@ -131,7 +132,8 @@ def test_the_comment_shapes_are_read_as_written():
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    with running_app(env={"ASSISTANT_DATA_DIR": str(tmp_path_factory.mktemp("readme-data"))}) as url:
+    env = {"ASSISTANT_DATA_DIR": str(tmp_path_factory.mktemp("readme-data")), "ASSISTANT_MODEL": DEFAULT_CHAT_MODEL}
+    with running_app(env=env) as url:  # the examples name the default model, as a new user's app serves it
         yield url
 
 
