@@ -89,7 +89,7 @@ class JobManager:
                 raise InputError(f"Run {job.run_id} has no checkpoint (it stopped before training began); "
                                  "start it again instead.")
             if not Path(latest.config.data).is_file():
-                raise InputError(f"The training file of run {job.run_id} is gone ({latest.config.data}); "
+                raise InputError(f"The training file of run {job.run_id} is gone ({Path(latest.config.data).name}); "
                                  "start a new run with the file instead.")
             points = load_points(self.runs_dir / job.run_id)
             resumed = JobRecord(_new_id(), job.run_id, owner, copy.copy(latest.config), resume=True,

@@ -7,6 +7,8 @@ is read as (the same names, plus ``semi_supervised``), with the two translations
 
 from __future__ import annotations
 
+from assistant.core.errors import InputError
+
 TASKS = ("classification", "ner", "translation", "faq", "instruction", "unsupervised", "preference")
 """What an adapter learns (``--task``)."""
 METHODS = ("supervised", "unsupervised", "semi-supervised", "preference")
@@ -35,3 +37,12 @@ def task_and_method(data_task_name: str) -> tuple[str, str]:
     if data_task_name == SEMI_SUPERVISED:
         return "classification", "semi-supervised"
     return data_task_name, _OWN_METHOD.get(data_task_name, "supervised")
+
+
+def checked_task_and_method(task: str, method: str) -> tuple[str, str]:
+    """``(task, method)`` when both are names this vocabulary knows, else InputError listing them."""
+    if task not in TASKS:
+        raise InputError(f"'task' must be one of {', '.join(TASKS)}; got '{task}'.")
+    if method not in METHODS:
+        raise InputError(f"'method' must be one of {', '.join(METHODS)}; got '{method}'.")
+    return task, method

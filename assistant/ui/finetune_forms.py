@@ -36,6 +36,8 @@ FORM_FIELDS = ("task", "method", "base", "approach", "learning_rate", "epochs", 
                "lora_alpha", "lora_dropout", "target_modules", "grad_accum", "max_seq_len", "validation_split",
                "eval_limit", "seed", "quant", "preference_loss", "beta")
 PREVIEW_ROWS = 20
+FIRST_ERRORS = 3
+"""Row errors quoted in a refusal (the tab shows the whole report; the API has only the message)."""
 DEFAULTS = {f.name: f.default for f in fields(FinetuneConfig) if f.name in FORM_FIELDS}
 
 
@@ -69,6 +71,7 @@ class DatasetView:
     mean_chars: float = 0.0
     fingerprint: str = ""
     error: str = ""  # why the columns do not fit the task (the user fixes it with the task or the mapping)
+    first_errors: tuple[str, ...] = ()  # the report's first row errors, for callers that never see the report
     language: str = "en"  # of the rows ("zh" or "en"), which base auto looks at
 
     @property
@@ -114,7 +117,8 @@ def inspect_dataset(path: str | Path, task: str | None = None, roles: dict[str, 
     mean = report.char_lengths.mean if report.char_lengths else 0.0
     return DatasetView(str(path), loaded.task, tuple(loaded.columns), detected, auto, report.to_markdown(),
                        loaded.preview_table(), summary, report.ok, report.valid_rows, mean, loaded.fingerprint,
-                       language=data_language(loaded.rows))
+                       language=data_language(loaded.rows),
+                       first_errors=tuple(str(problem) for problem in report.errors[:FIRST_ERRORS]))
 
 
 def training_file(view: DatasetView, data_dir: str | Path) -> Path:
@@ -156,7 +160,7 @@ def check_ready(view: DatasetView | None) -> None:
     if view is None:
         raise InputError("Upload a dataset or pick a sample first: there is nothing to train on yet.")
     if not view.ok:
-        reason = view.error or "see the validation report for every problem and its row number"
+        reason = view.error or "; ".join(view.first_errors) or "the validation report lists the problems"
         raise InputError(f"{Path(view.path).name} cannot be trained on: {reason}. Fix the file (or the column "
                          "mapping) first.")
 

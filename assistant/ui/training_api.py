@@ -22,7 +22,7 @@ from assistant.ui.admin_lock import AdminLock
 from assistant.ui.finetune_forms import inspect_dataset, start_training
 from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shown
-from finetune.tasks import data_task
+from finetune.tasks import checked_task_and_method, data_task
 
 API_OWNER = "api"
 
@@ -54,7 +54,7 @@ def register_training_api(jobs, admin_password: str = "") -> None:
             check(admin_password, request)
             if not data_file:
                 raise InputError("'data_file' is required: upload the training data (CSV, TSV, JSON Lines, ...).")
-            task, method = text_arg(task, "task"), text_arg(method, "method")
+            task, method = checked_task_and_method(text_arg(task, "task"), text_arg(method, "method"))
             view = inspect_dataset(uploaded_file(data_file, "data_file"), data_task(task, method))
             form = {"task": task, "method": method, "approach": text_arg(approach, "approach") or "auto",
                     "max_steps": number_arg(max_steps or 0, "max_steps", 0, 1_000_000, integer=True),
