@@ -107,23 +107,34 @@ class ChatEngine:
             )
         system = messages[:1] if messages and messages[0]["role"] == "system" else []
         turns = messages[len(system):]
-        dropped = 0
-        while True:
-            ids = encode_messages(self.tokenizer, system + turns)
-            if len(ids) <= budget:
-                return ids, dropped
-            if len(turns) <= 1:
-                raise InputError(
-                    f"Your message is too long: the prompt needs {len(ids)} tokens but this model's context "
-                    f"holds {budget} besides the {max_new_tokens} reserved for the reply. "
-                    "Shorten the message or the system prompt, or lower max new tokens."
-                )
-            # Drop the oldest turn; never start the kept history with an assistant turn.
-            turns = turns[1:]
-            dropped += 1
-            while len(turns) > 1 and turns[0]["role"] != "user":
-                turns = turns[1:]
-                dropped += 1
+        # Where the kept history may start: the whole of it, or a user turn (never an assistant turn), or
+        # the last turn alone. Fewer turns never need more tokens, so a binary search over these starts
+        # finds the longest history that fits in O(log n) encodings, not one per dropped turn.
+        starts = [0] + [i for i in range(1, len(turns) - 1) if turns[i]["role"] == "user"]
+        starts += [len(turns) - 1] if len(turns) > 1 else []
+        encoded = {}
+
+        def fits(index: int) -> bool:
+            encoded[index] = encode_messages(self.tokenizer, system + turns[starts[index]:])
+            return len(encoded[index]) <= budget
+
+        last = len(starts) - 1
+        if fits(0):
+            return encoded[0], 0
+        if last == 0 or not fits(last):
+            raise InputError(
+                f"Your message is too long: the prompt needs {len(encoded[last])} tokens but this model's context "
+                f"holds {budget} besides the {max_new_tokens} reserved for the reply. "
+                "Shorten the message or the system prompt, or lower max new tokens."
+            )
+        low, high = 1, last  # starts[0] does not fit, starts[last] does: the first start that fits is in [low, high]
+        while low < high:
+            middle = (low + high) // 2
+            if fits(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return encoded[low], starts[low]  # tested: low is the last start or one that fit
 
     def stream(
         self,

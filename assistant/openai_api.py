@@ -10,8 +10,12 @@ stop, seed; ``tools`` + ``tool_choice``; ``response_format`` json_object / json_
 ``POST /v1/completions`` (raw text, no chat template) and ``POST /v1/embeddings`` (MiniLM).
 Requests run on the same model lock as the UI's, one computation at a time. Tool arguments and JSON
 replies are constrained to their schema by llama.cpp's grammar sampler, so even the 135M model
-cannot produce broken JSON. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is
-required. Errors are OpenAI-style objects: 400 bad request, 401 bad key, 404 unknown model.
+cannot produce broken JSON; schemas are bounded first (``assistant.core.engines.json_schema_limits``:
+size, depth, lengths, enum sizes) and their grammars built before the request waits for the model
+lock. ``n`` must be 1 and ``stream`` a boolean. A client that disconnects stops its generation at the
+next token. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is required (any case of
+"Bearer"). Errors are OpenAI-style objects: 400 bad request, 401 bad key, 404 unknown model,
+413 body over 8 MiB.
 
 This module is the logic (``OpenAIService``); ``assistant.openai_requests`` reads request bodies and
 ``assistant.openai_routes`` wires the service to FastAPI.
@@ -28,9 +32,11 @@ from collections.abc import Iterator
 
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine
+from assistant.core.engines.json_grammar import schema_grammar
+from assistant.core.engines.json_schema_limits import check_schema
 from assistant.core.errors import InputError, UserError
-from assistant.openai_requests import (ApiError, chat_messages, parse_call, sampling, stop_sequences, tool_schema,
-                                       tools_prompt)
+from assistant.openai_requests import (ApiError, chat_messages, parse_call, sampling, stop_sequences, streams,
+                                       tool_choice, tool_schema, tools_prompt)
 
 EMBEDDING_MODEL = "minilm-l6-v2"
 
@@ -45,7 +51,9 @@ class OpenAIService:
     def check_key(self, authorization: str | None) -> None:
         if not self.api_keys:
             return
-        given = (authorization or "").removeprefix("Bearer ").strip().encode("utf-8", "surrogatepass")
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        given = credentials if scheme.lower() == "bearer" else authorization or ""  # the scheme is case-insensitive
+        given = given.strip().encode("utf-8", "surrogatepass")
         if not any(hmac.compare_digest(given, key) for key in self.api_keys):
             raise ApiError(401, "Missing or wrong API key: send 'Authorization: Bearer <key>' with a key from "
                                 "ASSISTANT_API_KEYS.", kind="invalid_api_key", code="invalid_api_key")
@@ -70,12 +78,15 @@ class OpenAIService:
         raise ApiError(404, f"The model {model[:80]!r} does not exist here; GET /v1/models lists the ones that do.",
                        param="model", code="model_not_found")
 
-    def chat(self, body: dict) -> tuple[dict | None, Iterator[str] | None]:
-        """(response, None) or, for ``stream``, (None, server-sent event lines)."""
+    def chat(self, body: dict, stop_event: threading.Event | None = None) -> tuple[dict | None, Iterator[str] | None]:
+        """(response, None) or, for ``stream``, (None, server-sent event lines). Setting ``stop_event`` (the
+        client went away) ends the generation at the next token."""
+        stop_event = stop_event or threading.Event()
         adapter = self._adapter_for(body.get("model"))
         messages = chat_messages(body)
-        schema, tool_names = tool_schema(body.get("tools"), body.get("tool_choice", "auto"))
-        choice = body.get("tool_choice", "auto")
+        choice = tool_choice(body)
+        stream = streams(body)
+        schema, tool_names = tool_schema(body.get("tools"), choice)
         if choice == "none":
             schema, tool_names = None, []
         elif schema is not None:
@@ -83,18 +94,18 @@ class OpenAIService:
         response_schema = self._response_schema(body.get("response_format"))
         calls_tool = schema is not None and choice != "auto"
         settings = sampling(body, schema if calls_tool else response_schema)
+        self._check_schema(settings.json_schema, "tools" if calls_tool else "response_format")
         stops = stop_sequences(body.get("stop"))
+        if stream and calls_tool:
+            raise ApiError(400, "Streaming a required tool call is not supported; send stream=false.", param="stream")
         try:
             ids, _ = self.engine.prompt_ids(messages, settings.max_new_tokens)
         except InputError as exc:
             raise ApiError(400, str(exc), param="messages") from None
         meta = {"id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "model": body["model"]}
-        if body.get("stream"):
-            if calls_tool:
-                raise ApiError(400, "Streaming a required tool call is not supported; send stream=false.",
-                               param="stream")
-            return None, self._chat_events(ids, settings, stops, adapter, meta)
-        text, finish = self._complete(ids, settings, stops, adapter)
+        if stream:
+            return None, self._chat_events(ids, settings, stops, adapter, meta, stop_event)
+        text, finish = self._complete(ids, settings, stops, adapter, stop_event)
         message = {"role": "assistant", "content": text}
         if schema is not None:
             call = parse_call(text, tool_names)
@@ -105,6 +116,19 @@ class OpenAIService:
         return {**meta, "object": "chat.completion", "choices": [{"index": 0, "message": message,
                                                                     "finish_reason": finish}], "usage": usage}, None
 
+    def _check_schema(self, schema: dict | None, param: str) -> None:
+        """Refuse a schema over the limits (``json_schema_limits``) and, on llama.cpp, build its grammar now: before
+        the request waits for the model lock, so the engine finds it cached."""
+        if schema is None:
+            return
+        try:
+            if self.engine.loaded.engine_name == "llama.cpp":
+                schema_grammar(schema)
+            else:
+                check_schema(schema)
+        except InputError as exc:
+            raise ApiError(400, str(exc), param=param) from None
+
     @staticmethod
     def _response_schema(response_format) -> dict | None:
         if response_format is None:
@@ -114,8 +138,9 @@ class OpenAIService:
             return None
         if kind == "json_object":
             return {"type": "object"}
-        if kind == "json_schema" and isinstance((response_format.get("json_schema") or {}).get("schema"), dict):
-            return response_format["json_schema"]["schema"]
+        described = response_format.get("json_schema") if kind == "json_schema" else None
+        if isinstance(described, dict) and isinstance(described.get("schema"), dict):
+            return described["schema"]
         raise ApiError(400, "'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
                             "{\"type\": \"json_schema\", \"json_schema\": {\"name\", \"schema\"}}.",
                        param="response_format")
@@ -124,9 +149,8 @@ class OpenAIService:
         completion = len(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
         return {"prompt_tokens": len(ids), "completion_tokens": completion, "total_tokens": len(ids) + completion}
 
-    def _pieces(self, ids, settings, stops, adapter) -> Iterator[tuple[str, str | None]]:
+    def _pieces(self, ids, settings, stops, adapter, stop_event) -> Iterator[tuple[str, str | None]]:
         """(new text, finish reason) as the reply grows; the reason comes with the last piece."""
-        stop_event = threading.Event()
         hold = max((len(stop) - 1 for stop in stops), default=0)  # a tail that may begin a stop sequence
         sent = text = ""
         try:
@@ -145,13 +169,13 @@ class OpenAIService:
         produced = len(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
         yield text[len(sent):], "length" if produced >= settings.max_new_tokens else "stop"
 
-    def _complete(self, ids, settings, stops, adapter) -> tuple[str, str]:
+    def _complete(self, ids, settings, stops, adapter, stop_event) -> tuple[str, str]:
         text, finish = "", "stop"
-        for piece, reason in self._pieces(ids, settings, stops, adapter):
+        for piece, reason in self._pieces(ids, settings, stops, adapter, stop_event):
             text, finish = text + piece, reason or finish
         return text, finish
 
-    def _chat_events(self, ids, settings, stops, adapter, meta) -> Iterator[str]:
+    def _chat_events(self, ids, settings, stops, adapter, meta, stop_event) -> Iterator[str]:
         def chunk(delta: dict, finish=None) -> str:
             payload = {**meta, "object": "chat.completion.chunk",
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -160,7 +184,7 @@ class OpenAIService:
         yield chunk({"role": "assistant", "content": ""})
         try:
             finish = "stop"
-            for piece, reason in self._pieces(ids, settings, stops, adapter):
+            for piece, reason in self._pieces(ids, settings, stops, adapter, stop_event):
                 if piece:
                     yield chunk({"content": piece})
                 finish = reason or finish
@@ -169,14 +193,14 @@ class OpenAIService:
             yield f"data: {json.dumps(exc.body())}\n\n"
         yield "data: [DONE]\n\n"
 
-    def completions(self, body: dict) -> dict:
+    def completions(self, body: dict, stop_event: threading.Event | None = None) -> dict:
         adapter = self._adapter_for(body.get("model"))
         prompt = body.get("prompt")
         try:
             prompt = text_arg(prompt, "prompt")
         except InputError as exc:
             raise ApiError(400, str(exc), param="prompt") from None
-        if body.get("stream"):
+        if streams(body):
             raise ApiError(400, "Streaming is offered on /v1/chat/completions; send stream=false here.",
                            param="stream")
         settings = sampling(body)
@@ -185,7 +209,8 @@ class OpenAIService:
         if not ids or len(ids) > budget:
             raise ApiError(400, f"The prompt has {len(ids)} tokens; this model allows 1 to {budget} with "
                                 f"max_tokens={settings.max_new_tokens}.", param="prompt")
-        text, finish = self._complete(ids, settings, stop_sequences(body.get("stop")), adapter)
+        text, finish = self._complete(ids, settings, stop_sequences(body.get("stop")), adapter,
+                                      stop_event or threading.Event())
         return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "choices": [{"index": 0, "text": text, "finish_reason": finish,
                                                      "logprobs": None}], "usage": self._usage(ids, text)}

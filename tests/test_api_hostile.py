@@ -1,7 +1,8 @@
 """A table of hostile values sent to every public API endpoint of the running app: each one gets a
 clear message (never an empty error from a traceback), none reveals server paths, and the server
-keeps answering. Bodies are written by hand (Gradio's HTTP API, ``/gradio_api/call/<name>``) because
-a well-behaved client cannot send what an attacker can: NaN, Infinity, a lone surrogate."""
+keeps answering. Bodies are written by hand (Gradio's HTTP API, ``/gradio_api/call/<name>``, and the
+OpenAI-compatible ``/v1``) because a well-behaved client cannot send what an attacker can: NaN,
+Infinity, a lone surrogate, 100,000 brackets. (``tests/test_openai_limits.py`` has the full ``/v1`` table.)"""
 
 import json
 
@@ -44,6 +45,27 @@ HOSTILE = [
 ]
 
 
+def _nested(depth: int, leaf):
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+_V1_CHAT = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+V1_HOSTILE = {
+    "100000 brackets": b"[" * 100_000,
+    "content 900 lists deep": {**_V1_CHAT, "messages": [{"role": "user", "content": _nested(900, "hi")}]},
+    "tool_choice function a string": {**_V1_CHAT, "tools": [{"type": "function", "function": {"name": "w"}}],
+                                      "tool_choice": {"type": "function", "function": "w"}},
+    "n 3": {**_V1_CHAT, "n": 3}, "max_tokens 0": {**_V1_CHAT, "max_tokens": 0},
+    "stream yes": {**_V1_CHAT, "stream": "yes"},
+    "minLength 1e9": {**_V1_CHAT, "response_format": {"type": "json_schema", "json_schema": {
+        "schema": {"type": "string", "minLength": 1_000_000_000}}}},
+    "enum of 20000": {**_V1_CHAT, "response_format": {"type": "json_schema", "json_schema": {
+        "schema": {"enum": list(range(20_000))}}}},
+}
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("hostile-data")
@@ -82,10 +104,27 @@ def test_hostile_value_gets_a_clear_message(app, api, argument, value):
     assert data_dir not in message and "/tmp/" not in message, message
 
 
+@pytest.mark.parametrize("case", list(V1_HOSTILE))
+def test_hostile_v1_body_gets_a_clear_4xx(app, case):
+    import httpx
+
+    url, data_dir = app
+    body = V1_HOSTILE[case]
+    response = httpx.post(f"{url}/v1/chat/completions", headers={"content-type": "application/json"}, timeout=60,
+                          content=body if isinstance(body, bytes) else json.dumps(body).encode())
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+    message = response.json()["error"]["message"]
+    assert len(message) > 20 and "Traceback" not in message and data_dir not in message, message
+
+
 def test_the_server_still_answers_after_all_of_them(app):
+    import httpx
+
     url, _ = app
     assert call(url, "/classify", GOOD["/classify"])[0] == "complete"
     assert call(url, "/translate", {"text": "Hello", "source_lang": "en", "target_lang": "en"}) == ("complete", ["Hello"])
+    answered = httpx.post(f"{url}/v1/chat/completions", json={**_V1_CHAT, "temperature": 0}, timeout=120)
+    assert answered.status_code == 200, answered.text
 
 
 def test_monitoring_is_off_unless_the_operator_turns_it_on(app):

@@ -150,5 +150,6 @@ def test_api_keys_are_required_when_set(tmp_path):
         with pytest.raises(openai.AuthenticationError, match="API key"):
             openai.OpenAI(base_url=url + "v1", api_key="wrong", max_retries=0).models.list()
         assert httpx.get(url + "v1/models").status_code == 401
+        assert httpx.get(url + "v1/models", headers={"authorization": "bearer k1"}).status_code == 200  # any case
         good = openai.OpenAI(base_url=url + "v1", api_key="k2", max_retries=0)
         assert [m.id for m in good.models.list().data] == [MODEL]

@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from assistant.core.engines.json_grammar import schema_grammar
+from assistant.core.engines.json_grammar import add_schema_grammar
 from assistant.core.errors import ModelLoadError, UserError
 
 DEFAULT_CONTEXT = 4096
@@ -131,7 +131,7 @@ class LlamaCppEngine:
                 for token in ids:
                     sampler.accept(token)
             if json_schema is not None:
-                sampler.add_grammar(self.llm._model, schema_grammar(json_schema))
+                add_schema_grammar(sampler, self.llm._model, json_schema)
             if temperature > 0:
                 sampler.add_temp(temperature)
                 sampler.add_top_k(50)
