@@ -11,7 +11,7 @@ import pytest
 from assistant.documents.passages import PassageSettings, file_hash, split_passages, units
 from assistant.documents.readers import DocumentLimits, read_document
 from assistant.core.errors import InputError
-from tests.document_files import docx_file, encrypted_pdf, scanned_pdf, text_pdf
+from tests.document_files import docx_file, docx_with_body, encrypted_pdf, scanned_pdf, text_pdf
 
 
 def test_pdf_keeps_page_numbers(tmp_path):
@@ -91,3 +91,29 @@ def test_chinese_passages_split_at_sentence_ends(tmp_path):
     passages = split_passages(read_document(path), "zh.txt", "h", PassageSettings(60, 120))
     assert len(passages) > 3 and all(p.text.endswith("。") for p in passages)
     assert "".join(p.text for p in passages) == text
+
+
+def test_a_real_docx_keeps_tables_in_place_and_headings_by_style_name(tmp_path):
+    from docx import Document
+
+    document = Document()
+    document.add_heading("Prices", level=1)
+    document.add_paragraph("The table below lists them.")
+    table = document.add_table(rows=2, cols=2)
+    for (row, col), text in {(0, 0): "Plan", (0, 1): "Cost", (1, 0): "Basic", (1, 1): "5 EUR"}.items():
+        table.cell(row, col).text = text
+    document.add_heading("Support", level=1)
+    document.add_paragraph("Write to the help desk.")
+    document.save(tmp_path / "prices.docx")
+    sections = {s.heading: s.text for s in read_document(tmp_path / "prices.docx")}
+    assert sections == {"Prices": "The table below lists them.\nPlan | Cost\nBasic | 5 EUR",
+                        "Support": "Write to the help desk."}
+
+
+def test_a_docx_text_box_is_read_once_not_again_from_its_fallback(tmp_path):
+    mc = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+    box = "<w:txbxContent><w:p><w:r><w:t>Boxed note.</w:t></w:r></w:p></w:txbxContent>"
+    body = (f'<w:p><w:r><w:t>Before.</w:t></w:r><w:r><mc:AlternateContent xmlns:mc="{mc}"><mc:Choice Requires="wps">'
+            f"{box}</mc:Choice><mc:Fallback>{box}</mc:Fallback></mc:AlternateContent></w:r></w:p>")
+    sections = read_document(docx_with_body(tmp_path / "box.docx", [body.encode()]))
+    assert sections[0].text.count("Boxed note.") == 1 and "Before." in sections[0].text

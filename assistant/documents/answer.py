@@ -3,11 +3,17 @@ then give the best passage as written, or (``use_model``) have the chat model ph
 retrieved passages only, checked the way the FAQ checks it (a reply whose terms are not in the question
 or the passages is replaced by the best passage, with a note). Every answer lists its sources.
 
+The answer is plain text taken from the documents (or phrased from them); where it is shown as Markdown,
+pass it through ``as_markdown_text`` so that what a document holds shows as text: an ``<img src=...>``
+or ``![](https://...)`` in a document would otherwise be rendered and fetched by the reader's browser.
+
     python -m assistant.documents.answer manual.pdf "How do I reset the password?"
 """
 
 from __future__ import annotations
 
+import html
+import re
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +43,26 @@ STRAYED_NOTE = {
     "en": "(The model's wording strayed from the documents, so the best passage is shown as written.)",
     "zh": "（模型的表述偏离了文档内容，因此直接显示最相关的原文段落。）",
 }
+
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=])")
+"""Characters that make Markdown structure (links, images, emphasis, headings, lists, tables, code)."""
+WEB_ADDRESS = re.compile(r"(?:https?|ftp)://[^\s<>]*", re.IGNORECASE)
+"""Addresses that Gradio's Markdown (GitHub flavour) turns into links as written, backslashes included."""
+LINK_SYNTAX = re.compile(r"([\[\]!])")
+
+
+def as_markdown_text(text: str) -> str:
+    """``text`` escaped so that Markdown (and the HTML Markdown allows) shows it as written: HTML tags and
+    entities stay literal, and no image, link, heading, list, table or code block is made from it. A web
+    address stays a plain link to itself: only the characters that could open an image or a link inside it
+    are escaped, since the renderer shows an address's backslashes."""
+    pieces, last = [], 0
+    for address in WEB_ADDRESS.finditer(text):
+        pieces.append(MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(text[last:address.start()], quote=False)))
+        pieces.append(LINK_SYNTAX.sub(r"\\\1", html.escape(address.group(), quote=False)))
+        last = address.end()
+    pieces.append(MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(text[last:], quote=False)))
+    return "".join(pieces)
 
 
 def source(hit: Hit) -> dict:

@@ -3,6 +3,11 @@ its page (PDF) or heading (Markdown, HTML, DOCX), or refuse it with a message th
 says what to do: unsupported type, over the size limit, empty, binary, encrypted, damaged, or a PDF
 with no text layer (a scan).
 
+Reading stops at the limits while it reads (``DocumentLimits``): a document is refused as soon as its text
+passes ``max_chars``, and what a PDF or DOCX may unpack to is bounded from that limit before it is
+unpacked (``pdf_text``, ``docx_text``), so a small file that unpacks to gigabytes costs seconds and
+megabytes, not minutes and gigabytes.
+
     python -m assistant.documents.readers manual.pdf notes.md      # print each file's sections
 """
 
@@ -10,7 +15,6 @@ from __future__ import annotations
 
 import re
 import sys
-import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -48,6 +52,10 @@ class DocumentLimits:
                 raise InputError(f"DocumentLimits.{name} must be at least 1; got {getattr(self, name)}.")
 
 
+def too_much_text(name: str, max_chars: int) -> InputError:
+    return InputError(f"'{name}' holds more than {max_chars:,} characters of text; split it into smaller files.")
+
+
 def read_document(path: str | Path, name: str | None = None, limits: DocumentLimits | None = None) -> list[Section]:
     """The document's sections (at least one, with text); InputError naming ``name`` otherwise."""
     path, limits = Path(path), limits or DocumentLimits()
@@ -68,7 +76,7 @@ def read_document(path: str | Path, name: str | None = None, limits: DocumentLim
     if not sections:
         raise InputError(f"'{name}' has no text to search: it is blank. Upload a document with text in it.")
     if sum(len(s.text) for s in sections) > limits.max_chars:
-        raise InputError(f"'{name}' holds more than {limits.max_chars:,} characters of text; split it into smaller files.")
+        raise too_much_text(name, limits.max_chars)
     return sections
 
 
@@ -95,7 +103,9 @@ def _read_plain(data: bytes, name: str, kind: str, limits: DocumentLimits) -> li
     if kind == "markdown":
         return _markdown_sections(text)
     if kind == "html":
-        return _html_sections(text)
+        return _html_sections(text, name, limits.max_chars)
+    if len(text) > limits.max_chars:
+        raise too_much_text(name, limits.max_chars)
     return [Section(text)]
 
 
@@ -128,6 +138,7 @@ class _HtmlText(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.sections, self.path, self.parts, self.skipping, self.heading_level, self.heading_text = [], [], [], 0, 0, []
+        self.chars = 0
 
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIP:
@@ -151,6 +162,7 @@ class _HtmlText(HTMLParser):
     def handle_data(self, data):
         if self.skipping:
             return
+        self.chars += len(data)
         (self.heading_text if self.heading_level else self.parts).append(data)
 
     def _close(self):
@@ -163,38 +175,22 @@ class _HtmlText(HTMLParser):
         return self.sections
 
 
-def _html_sections(text: str) -> list[Section]:
+def _html_sections(text: str, name: str, max_chars: int) -> list[Section]:
+    """Fed 1 MiB at a time, so that a page with too much text is refused as soon as it passes the limit."""
     parser = _HtmlText()
-    parser.feed(text)
+    for start in range(0, len(text), 2**20):
+        parser.feed(text[start:start + 2**20])
+        if parser.chars > max_chars:
+            raise too_much_text(name, max_chars)
     parser.close()
     return parser.result()
 
 
 def _read_pdf(data: bytes, name: str, kind: str, limits: DocumentLimits) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from assistant.documents.pdf_text import pdf_pages
 
-    import io
-    import logging
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # warnings about odd but readable files
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        raise InputError(f"'{name}' is not a PDF (it does not start with %PDF): upload the real PDF, or rename "
-                         "the file to its actual type.")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise InputError(f"'{name}' is encrypted with a password. Open it, save or print it as a PDF without a "
-                             "password, and upload that copy.")
-        if len(reader.pages) > limits.max_pages:
-            raise InputError(f"'{name}' has {len(reader.pages)} pages; at most {limits.max_pages} are read. Split it.")
-        sections = [Section(page.extract_text() or "", page=number) for number, page in enumerate(reader.pages, 1)]
-    except InputError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
-            NotImplementedError, RecursionError) as exc:
-        raise InputError(f"'{name}' is a damaged PDF that cannot be read ({type(exc).__name__}). Re-export it "
-                         "from the program that made it and upload it again.") from None
+    sections = [Section(text, page=number) for number, text in
+                enumerate(pdf_pages(data, name, limits.max_pages, limits.max_chars), start=1)]
     if not any(s.text.strip() for s in sections):
         raise InputError(f"'{name}' has no text layer: its {len(sections)} page(s) are images (a scan?). Run OCR on "
                          "it first (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.")
@@ -202,30 +198,9 @@ def _read_pdf(data: bytes, name: str, kind: str, limits: DocumentLimits) -> list
 
 
 def _read_docx(data: bytes, name: str, kind: str, limits: DocumentLimits) -> list[Section]:
-    import io
+    from assistant.documents.docx_text import docx_sections
 
-    from docx import Document
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InputError(f"'{name}' is not a valid DOCX file ({type(exc).__name__}). Save it from Word or "
-                         "LibreOffice as .docx (not .doc) and upload it again.") from None
-    sections, path, lines = [], [], []
-    for paragraph in document.paragraphs:
-        style = (paragraph.style.name if paragraph.style is not None else "") or ""
-        level = 0 if style == "Title" else int(m.group(1)) if (m := re.match(r"Heading (\d)", style)) else None
-        if level is not None and paragraph.text.strip():
-            sections.append(Section("\n".join(lines), heading=" > ".join(t for _, t in path)))
-            path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, paragraph.text.strip())]
-            lines = []
-        else:
-            lines.append(paragraph.text)
-    for table in document.tables:
-        lines.extend(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows)
-    sections.append(Section("\n".join(lines), heading=" > ".join(t for _, t in path)))
-    return sections
+    return docx_sections(data, name, limits.max_chars)
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def build_docs_panel(loaded, operator: DocumentIndex | None = None, limits: Docu
             result = ask_documents(question_value, [index, operator], loaded, use_model_value)
         except UserError as exc:
             raise shown(exc) from exc
-        return result["answer"], source_table(result["sources"])
+        return doc_answer.as_markdown_text(result["answer"]), source_table(result["sources"])  # document text as text
 
     upload.upload(on_upload, [upload, session], [session, state_line], api_visibility="private")
     upload.clear(on_clear, session, [session, state_line], api_visibility="private")
