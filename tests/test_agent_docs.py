@@ -10,6 +10,7 @@ import pytest
 
 from assistant.agent import Agent
 from assistant.agent_router import AgentRouter
+from assistant.documents.answer import as_markdown_text as shown
 from assistant.documents.index import DocumentIndex
 from assistant.documents.router import DocsRouter
 from assistant.faq.embeddings import default_encoder
@@ -34,7 +35,7 @@ def test_a_question_the_documents_cover_is_routed_to_the_docs_tool_and_cites_the
     agent = Agent(None, AgentRouter(None, default_encoder()), None, DocsRouter(shared))
     reply, steps = agent.run("How long must a client wait after five failed password attempts?")
     assert [s.tool for s in steps] == ["docs"] and "thirty seconds" in reply
-    assert "Sources: manual.md (Manual > Passwords)" in reply
+    assert f"Sources: {shown('manual.md')} ({shown('Manual > Passwords')})" in reply  # Markdown: document text escaped
     reply, steps = agent.run("According to the manual, how do I back up the studio?")  # the cue routes it
     assert steps[0].tool == "docs" and "copy the data folder" in reply
 
@@ -61,7 +62,7 @@ def test_a_sessions_uploads_are_searched_with_the_shared_documents(shared, uploa
     assert agent.route(question).tool is None  # the shared manual does not cover it
     reply, steps = agent.run(question, session_docs=uploads)
     assert [s.tool for s in steps] == ["docs"] and "forty percent" in reply
-    assert "Sources: notes.md (Course notes > Grading)" in reply
+    assert f"Sources: {shown('notes.md')} ({shown('Course notes > Grading')})" in reply
     reply, _ = agent.run("How long must a client wait after five failed password attempts?", session_docs=uploads)
     assert "thirty seconds" in reply  # the shared documents are still searched
 
@@ -84,3 +85,15 @@ def test_one_sessions_uploads_are_not_seen_by_another(shared, uploads):
         assert "forty percent" not in reply and "notes.md" not in reply
     finally:
         other_session.close()
+
+
+def test_document_text_reaches_the_chat_as_text(tmp_path):
+    """An ``<img>`` (or a Markdown image) in a document must show as written in the chat, never load."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Lab\n\nThe lab key code is 4711 <img src=http://example.invalid/x.png> "
+                     "![x](http://example.invalid/y.png) and it opens the side door.\n", encoding="utf-8")
+    index = DocumentIndex.in_memory(encoder=default_encoder())
+    index.add_file(notes)
+    reply = DocsRouter(index).route("What is the lab key code?")
+    assert "4711" in reply and "<img" not in reply and "![" not in reply
+    assert "&lt;img" in reply

@@ -52,14 +52,16 @@ class DocsRouter:
         return False
 
     def route(self, message: str) -> str:
-        """The answer (best passage) with its sources, or the documents' 'not covered' message."""
+        """The answer (best passage) with its sources, or the documents' 'not covered' message, as Markdown for
+        the chat: document text and file names are escaped, so an ``<img>`` in a document shows as text."""
         result = doc_answer.answer(message, self.indexes, settings=self.settings)
+        shown = doc_answer.as_markdown_text
         if not result["sources"]:
-            return result["answer"]
+            return shown(result["answer"])
         lang = chinese_or_english(message)
-        cited = "; ".join(f"{s['file']}{' (' + str(s['page']) + ')' if s['page'] is not None else ''} {s['score']:.2f}"
-                          for s in result["sources"])
-        return f"{result['answer']}\n\n{SOURCES_LABEL[lang]}: {cited}"
+        cited = "; ".join(f"{shown(s['file'])}{' (' + shown(str(s['page'])) + ')' if s['page'] is not None else ''} "
+                          f"{s['score']:.2f}" for s in result["sources"])
+        return f"{shown(result['answer'])}\n\n{SOURCES_LABEL[lang]}: {cited}"
 
 
 def docs_router_for(shared: DocsRouter | None, session: DocumentIndex | None) -> DocsRouter | None:
