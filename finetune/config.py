@@ -87,7 +87,10 @@ class FinetuneConfig:
     eval_limit: int = 200
     """At most this many validation rows are evaluated (generation is slow on a CPU)."""
     eval_every: int = 0
-    """Validation loss every N steps; 0 means about five times per run."""
+    """Validation loss every N steps; 0 means about ten times per run."""
+    early_stopping_patience: int = 3
+    """Stop when validation loss has not improved for this many validations (0: train every step). Either way
+    the adapter keeps the weights of the step with the lowest validation loss."""
     save_every: int = 50
     """Checkpoint every N steps, so Stop or a crash can resume."""
     seed: int = 42
@@ -150,6 +153,10 @@ class FinetuneConfig:
             (0 < self.validation_split < 0.9, f"--validation-split must be in (0, 0.9); got {self.validation_split}."),
             (self.eval_limit >= 1, f"--eval-limit must be at least 1; got {self.eval_limit}."),
             (self.save_every >= 1, f"--save-every must be at least 1; got {self.save_every}."),
+            (self.eval_every >= 0, f"--eval-every must be 0 (about ten times per run) or more; got {self.eval_every}."),
+            (0 <= self.early_stopping_patience <= 1000,
+             f"--early-stopping-patience must be a number of validations from 0 (off) to 1000; "
+             f"got {self.early_stopping_patience}."),
             (0 < self.beta <= 10, f"--beta must be in (0, 10]; got {self.beta}."),
             (0 < self.pseudo_label_threshold <= 1,
              f"--pseudo-label-threshold must be in (0, 1]; got {self.pseudo_label_threshold}."),
@@ -188,6 +195,10 @@ class FinetuneConfig:
         if self.approach != "auto":
             return self.approach
         return "head" if self.is_encoder_base else "generative"
+
+    def eval_interval(self, total_steps: int) -> int:
+        """Steps between validations: --eval-every, or about ten validations per run."""
+        return self.eval_every or max(1, total_steps // 10)
 
     def label_list(self) -> list[str]:
         return [x.strip() for x in self.labels.replace("，", ",").split(",") if x.strip()]

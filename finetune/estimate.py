@@ -110,6 +110,11 @@ class Estimate:
     eval_seconds: float
     device: str
     available_bytes: int | None = None
+    early_stopping: bool = False  # steps and time are then upper bounds: the run may stop sooner
+
+    @property
+    def bound(self) -> str:
+        return "at most " if self.early_stopping else ""
 
     @property
     def fits(self) -> bool | None:
@@ -128,8 +133,8 @@ class Estimate:
         free = f" of {human_bytes(self.available_bytes)} free" if self.available_bytes is not None else ""
         return (f"≈ {human_bytes(self.memory_bytes)}{free} ({human_bytes(self.weights_bytes)} weights, "
                 f"{human_bytes(self.activation_bytes)} activations, {self.trainable_params / 1e6:.2f} M trainable) · "
-                f"{self.steps} steps, ~{self.train_tokens:,} tokens · ≈ {duration(low)}–{duration(high)} "
-                f"on {self.device.upper()} (rough)")
+                f"{self.bound}{self.steps} steps, ~{self.train_tokens:,} tokens · "
+                f"{self.bound}≈ {duration(low)}–{duration(high)} on {self.device.upper()} (rough)")
 
 
 def estimate_run(shape: ModelShape, *, quant: str, approach: str, lora_r: int, target_modules: str,
@@ -185,10 +190,11 @@ def estimate_for_config(config: FinetuneConfig, rows: int, mean_chars: float,
     approach = config.resolved_approach
     seq = min(config.max_seq_len, int(mean_chars / CHARS_PER_TOKEN) + PROMPT_TOKENS.get(approach, 40))
     eval_rows = min(config.eval_limit, max(1, round(rows * config.validation_split)))
-    return estimate_run(shape, quant=config.quant, approach=approach, lora_r=config.lora_r,
+    plan = estimate_run(shape, quant=config.quant, approach=approach, lora_r=config.lora_r,
                         target_modules=config.target_modules, batch_size=config.batch_size,
                         grad_accum=config.grad_accum, seq_tokens=max(seq, 8), steps=training_steps(config, rows),
                         eval_rows=eval_rows, task=config.task, device=device, available_bytes=free_memory(device))
+    return dataclasses.replace(plan, early_stopping=config.early_stopping_patience > 0)
 
 
 def free_memory(device: str) -> int | None:

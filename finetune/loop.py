@@ -1,5 +1,6 @@
 """The training loop: AdamW on the trainable (LoRA / head) parameters, warm-up + linear decay (transformers'),
-gradient accumulation, periodic validation loss, checkpoints for Stop/Resume, a JSONL log.
+gradient accumulation, periodic validation loss, early stopping with the best step's weights kept
+(``finetune/early_stopping.py``), checkpoints for Stop/Resume, a JSONL log.
 
 Every step is visible here (nanoGPT style); accelerate supplies the device, the backward pass
 and, under torchrun / accelerate launch, DistributedDataParallel: each process trains on its
@@ -28,6 +29,8 @@ import torch.nn.functional as F
 
 from assistant.core.atomic_files import atomic_write, atomic_write_text
 from finetune.cpu_lora import fast_lora_forward
+from finetune.distributed import from_main
+from finetune.early_stopping import LOSS_DECIMALS, EarlyStopping
 from finetune.encode import IGNORE, collate, length_grouped_batches
 
 
@@ -42,6 +45,8 @@ class LoopSettings:
     seed: int
     fast_lora: str = "auto"
     """The CPU fast path of ``finetune/cpu_lora.py``: auto, bf16, fp32 or off."""
+    patience: int = 0
+    """Validations without improvement before stopping early; 0: every step (the best weights kept either way)."""
 
 
 @dataclass
@@ -55,6 +60,11 @@ class LoopResult:
     seconds: float
     fast_lora: str = "off"
     """How the LoRA layers ran: bf16 / fp32 (the CPU fast path) or "off: <why>"."""
+    best_step: int | None = None
+    """The step whose weights the model holds at the end (lowest validation loss); None without validation."""
+    best_val_loss: float | None = None
+    stopped_early: bool = False
+    """Validation loss stopped improving before ``total_steps`` (the status is "finished" then)."""
 
 
 def steps_for(n_examples: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int) -> int:
@@ -184,10 +194,14 @@ def train(
     stop_event: threading.Event | None = None,
     resume: bool = False,
     start_step: int = 0,
+    best_so_far: EarlyStopping | None = None,
 ) -> LoopResult:
-    """Train until ``total_steps`` or until ``stop_event`` is set (then checkpoint and return).
+    """Train until ``total_steps``, until validation loss has not improved for ``settings.patience``
+    validations, or until ``stop_event`` is set (then checkpoint and return). A run that ends without a Stop
+    returns with the weights of its lowest validation loss.
 
-    ``start_step`` continues the step count of an earlier phase (semi-supervised round 2).
+    ``start_step`` and ``best_so_far`` continue an earlier phase (semi-supervised round 2): its step count,
+    and its best weights, which this phase must beat.
     """
     from accelerate import Accelerator
 
@@ -200,6 +214,8 @@ def train(
     optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=settings.learning_rate, weight_decay=0.0)
     scheduler = linear_schedule(optimizer, settings.total_steps, start_step)
     step, log_state = (load_checkpoint(run_dir, model, optimizer, scheduler) if resume else (start_step, {}))
+    tracker = (EarlyStopping.from_state(settings.patience, log_state.get("early_stopping")) if resume
+               else best_so_far or EarlyStopping(settings.patience))
     forward = model
     if world > 1:  # DDP (or the FSDP / DeepSpeed plugin of the accelerate config) around model and optimizer
         forward, optimizer = accelerator.prepare(model, optimizer, device_placement=[False, False])
@@ -230,7 +246,7 @@ def train(
 
     def _log_state() -> dict:
         return {"target_tokens": target_tokens, "tokens_processed": tokens_processed,
-                "seconds": elapsed_before + time.perf_counter() - began}
+                "seconds": elapsed_before + time.perf_counter() - began, "early_stopping": tracker.state()}
 
     loss_value, val = math.nan, None
     status = "finished"
@@ -265,13 +281,20 @@ def train(
             seconds = elapsed_before + time.perf_counter() - began
             record = {"step": step, "total_steps": settings.total_steps, "loss": round(step_loss, 5),
                       "lr": lr, "seconds": round(seconds, 2), "tokens": step_tokens}
-            if main and (step % settings.eval_every == 0 or step == settings.total_steps):
-                val = validation_loss(model, val_examples, settings.batch_size, pad_id)
-                record["val_loss"] = None if val is None else round(val, 5)
+            if step % settings.eval_every == 0 or step == settings.total_steps:
+                # Every rank gets rank 0's loss: all keep the same best weights and stop at the same step.
+                val = from_main(validation_loss(model, val_examples, settings.batch_size, pad_id) if main else None)
+                val = None if val is None else round(val, LOSS_DECIMALS)
+                record["val_loss"] = val
+                record["best"] = tracker.update(step, val, model)
+                if tracker.should_stop and step < settings.total_steps:
+                    record.update(stopped_early=True, best_step=tracker.best_step)
             log.write(json.dumps(record) + "\n")
             log.flush()
             if on_step and main:
                 on_step(record)
+            if tracker.should_stop:
+                break
             if main and step % settings.save_every == 0 and step < settings.total_steps:
                 save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
     finally:
@@ -282,5 +305,8 @@ def train(
     seconds = elapsed_before + time.perf_counter() - began
     if status == "stopped" and main:
         save_checkpoint(run_dir, model, optimizer, scheduler, step, _log_state())
+    elif status == "finished":
+        tracker.restore(model)
     model.eval()
-    return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds, fast_mode)
+    return LoopResult(step, status, loss_value, val, target_tokens, tokens_processed, seconds, fast_mode,
+                      tracker.best_step, tracker.best_val_loss, status == "finished" and step < settings.total_steps)

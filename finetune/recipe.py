@@ -27,6 +27,7 @@ from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig
 from finetune.distributed import agree, from_main, is_distributed, is_main_process, wait_for_everyone, world_size
 from finetune.data import load_dataset_file, split_train_validation
+from finetune.early_stopping import EarlyStopping
 from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
 from finetune.evaluate import base_vs_adapter
 from finetune.loop import LoopSettings, steps_for, train
@@ -49,6 +50,8 @@ class RunSummary:
     tokens_per_second: float = 0.0
     pseudo_labels_used: int | None = None
     round_2: dict | None = None  # semi-supervised: {"pseudo_labels", "examples", "steps"} of the second round
+    best_step: int | None = None  # the step whose weights the adapter holds (lowest validation loss)
+    stopped_early: bool = False  # validation loss stopped improving before the last step
 
 
 def runs_dir(config: FinetuneConfig) -> Path:
@@ -132,6 +135,17 @@ def _load_agreed(config: FinetuneConfig):
     return dataset
 
 
+def _kept_step_line(result, patience: int) -> str:
+    """The log line that says which step's weights the adapter keeps, and why training ended there."""
+    if result.best_step is None:
+        return f"Trained {result.steps} steps; no validation loss (no validation rows): the last weights are kept."
+    kept = f"kept step {result.best_step}, the lowest validation loss ({result.best_val_loss:.4f})"
+    if result.stopped_early:
+        times = f"{patience} validation{'s' if patience != 1 else ''}"
+        return f"Stopped early at step {result.steps}: validation loss did not improve for {times}; {kept}."
+    return f"Trained {result.steps} steps; {kept}."
+
+
 def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threading.Event | None = None,
         resume_run: str | None = None) -> RunSummary:
     """Run one fine-tuning job; returns when it finished (adapter saved) or was stopped (checkpoint kept)."""
@@ -179,15 +193,15 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     total = steps_for(len(train_examples), config.batch_size * processes, config.grad_accum, config.epochs,
                       config.max_steps)
     settings = LoopSettings(config.learning_rate, config.batch_size, config.grad_accum, total,
-                            config.eval_every or max(1, total // 5), config.save_every, config.seed,
-                            config.fast_lora)
+                            config.eval_interval(total), config.save_every, config.seed, config.fast_lora,
+                            config.early_stopping_patience)
     if config.method == "preference":  # TRL's DPO / ORPO trainer; pairs count as one example each
         total = steps_for(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
         emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_rows),
                        "val_examples": len(val_rows), "command": config.cli_command()})
         result = train_preference(config, model, tokenizer, train_rows, run_dir, total,
                                   on_step=lambda record: emit("step", record), stop_event=stop_event,
-                                  resume=resume_run is not None)
+                                  resume=resume_run is not None, val_rows=val_rows[: config.eval_limit])
     else:
         emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_examples),
                        "val_examples": len(val_examples), "command": config.cli_command()})
@@ -197,6 +211,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     if result.status == "stopped":
         emit("stopped", {"run_id": run_id, "step": result.steps})
         return RunSummary(run_id, "stopped", result.steps, seconds=result.seconds)
+    emit("status", {"message": _kept_step_line(result, config.early_stopping_patience)})
     if not is_main_process():  # rank 0 evaluates and saves the one adapter
         return RunSummary(run_id, "finished", result.steps, seconds=result.seconds)
 
@@ -212,13 +227,18 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
             examples = train_examples + _encode(config, pseudo, tokenizer, options)
             settings.total_steps = total + steps_for(len(examples), config.batch_size, config.grad_accum,
                                                      config.epochs, config.max_steps)
+            round_1_best = EarlyStopping.starting_at(config.early_stopping_patience, model, result.best_step,
+                                                     result.best_val_loss)  # round 2 must beat it to replace it
             more = train(model, examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
                          run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
-                         resume=False, start_step=result.steps)
+                         resume=False, start_step=result.steps, best_so_far=round_1_best)
             round_2 = {"pseudo_labels": pseudo_used, "examples": len(examples), "steps": more.steps - result.steps}
             result.steps, result.seconds = more.steps, result.seconds + more.seconds
             result.target_tokens += more.target_tokens
             result.tokens_processed += more.tokens_processed
+            result.best_step, result.best_val_loss = more.best_step, more.best_val_loss
+            result.stopped_early = more.stopped_early
+            emit("status", {"message": _kept_step_line(result, config.early_stopping_patience)})
 
     # 5. Evaluate base vs adapter with the task's own metric.
     eval_rows = val_rows[: config.eval_limit]
@@ -246,6 +266,8 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         "train_rows": len(train_rows), "validation_rows": len(val_rows), "pseudo_labels_used": pseudo_used,
         "round_2": round_2,
         "metrics": metrics, "steps": result.steps, "world_size": processes, "fast_lora": result.fast_lora,
+        "early_stopping": {"patience": config.early_stopping_patience, "best_step": result.best_step,
+                           "best_val_loss": result.best_val_loss, "stopped_early": result.stopped_early},
         "train_seconds": round(result.seconds, 1),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -260,6 +282,7 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     info = publishing.info
     tokens_per_second = result.tokens_processed / max(result.seconds, 1e-9)
     summary = RunSummary(run_id, "finished", result.steps, info.name, str(info.path), metrics,
-                         time.perf_counter() - began, tokens_per_second, pseudo_used, round_2)
+                         time.perf_counter() - began, tokens_per_second, pseudo_used, round_2, result.best_step,
+                         result.stopped_early)
     emit("finished", summary.__dict__)
     return summary

@@ -135,10 +135,11 @@ def test_unsupervised_continued_pretraining_reports_perplexity(tmp_path, tiny_ll
 def test_semi_supervised_trains_a_second_round_on_its_pseudo_labels(tmp_path, tiny_bert_dir):
     """The sample has 60 labelled and 140 unlabelled rows and two labels: the top probability of two labels is
     at least 1/2, so a threshold of 0.5 keeps every unlabelled row, whatever the (random) tiny model predicts.
-    With steps from epochs (max_steps 0) the second round's length follows from its rows."""
+    With steps from epochs (max_steps 0) the second round's length follows from its rows (every step of it:
+    early stopping off, tests/test_early_stopping.py covers round 2 with it)."""
     summary = run(config(tmp_path, tiny_bert_dir, approach="head", method="semi-supervised", output="semi",
                          data=f"{SAMPLES}/sentiment_semi_en.csv", max_steps=0, epochs=1.0, batch_size=16,
-                         pseudo_label_threshold=0.5))
+                         pseudo_label_threshold=0.5, early_stopping_patience=0))
     meta = json.loads((tmp_path / "data" / "adapters" / "semi" / "metadata.json").read_text())
     labelled = meta["train_rows"]
     assert labelled + meta["validation_rows"] == 60 and summary.pseudo_labels_used == meta["pseudo_labels_used"] == 140

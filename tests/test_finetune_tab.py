@@ -148,10 +148,12 @@ def test_progress_line_shows_steps_elapsed_eta_queue_and_ownership():
     frame = loss_frame(snapshot())
     assert frame.to_dict("records") == [{"step": 1, "loss": 2.5, "series": "train"},
                                         {"step": 2, "loss": 2.0, "series": "train"},
-                                        {"step": 2, "loss": 2.2, "series": "validation"}]
-    empty = loss_frame(None)  # no job: nothing drawable, but both series named (the plot draws them later)
+                                        {"step": 2, "loss": 2.2, "series": "validation"},
+                                        {"step": 2, "loss": 2.0, "series": "kept"},  # the kept step: a vertical
+                                        {"step": 2, "loss": 2.5, "series": "kept"}]  # line across the losses
+    empty = loss_frame(None)  # no job: nothing drawable, but every series named (the plot draws them later)
     assert list(empty.columns) == ["step", "loss", "series"] and empty["loss"].isna().all()
-    assert sorted(empty["series"]) == ["train", "validation"]
+    assert sorted(empty["series"]) == ["kept", "train", "validation"]
 
 
 def test_metrics_table_puts_base_and_adapter_side_by_side():

@@ -34,7 +34,7 @@ ROLE_SLOTS = max(len({r for req, opt in layouts for r in req + opt}) for layouts
 FORM_FIELDS = ("task", "method", "base", "approach", "learning_rate", "epochs", "max_steps", "batch_size", "output",
                "labels", "entity_types", "source_lang", "target_lang", "pseudo_label_threshold", "lora_r",
                "lora_alpha", "lora_dropout", "target_modules", "grad_accum", "max_seq_len", "validation_split",
-               "eval_limit", "seed", "quant", "preference_loss", "beta")
+               "eval_limit", "seed", "quant", "preference_loss", "beta", "early_stopping_patience")
 PREVIEW_ROWS = 20
 FIRST_ERRORS = 3
 """Row errors quoted in a refusal (the tab shows the whole report; the API has only the message)."""

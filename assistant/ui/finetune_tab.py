@@ -30,7 +30,7 @@ from finetune.jobs import JobManager
 
 __all__ = ["TRANSLATIONS", "FinetuneTab", "build_finetune_tab"]
 EMBEDDED_BASES = ["auto", "smollm2-135m-instruct", "minilm-l6-v2"]
-SERIES_COLORS = {"train": "#2563eb", "validation": "#f97316"}
+SERIES_COLORS = {"train": "#2563eb", "validation": "#f97316", "kept": "#16a34a"}  # finetune_view.SERIES
 
 
 @dataclass
@@ -103,7 +103,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
                 form[name] = _number(name)
         with gr.Row():
             form["target_modules"] = _text("target_modules")
-            for name in ("validation_split", "eval_limit", "seed"):
+            for name in ("validation_split", "eval_limit", "early_stopping_patience", "seed"):
                 form[name] = _number(name)
             form["quant"] = gr.Radio(["nf4", "none"], value=DEFAULTS["quant"], label=tr("finetune.quant"),
                                      info=FIELD_HELP["quant"], elem_id="ft-quant")

@@ -4,13 +4,17 @@ of a ``JobSnapshot``, no Gradio. Tests: ``pytest tests/test_finetune_tab.py -q``
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from finetune.estimate import duration
 from finetune.jobs import JobSnapshot
 
 LOSS_COLUMNS = ["step", "loss", "series"]
-SERIES = ("train", "validation")
+SERIES = ("train", "validation", "kept")
+"""The plot's series: training loss, validation loss and a vertical line at the step whose weights the adapter
+keeps (the lowest validation loss so far; the recipe's own answer once the job has finished)."""
 LOG_LINES_SHOWN = 40
 # Metrics shown first, per task, and whether lower is better.
 MAIN_METRICS = ("accuracy", "macro_f1", "precision", "recall", "f1", "bleu", "chrf", "exact_match", "token_f1",
@@ -36,22 +40,46 @@ def progress_line(snapshot: JobSnapshot | None, viewer: str | None = None) -> st
         resume = " · press Resume to continue" if s.resumable else ""
         text = f"⏸ Stopped · {steps} · {duration(s.elapsed)} elapsed{resume}"
     elif s.state == "finished":
-        text = f"✅ Finished · {steps} · {duration(s.elapsed)} · adapter **{s.adapter}**"
+        text = f"✅ Finished · {steps} · {duration(s.elapsed)} · adapter **{s.adapter}**{_kept_note(s)}"
     else:
         text = f"❌ Failed · {s.error}"
     watching = " (started in another browser session: view only)" if s.owner not in (None, viewer) else ""
     return f"{text}\n\nJob `{s.job_id}` · run `{s.run_id}`{watching}"
 
 
+def kept_step(snapshot: JobSnapshot | None) -> int | None:
+    """The step whose weights the adapter keeps: the finished run's own ``best_step``, else (while it runs) the
+    first lowest validation loss, which is the one the training loop keeps (it compares the logged values)."""
+    if snapshot is None:
+        return None
+    if snapshot.summary and snapshot.summary.get("best_step") is not None:
+        return int(snapshot.summary["best_step"])
+    finite = [point for point in snapshot.val_points if math.isfinite(point[1])]
+    return min(finite, key=lambda point: point[1])[0] if finite else None
+
+
 def loss_frame(snapshot: JobSnapshot | None) -> pd.DataFrame:
-    """Long-format loss points for ``gr.LinePlot(x="step", y="loss", color="series")``.
+    """Long-format loss points for ``gr.LinePlot(x="step", y="loss", color="series")``, with the kept step as a
+    vertical "kept" line across the losses drawn.
 
     A series without points yet gets one point with no loss (not drawn): Gradio 6's LinePlot fixes its
     series from the values it has seen, and one that went from empty to filled drew no lines at all."""
     rows = [(step, loss, "train") for step, loss in (snapshot.train_points if snapshot else ())]
     rows += [(step, loss, "validation") for step, loss in (snapshot.val_points if snapshot else ())]
+    kept = kept_step(snapshot)
+    losses = [loss for _, loss, _ in rows if math.isfinite(loss)]
+    if kept is not None and losses:
+        rows += [(kept, min(losses), "kept"), (kept, max(losses), "kept")]
     rows += [(0, float("nan"), series) for series in SERIES if series not in {r[2] for r in rows}]
     return pd.DataFrame(rows, columns=LOSS_COLUMNS).astype({"step": int, "loss": float, "series": str})
+
+
+def _kept_note(snapshot: JobSnapshot) -> str:
+    """`` · stopped early, kept step 24`` (or `` · kept step 24``) from the finished run's summary."""
+    summary = snapshot.summary or {}
+    if summary.get("best_step") is None:
+        return ""
+    return f" · {'stopped early, ' if summary.get('stopped_early') else ''}kept step {summary['best_step']}"
 
 
 def log_text(snapshot: JobSnapshot | None) -> str:
