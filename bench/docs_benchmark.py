@@ -4,12 +4,15 @@ project, and latency (index time, per-question time) on a generated 100-page PDF
     HF_HUB_OFFLINE=1 python bench/docs_benchmark.py              # markdown tables on stdout
     HF_HUB_OFFLINE=1 python bench/docs_benchmark.py --sweep      # weights and thresholds on the dev split
     HF_HUB_OFFLINE=1 python bench/docs_benchmark.py --pages 20   # a smaller PDF for a quick run
+    HF_HUB_OFFLINE=1 python bench/docs_benchmark.py --phrase qwen2.5-coder-0.5b-instruct   # the model's phrasing
 
 Data: bench/data/docs/ (an English operator manual for this app and a Chinese course note on fine-tuning)
 and bench/data/docs_questions.jsonl (40 questions, each with a phrase ``expect`` that occurs in exactly
 one passage: the expected passage; plus 12 out-of-scope questions with ``file`` null), split into "dev"
 (DocSearchSettings were chosen on it) and "test" (only reported). The PDF needs fpdf2
-(requirements-dev.txt).
+(requirements-dev.txt). Retrieval does not use the chat model; ``--phrase MODEL`` measures the step that does
+("Phrase the answer with the model", ``assistant.documents.answer.answer`` with ``use_model=True``) on the
+test split's in-scope questions, with the columns of ``faq_benchmark.py --phrase``.
 """
 
 from __future__ import annotations
@@ -145,11 +148,27 @@ def latency(pages: int) -> None:
           f"{per_question * 1000:.0f} ms | {right}/{len(sample)} |")
 
 
+def phrase_docs(index, rows: list[dict], model: str) -> None:
+    from faq_benchmark import phrasing
+
+    from assistant.core.loading import load_served_model
+    from assistant.documents.answer import STRAYED_NOTE, answer
+
+    loaded = load_served_model(model)
+    asked = [row for row in rows if row["split"] == "test" and row["file"]]
+    print(f"Phrase with the model: {loaded.describe()}; the test split's {len(asked)} in-scope questions.\n")
+    print(phrasing(asked, lambda question: answer(question, [index], loaded, use_model=True),
+                   lambda result, lang: result["sources"][0]["text"], STRAYED_NOTE))
+    print(f"\nReproduce: HF_HUB_OFFLINE=1 python bench/docs_benchmark.py --phrase {model}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="weights / thresholds on the dev split only")
     parser.add_argument("--pages", type=int, default=100, help="pages of the generated PDF (0: skip latency)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--phrase", metavar="MODEL",
+                        help="measure 'Phrase with the model' with this chat model instead of the retrieval tables")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -162,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{QUESTIONS.relative_to(ROOT)}; thresholds {base.threshold} (en), {base.threshold_zh} (zh).\n")
     if args.sweep:
         sweep(index, rows, expected, base)
+        return 0
+    if args.phrase:
+        phrase_docs(index, rows, args.phrase)
         return 0
     table(index, rows, expected, base)
     if args.pages:

@@ -1,11 +1,15 @@
-"""Benchmark the classification, NER and translation tasks with the embedded model on real data.
+"""Benchmark the classification, NER and translation tasks with a chat model on real data.
 
 Reads the shared benchmark data at run time (never copied into the repo) and prints a markdown
 table: the metrics, the subset sizes, the wall time of each task and the command to reproduce.
+The model is loaded the way the app serves it (``--engine auto``: llama.cpp on a CPU for a GGUF model,
+through ``load_served_model``), so the numbers are the app's; ``--engine transformers`` measures the
+transformers path instead (``--quant`` applies to it only).
 
-    python bench/tasks_benchmark.py                         # default subsets (slow; the last run time is in bench/README.md)
+    python bench/tasks_benchmark.py                         # the app's default model, default subsets (slow)
+    python bench/tasks_benchmark.py --model smollm2-135m-instruct --limit 50
     python bench/tasks_benchmark.py --limit 20 --only sst2,conll2003
-    python bench/tasks_benchmark.py --quant fp32 --data ../shared/data
+    python bench/tasks_benchmark.py --engine transformers --quant fp32 --data ../shared/data
 
 Subsets (fixed, so runs compare): SST-2 dev and ChnSentiCorp dev, the first N rows (ChnSentiCorp is
 scored with the Chinese labels 负面/正面); CoNLL-2003 test, the first N sentences; Multi30k
@@ -26,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.core.loading import QUANT_CHOICES, load_causal_lm  # noqa: E402
+from assistant.core.loading import QUANT_CHOICES, load_served_model  # noqa: E402
+from assistant.core.model_sources import DEFAULT_CHAT_MODEL  # noqa: E402
 from assistant.tasks import classification, ner, translation  # noqa: E402
 
 DEFAULT_LIMITS = {"sst2": 200, "chnsenticorp": 100, "conll2003": 50, "multi30k": 50, "tatoeba": 50}
@@ -91,8 +96,11 @@ def run(args) -> list[dict]:
         "tatoeba": lambda: (f"Tatoeba cmn-eng en→zh (seed {args.seed} sample)", limits["tatoeba"], bench_translation,
                             (sample_tatoeba(data, limits["tatoeba"], args.seed), "en", "zh")),
     }
-    loaded = load_causal_lm(args.model, args.quant, args.device)
-    print(f"model: {loaded.describe()}", file=sys.stderr)
+    loaded = load_served_model(args.model, args.quant, args.device, args.engine)
+    for notice in loaded.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    args.described = loaded.describe()
+    print(f"model: {args.described}", file=sys.stderr)
     results = []
     for name in args.only:
         description, size, function, inputs = plans[name]()
@@ -127,10 +135,13 @@ def markdown(results: list[dict], model: str, command: str, total: float) -> str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"), help="shared benchmark data folder")
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--quant", default="nf4", choices=QUANT_CHOICES)
+    parser.add_argument("--model", default=DEFAULT_CHAT_MODEL, help=f"name or path (default {DEFAULT_CHAT_MODEL})")
+    parser.add_argument("--engine", default="auto", choices=("auto", "transformers"),
+                        help="auto: what the app serves (llama.cpp on a CPU for a GGUF model); transformers: always it")
+    parser.add_argument("--quant", default="nf4", choices=QUANT_CHOICES, help="precision on the transformers engine")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences generated together (ner, translation)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="sequences generated together (ner, translation; llama.cpp runs one at a time)")
     parser.add_argument("--limit", type=int, default=0, help="use this N for every dataset (overrides the flags below)")
     for name, default in DEFAULT_LIMITS.items():
         parser.add_argument(f"--{name}", type=int, default=default, help=f"N for {name} (default {default})")
@@ -146,11 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = run(args)
     command = shlex.join(["python", "bench/tasks_benchmark.py", *(sys.argv[1:] if argv is None else argv)])
-    table = markdown(results, f"{args.model} ({args.quant})", command, time.perf_counter() - started)
+    table = markdown(results, args.described, command, time.perf_counter() - started)
     print(table)
     if args.json:
-        Path(args.json).write_text(json.dumps({"command": command, "results": results}, indent=2,
-                                              ensure_ascii=False), encoding="utf-8")
+        report = {"command": command, "model": args.described, "results": results}
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 
 
