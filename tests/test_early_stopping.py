@@ -183,7 +183,8 @@ def _csv(path, rows) -> str:
 
 def test_the_recipe_saves_the_best_adapter_and_records_the_kept_step(tmp_path, tiny_bert_dir):
     """Head approach (tiny BERT + LoRA + classifier); the saved adapter's validation loss is the best one logged,
-    not the last."""
+    not the last. The tiny BERT hovers near ln 2 at small learning rates, where best and last differ by less than
+    the log's rounding on some CPUs; at 0.1 the validation loss jumps well clear of the best once it turns."""
     from peft import PeftModel
 
     from assistant.core.head_loading import load_head_model
@@ -195,7 +196,7 @@ def test_the_recipe_saves_the_best_adapter_and_records_the_kept_step(tmp_path, t
     config = FinetuneConfig(task="classification", data=_csv(tmp_path / "train.csv", _rows(False)),
                             eval_data=_csv(tmp_path / "val.csv", _rows(True)), base=str(tiny_bert_dir),
                             approach="head", quant="none", lora_dropout=0.0, max_steps=30, eval_every=1,
-                            batch_size=6, learning_rate=5e-3, early_stopping_patience=2, labels="negative,positive",
+                            batch_size=6, learning_rate=1e-1, early_stopping_patience=2, labels="negative,positive",
                             eval_limit=12, data_dir=str(tmp_path / "data"), output="best")
     summary = run(config, lambda kind, payload: events.append((kind, payload)))
     folder = tmp_path / "data" / "adapters" / "best"
