@@ -1,6 +1,7 @@
 """QLoRA on the default chat model, Qwen2.5-Coder-0.5B-Instruct: an adapter trained a few steps through the
 recipe is served by llama.cpp as a GGUF LoRA and agrees with base + PEFT in transformers fp32 (``real``: 55 s and
-5.2 GB peak RSS on 2 cores once the fp32 conversion is cached); and, without a model, its estimate and model card entries.
+5.2 GB peak RSS on 2 cores once the fp32 conversion is cached); and, without a model, its estimate and model
+card entries.
 
     HF_HUB_OFFLINE=1 pytest tests/test_qwen_finetune.py -q             # -m real for the served adapter only
 
