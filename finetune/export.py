@@ -25,53 +25,20 @@ Tests: ``pytest tests/test_export.py -q``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from assistant.core.atomic_files import staged_folder
 from assistant.core.errors import InputError, UserError, run_command
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.archives import zip_folder
+from finetune.export_folder import MARKER, check_target, write_export
+from finetune.merging import merged_causal_lm, merged_head
 
 log = logging.getLogger(__name__)
-MARKER = "exported_from.json"  # also what makes an existing folder safe to replace with --overwrite
-
-
-def merged_causal_lm(info: AdapterInfo, device: str):
-    from peft import PeftModel
-
-    from assistant.core.loading import load_causal_lm
-
-    loaded = load_causal_lm(info.base_model, quant="none", device=device)  # fp32 on CPU, bf16 on CUDA
-    model = PeftModel.from_pretrained(loaded.model, str(info.path))
-    return model.merge_and_unload()
-
-
-def _merged_head(info: AdapterInfo, device: str):
-    from peft import PeftModel
-
-    from assistant.core.head_loading import load_head_model
-    from assistant.core.loading import full_precision_dtype, pick_device
-    from assistant.core.model_sources import resolve_model
-
-    labels = list(info.labels or [])
-    if not labels:
-        raise UserError(f"Adapter {info.name!r} has no labels in metadata.json; its head cannot be rebuilt.")
-    device = pick_device(device)
-    base, loading = load_head_model(resolve_model(info.base_model).location, labels, info.task == "ner",
-                                    dtype=full_precision_dtype(device), output_loading_info=True)
-    unexpected = [key for key in loading.get("missing_keys", []) if not key.startswith("classifier.")]
-    if unexpected:  # they would be random: the export could not reproduce what was trained
-        raise UserError(f"The base {info.base_model!r} lacks weights the adapter was trained with "
-                        f"({', '.join(sorted(unexpected)[:5])}); it cannot be exported.")
-    model = PeftModel.from_pretrained(base.to(device), str(info.path))
-    return model.merge_and_unload()
+__all__ = ["MARKER", "export_merged", "main", "zip_export"]
 
 
 def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = False, device: str = "auto") -> Path:
@@ -92,7 +59,7 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
     log.info("Merging adapter %s into %s -> %s", info.name, info.base_model, target)
     try:
         with torch.no_grad():
-            merge = _merged_head if info.kind == "encoder-head-lora" else merged_causal_lm
+            merge = merged_head if info.kind == "encoder-head-lora" else merged_causal_lm
             model = merge(info, device)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:  # a corrupt or mismatched adapter file
         raise UserError(f"Adapter {info.name!r} could not be merged into {info.base_model!r} "
@@ -103,34 +70,6 @@ def export_merged(info: AdapterInfo, output: str | Path, *, overwrite: bool = Fa
         return {"dtype": str(next(model.parameters()).dtype).replace("torch.", "")}
 
     return write_export(info, target, overwrite, build, "the full-precision model")
-
-
-def write_export(info: AdapterInfo, target: Path, overwrite: bool, build, what: str) -> Path:
-    """Build an export in a hidden folder beside ``target`` (``build(folder) -> marker fields``), write its
-    ``exported_from.json`` and rename it into place; nothing half-written is ever left at ``target``."""
-    try:
-        with staged_folder(target, prefix=f".{target.name}.exporting-", replace=True) as temp:
-            written = build(temp)
-            marker = {"adapter": info.name, "kind": info.kind, "task": info.task, "base_model": info.base_model,
-                      "adapter_created": info.created, **written,
-                      "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            (temp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            check_target(target, overwrite)  # again: the folder may have appeared while the model was saved
-    except OSError as exc:
-        raise UserError(f"Could not write the export to {target}: {exc.strerror or exc}. Check that the folder "
-                        f"is writable and the disk has room for {what}.") from exc
-    return target
-
-
-def check_target(target: Path, overwrite: bool) -> None:
-    if not os.path.lexists(target):
-        return
-    if not overwrite:
-        raise InputError(f"{target} already exists; choose another --output or pass --overwrite to replace an "
-                         "earlier export.")
-    if target.is_symlink() or not (target / MARKER).is_file():
-        raise InputError(f"{target} exists and is not an earlier export (no {MARKER}); it is not replaced. "
-                         "Choose another --output.")
 
 
 def zip_export(folder: str | Path) -> Path:

@@ -20,7 +20,8 @@ import torch
 
 from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterInfo
-from finetune.export import check_target, merged_causal_lm, write_export
+from finetune.export_folder import check_target, write_export
+from finetune.merging import merged_causal_lm
 
 FORMATS = ("gguf", "gguf-lora")
 

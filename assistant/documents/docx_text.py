@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from assistant.core.byte_sizes import human_bytes
 from assistant.core.errors import InputError
-from assistant.documents.readers import Section, too_much_text
+from assistant.documents.sections import Section, too_much_text
 
 XML_BYTES_PER_CHAR = 16
 """The body may unpack to this many bytes of XML per character of the text limit (Word writes 2-10 bytes

@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from assistant.documents.readers import Section
+from assistant.documents.sections import Section
 from assistant.core.errors import InputError
 from assistant.core.language import HAN, HAN_CHARS
 

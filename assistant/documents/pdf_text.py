@@ -18,7 +18,7 @@ import sys
 
 from assistant.core.byte_sizes import human_bytes
 from assistant.core.errors import InputError
-from assistant.documents.readers import too_much_text
+from assistant.documents.sections import too_much_text
 
 CONTENT_BYTES_PER_CHAR = 16
 """Unpacked page content (drawing and text instructions) allowed per character of the text limit, over

@@ -15,45 +15,16 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 from assistant.core.errors import InputError
+from assistant.documents.sections import DocumentLimits, Section, too_much_text
 
 TYPES = {".pdf": "pdf", ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
          ".html": "html", ".htm": "html", ".docx": "docx"}
 SUPPORTED_LIST = "PDF, TXT, Markdown (.md), HTML or DOCX"
-
-
-@dataclass(frozen=True)
-class Section:
-    """A run of text from one place in a document."""
-
-    text: str
-    page: int | None = None
-    """1-based page number (PDF only)."""
-    heading: str = ""
-    """The heading path it falls under ("Install > On Windows"), empty when the document has none."""
-
-
-@dataclass
-class DocumentLimits:
-    max_bytes: int = 50 * 1024 * 1024
-    """Largest document accepted (the app sets it from --max-upload-mb)."""
-    max_pages: int = 2000
-    """PDF pages read at most."""
-    max_chars: int = 5_000_000
-    """Text kept from one document; a longer one is refused (split it)."""
-
-    def __post_init__(self):
-        for name in ("max_bytes", "max_pages", "max_chars"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"DocumentLimits.{name} must be at least 1; got {getattr(self, name)}.")
-
-
-def too_much_text(name: str, max_chars: int) -> InputError:
-    return InputError(f"'{name}' holds more than {max_chars:,} characters of text; split it into smaller files.")
+__all__ = ["DocumentLimits", "Section", "SUPPORTED_LIST", "TYPES", "read_document"]
 
 
 def read_document(path: str | Path, name: str | None = None, limits: DocumentLimits | None = None) -> list[Section]:

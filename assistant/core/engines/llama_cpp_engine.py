@@ -8,7 +8,7 @@ reused between requests with the same adapter (prefix match) and dropped when th
 
 Every method expects the caller to hold ``loaded.lock`` (one context, one request at a time).
 
-    python -m assistant.core.engines.llama_cpp_engine "What is LoRA?"   # one greedy reply, embedded model
+    python -m assistant.core.generation "What is LoRA?"   # one reply from the embedded model, through this engine
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -263,13 +262,3 @@ class LlamaCppEngine:
             self._adapters[key] = handle
             return handle
 
-
-if __name__ == "__main__":
-    from assistant.core.model_sources import embedded_path, gguf_tokenizer
-    from assistant.core.generation import encode_messages
-
-    gguf = embedded_path("smollm2-135m-instruct")
-    tok = gguf_tokenizer(gguf)
-    engine = LlamaCppEngine(gguf, tok)
-    print(engine.greedy([encode_messages(tok, [{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}])],
-                        128)[0])
