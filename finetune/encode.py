@@ -8,7 +8,6 @@ of similar length, so almost no compute is spent on padding.
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Iterator
 
@@ -20,8 +19,15 @@ IGNORE = -100
 
 
 def task_module(task: str):
-    """The serving module of a task (``assistant.tasks.<task>``)."""
-    return importlib.import_module(f"assistant.tasks.{task}")
+    """The serving module of a task (``assistant.tasks.<task>``): its prompt, parser and metric are what
+    training encodes and evaluates with."""
+    from assistant.core.errors import InputError
+    from assistant.tasks import classification, faq, ner, translation
+
+    modules = {module.TASK_NAME: module for module in (classification, ner, translation, faq)}
+    if task not in modules:
+        raise InputError(f"Unknown task '{task}'. Tasks with a prompt: {', '.join(modules)}.")
+    return modules[task]
 
 
 def prompt_and_target(task: str, row: dict, options: dict) -> tuple[list[dict], str]:

@@ -61,7 +61,6 @@ class JobManager:
         self._latest: dict[str, JobRecord] = {}  # run id -> its newest job
         self._queue: deque[JobRecord] = deque()
         self._running: JobRecord | None = None
-        self._listeners: list[Callable[[JobSnapshot], None]] = []
         self._closing = False
         self.finished_count = 0  # bumps when an adapter is published: lists of adapters refresh on it
         self._restore()
@@ -111,9 +110,7 @@ class JobManager:
                 self._log(job, "Stop requested: the run stops after the current step and keeps a checkpoint.")
             else:
                 raise InputError(f"Job {job.job_id} is already {job.state}; there is nothing to stop.")
-            snapshot = self._snapshot(job)
-        self._notify(snapshot)
-        return snapshot
+            return self._snapshot(job)
 
     def get(self, key: str) -> JobSnapshot:
         with self._lock:
@@ -135,29 +132,15 @@ class JobManager:
         with self._lock:
             return self._snapshot(self._running) if self._running else None
 
-    def queue_position(self, key: str) -> int | None:
-        """How many jobs run before this queued one (the running job included); None when not queued."""
-        with self._lock:
-            return self._position(self._find(key))
-
     def jobs_for(self, owner: str) -> list[JobSnapshot]:
         """The owner's jobs, newest first."""
         with self._lock:
             return [self._snapshot(j) for j in reversed(self._jobs.values()) if j.owner == owner]
 
-    def all(self) -> list[JobSnapshot]:
-        with self._lock:
-            return [self._snapshot(j) for j in reversed(self._jobs.values())]
-
     def resumable(self) -> list[JobSnapshot]:
         """Stopped runs with a checkpoint (this session's and those found on disk), newest first."""
         with self._lock:
             return [self._snapshot(j) for j in reversed(self._jobs.values()) if self._is_resumable(j)]
-
-    def add_listener(self, callback: Callable[[JobSnapshot], None]) -> None:
-        """``callback(snapshot)`` after every change of any job, from the worker or the caller's thread."""
-        with self._lock:
-            self._listeners.append(callback)
 
     def close(self, timeout: float = 60) -> None:
         """Stop the running job (checkpoint kept), cancel the queue and end the worker thread."""
@@ -181,9 +164,7 @@ class JobManager:
             self._jobs[job.job_id] = self._latest[job.run_id] = job
             self._queue.append(job)
             self._log(job, f"Queued ({'resume of ' if job.resume else ''}run {job.run_id}).")
-            snapshot = self._snapshot(job)
             self._lock.notify_all()
-        self._notify(snapshot)
         return job.job_id
 
     def _work(self) -> None:
@@ -237,8 +218,7 @@ class JobManager:
             elif kind == "finished":
                 job.summary, job.adapter = copy.deepcopy(payload), payload.get("adapter")
                 self._log(job, f"Adapter saved as '{job.adapter}'.")
-            snapshot = self._touch(job)
-        self._notify(snapshot)
+            self._touch(job)
 
     def _end(self, job: JobRecord, state: str, error: str | None = None, trace: str | None = None) -> None:
         with self._lock:
@@ -252,16 +232,14 @@ class JobManager:
                 append_log(self.runs_dir / job.run_id, trace)
             if state == "finished":
                 self.finished_count += 1
-            snapshot = self._touch(job)
-        self._notify(snapshot)
+            self._touch(job)
 
     # --- helpers (called with the lock held) ------------------------------------------------------
 
-    def _touch(self, job: JobRecord) -> JobSnapshot:
+    def _touch(self, job: JobRecord) -> None:
         job.version += 1
         if job.state != "queued":
             write_job_file(self.runs_dir / job.run_id, job, job.elapsed)
-        return self._snapshot(job)
 
     def _log(self, job: JobRecord, message: str) -> None:
         line = f"{datetime.now():%H:%M:%S} {message}"
@@ -269,13 +247,6 @@ class JobManager:
         job.version += 1
         if job.state != "queued" or job.resume:
             append_log(self.runs_dir / job.run_id, line)
-
-    def _notify(self, snapshot: JobSnapshot) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(snapshot)
-            except Exception:  # noqa: BLE001 - a broken listener must not break the job
-                log.exception("A job listener failed")
 
     def _lookup(self, key: str) -> JobRecord | None:
         if key in self._jobs:

@@ -66,7 +66,7 @@ def test_every_problem_is_reported_with_its_row_and_start_is_refused(tmp_path, j
         start_training(jobs, view, FORM, owner="alice")
     with pytest.raises(InputError, match="Upload a dataset or pick a sample first"):
         start_training(jobs, None, FORM, owner="alice")
-    assert jobs.all() == [] and not (tmp_path / "data" / "datasets").exists(), "nothing queued, nothing copied"
+    assert jobs.jobs_for("alice") == [] and not (tmp_path / "data" / "datasets").exists(), "nothing queued, nothing copied"
 
 
 def test_correcting_the_column_mapping_revalidates_and_trains_on_the_mapped_columns(tmp_path, jobs):
@@ -103,7 +103,7 @@ def test_start_refuses_a_task_the_data_was_not_checked_for_and_a_head_for_transl
     translation = inspect_dataset(SAMPLES / "translation_en_de.jsonl")
     with pytest.raises(InputError, match="classifier head fits classification and NER"):
         start_training(jobs, translation, {**FORM, "task": "translation", "approach": "head"}, owner="alice")
-    assert jobs.all() == []
+    assert jobs.jobs_for("alice") == []
 
 
 def test_form_values_become_a_validated_config(tmp_path):

@@ -50,8 +50,8 @@ def test_jobs_queue_in_order_a_bad_one_fails_readably_and_the_next_one_finishes(
     good = jobs.submit(config(tmp_path, tiny_llm_dir, output="sentiment-test"), owner="alice")
     bad = jobs.submit(config(tmp_path, tiny_llm_dir, data=str(bad_file)), owner="alice")
     after = jobs.submit(config(tmp_path, tiny_llm_dir, max_steps=1, output="after-the-failure"), owner="bob")
-    assert jobs.queue_position(good) in (0, None), "first in line, or already running"
-    assert (jobs.queue_position(bad), jobs.queue_position(after)) == (1, 2)
+    assert jobs.get(good).queue_position in (0, None), "first in line, or already running"
+    assert (jobs.get(bad).queue_position, jobs.get(after).queue_position) == (1, 2)
 
     done = wait_until_done(jobs, good)
     assert done.state == "finished", done.error
@@ -79,14 +79,10 @@ def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_
     job_id = jobs.submit(config(tmp_path, tiny_llm_dir, max_steps=40, output="resumed"), owner="alice")
     with pytest.raises(NotOwnerError):
         jobs.stop(job_id, owner="mallory")
-    stopped_once = threading.Event()
-
-    def stop_at_step_two(snapshot):
-        if snapshot.job_id == job_id and snapshot.step >= 2 and not stopped_once.is_set():
-            stopped_once.set()
-            jobs.stop(job_id, owner="alice")
-
-    jobs.add_listener(stop_at_step_two)
+    deadline = time.monotonic() + 300
+    while jobs.get(job_id).step < 2 and jobs.get(job_id).state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)  # as the tab polls
+    jobs.stop(job_id, owner="alice")
     stopped = wait_until_done(jobs, job_id)
     run_dir = tmp_path / "data" / "runs" / stopped.run_id
     # Stop reaches the training process as a signal while it trains: it takes effect at the step it is on.
@@ -151,11 +147,11 @@ def test_a_queued_job_can_be_cancelled_and_unknown_ids_are_explained(tmp_path):
         started.wait(30)
         second = manager.submit(FinetuneConfig(data="x.csv"), owner="alice")
         third = manager.submit(FinetuneConfig(data="x.csv"), owner="alice")
-        assert (manager.current().job_id, manager.queue_position(second), manager.queue_position(third)) == (
+        assert (manager.current().job_id, manager.get(second).queue_position, manager.get(third).queue_position) == (
             first, 1, 2)
         cancelled = manager.stop(second, owner="alice")
         assert cancelled.state == "stopped" and not cancelled.resumable
-        assert manager.queue_position(third) == 1
+        assert manager.get(third).queue_position == 1
         with pytest.raises(InputError, match="no job or run called 'nope'"):
             manager.get("nope")
         with pytest.raises(InputError, match="already stopped"):

@@ -132,16 +132,14 @@ def test_translate_file_keeps_line_structure(tiny_loaded, tmp_uploads):
     assert detected == "German (de)" and isinstance(text, str)
 
 
-def test_registry_lists_the_task_modules_and_their_contract():
+def test_training_finds_each_task_module_and_its_contract():
     from assistant.core.errors import InputError
-    from assistant.tasks import available_tasks, get_task
+    from finetune.encode import task_module
 
-    names = available_tasks()
-    assert {"classification", "ner", "translation"} <= set(names)
-    for name in names:
-        module = get_task(name)
+    for name in ("classification", "ner", "translation", "faq"):
+        module = task_module(name)
         assert module.TASK_NAME == name and isinstance(module.PROMPT_VERSION, str)
         for function in ("build_messages", "training_example", "parse_output", "evaluate"):
             assert callable(getattr(module, function)), f"{name}.{function}"
-    with pytest.raises(InputError, match="Unknown task 'summarize'. Available tasks: classification, ner"):
-        get_task("summarize")
+    with pytest.raises(InputError, match="Unknown task 'summarize'. Tasks with a prompt: classification, ner"):
+        task_module("summarize")
