@@ -3,6 +3,7 @@ project's loop vs a plain ``transformers.Trainer`` + ``peft`` loop on the same m
 
     python bench/finetune_benchmark.py                    # every row (slow; pick rows with --only)
     python bench/finetune_benchmark.py --only sst2 trainer
+    python bench/finetune_benchmark.py --only chnsenticorp       # Qwen2.5-Coder-0.5B QLoRA on Chinese sentiment
 
 Data is read from ../shared/data at run time; subsets are written to a temporary folder
 outside the project (some sets are research-only) and deleted afterwards; ``--keep-dir DIR`` (outside the
@@ -21,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from finetune_data import DATA, PeakRss, read_jsonl, write_conll, write_multi30k, write_sst2  # noqa: E402
+from finetune_data import (DATA, PeakRss, read_jsonl, write_chnsenticorp, write_conll, write_multi30k,  # noqa: E402
+                           write_sst2)
 
 
 def report(row: dict) -> dict:
@@ -198,6 +200,8 @@ def main() -> None:
     parser.add_argument("--conll-test", type=int, default=500)
     parser.add_argument("--m30k-train", type=int, default=1500)
     parser.add_argument("--m30k-test", type=int, default=100)
+    parser.add_argument("--chnsenticorp-train", type=int, default=400)
+    parser.add_argument("--chnsenticorp-dev", type=int, default=100)
     parser.add_argument("--quality-train", type=int, default=8000, help="SST-2 rows for the time-to-quality run")
     parser.add_argument("--quality-target", type=float, default=0.85)
     parser.add_argument("--keep-dir", help="write data, runs and adapters here and keep them (bench/plots.py reads "
@@ -227,6 +231,12 @@ def main() -> None:
                                      base="smollm2-135m-instruct", data=str(train), eval_data=str(test), epochs=1,
                                      batch_size=8, learning_rate=3e-4, max_seq_len=128, eval_limit=args.m30k_test,
                                      source_lang="en", target_lang="de")))
+        if "chnsenticorp" in args.only:
+            train, dev = write_chnsenticorp(folder, args.chnsenticorp_train, args.chnsenticorp_dev, seed=0)
+            rows.append(report(finetune_row("chnsenticorp-qwen-qlora", folder, task="classification",
+                                     base="qwen2.5-coder-0.5b-instruct", data=str(train), eval_data=str(dev),
+                                     epochs=1, batch_size=8, learning_rate=2e-4, max_seq_len=192,
+                                     eval_limit=args.chnsenticorp_dev, labels="负面,正面")))
         if "trainer" in args.only:
             comparison = trainer_comparison(folder, steps=20, batch_size=8)
         if "quality" in args.only:
@@ -253,7 +263,8 @@ def main() -> None:
             f"not reached in {quality['total_steps']} steps (best {max(a for _, _, a in quality['curve']):.3f})"))
     print(f"\nsubsets: SST-2 train first {args.sst2_train} of a seeded shuffle, full dev (872); CoNLL-2003 first "
           f"{args.conll_train} train / first {args.conll_test} test sentences; Multi30k first {args.m30k_train} "
-          f"train / first {args.m30k_test} test2016 pairs.\ncommand: python bench/finetune_benchmark.py "
+          f"train / first {args.m30k_test} test2016 pairs; ChnSentiCorp train first {args.chnsenticorp_train} of a "
+          f"seeded shuffle, dev first {args.chnsenticorp_dev}.\ncommand: python bench/finetune_benchmark.py "
           f"{' '.join(sys.argv[1:])}".rstrip())
 
 

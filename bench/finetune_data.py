@@ -32,6 +32,25 @@ def write_sst2(folder: Path, n_train: int, seed: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def write_chnsenticorp(folder: Path, n_train: int, n_dev: int, seed: int) -> tuple[Path, Path]:
+    """A seeded shuffle's first ``n_train`` training reviews and the first ``n_dev`` dev reviews, labelled
+    负面/正面 (the labels the app's Chinese sentiment uses)."""
+    def read(name):
+        with open(DATA / "chnsenticorp" / name, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+        return [(text.strip(), "正面" if label == "1" else "负面") for text, label in rows if text.strip()]
+
+    train = read("train.tsv")
+    random.Random(seed).shuffle(train)
+    paths = []
+    for name, rows in (("chnsenticorp_train.jsonl", train[:n_train]), ("chnsenticorp_dev.jsonl", read("dev.tsv")[:n_dev])):
+        path = folder / name
+        path.write_text("".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n" for t, y in rows),
+                        encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 

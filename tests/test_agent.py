@@ -65,7 +65,8 @@ def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_pat
 
     run(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base=str(tiny_llm_dir),
                        max_steps=3, batch_size=8, eval_limit=4, learning_rate=5e-2, data_dir=str(tmp_path),
-                       output="cmp"))
+                       output="cmp", eval_every=3))  # validated at the end only: the kept weights are step 3's
+                                                     # (step 1 trains at warm-up's learning rate 0: the base itself)
     loaded = load_causal_lm(str(tiny_llm_dir), "fp32")
     engine = ChatEngine(loaded, AdapterRuntime(loaded, AdapterStore(tmp_path / "adapters"), str(tiny_llm_dir)))
     *_, final = compare(engine, "great film, loved it", [None, "cmp"], max_new_tokens=12)
