@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: importing these here would load training 
     from assistant.tasks.faq import FaqRouter
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
+    from assistant.model_pool import ModelPool
 
 TITLE = "LLM Assistant Studio"
 
@@ -53,6 +54,8 @@ class Services:
     """The operator's shared documents, or None."""
     docs_limits: DocumentLimits | None = None
     """Limits for document uploads (from --max-upload-mb)."""
+    pool: ModelPool | None = None
+    """The chat models in memory and the list they come from; the model picker switches its default."""
 
 
 def i18n() -> gr.I18n:
