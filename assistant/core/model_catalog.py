@@ -221,7 +221,7 @@ class ModelCatalog:
             raise InputError(f"There is no model {shown!r} here. Pick one of: {', '.join(e.id for e in entries)}; "
                              f"or put a .gguf file or model folder into {self.models_dir}.")
         if entry.problem:
-            raise InputError(f"The model {entry.id!r} cannot be used: {entry.problem}.")
+            raise InputError(f"The model {entry.id!r} cannot be used: {entry.problem.rstrip('.')}.")
         return entry
 
     def _by_path(self, name: str, entries: list[ModelEntry]) -> ModelEntry | None:
@@ -232,13 +232,13 @@ class ModelCatalog:
         for entry in entries:
             if entry.source in ("models folder", "--model") and self._same(entry, str(absolute)):
                 return entry
-        if not inside and (path.is_absolute() or name.startswith(("~", ".")) or ".." in path.parts):
+        if not inside:
             raise InputError(f"'{name[:80]}' is outside the models folder {self.models_dir}: only models listed "
                              "there, embedded ones and allowed hub ids can be loaded. Copy the file into the "
                              "models folder.")
-        if name.count("/") >= 1 and name not in self.hub_ids and not inside:
-            raise InputError(f"'{name[:80]}' looks like a hub id, and hub models are not allowed here: the "
-                             "operator can allow it with --allow-hub-models.")
+        if not absolute.exists() and not name.startswith(("/", "~", ".")):
+            raise InputError(f"'{name[:80]}' looks like a hub id, and it is not one this server allows: the "
+                             "operator can allow it with --allow-hub-models (where the network reaches the hub).")
         return None
 
 
