@@ -76,8 +76,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(demo, services, settings: AppSettings, translations) -> None:
     """The UI at ``/`` and the OpenAI-compatible API at ``/v1``, one server, one port, one pool of models."""
-    import gradio as gr
     import uvicorn
+
+    app = web_app(demo, services, settings, translations)
+    print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
+    # Open browser connections (the queue's event streams) must not hold a stop or restart for long.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
+
+
+def web_app(demo, services, settings: AppSettings, translations):
+    """The FastAPI app ``serve`` runs (tests run the same one in a thread): ``/v1`` routes, then the UI at ``/``."""
+    import gradio as gr
     from fastapi import FastAPI
 
     from assistant.openai_api import OpenAIService
@@ -91,9 +100,7 @@ def serve(demo, services, settings: AppSettings, translations) -> None:
                               max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring,
                               **serving_paths(settings.data_dir, settings.cache_dir))
     guard_mounted_app(demo)  # API calls may then name only files this server received as uploads
-    print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
-    # Open browser connections (the queue's event streams) must not hold a stop or restart for long.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
+    return app
 
 
 def load_services(settings: AppSettings):

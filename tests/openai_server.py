@@ -4,12 +4,10 @@ test can send hostile bodies over real HTTP and also look at the model lock whil
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.app_server import free_port
+from tests.app_server import serving_asgi
 
 
 @contextmanager
@@ -32,7 +30,6 @@ def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | No
 @contextmanager
 def serving_pool(pool, api_keys: list[str] | None = None):
     """Yield the base URL (ending in ``/v1``) of the API on a ``ModelPool``; stop the server afterwards."""
-    import uvicorn
     from fastapi import FastAPI
 
     from assistant.openai_api import OpenAIService
@@ -40,17 +37,5 @@ def serving_pool(pool, api_keys: list[str] | None = None):
 
     app = FastAPI()
     app.include_router(routes(OpenAIService(pool, api_keys)))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="test-api-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test API server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serving_asgi(app) as url:
+        yield url + "/v1"

@@ -69,7 +69,8 @@ class ModelEntry:
 
     def describe(self) -> str:
         """One line for the picker: name, format, quantization, size, and why not when unusable."""
-        parts = [self.name, self.format + (f" {self.quantization}" if self.quantization else ""),
+        title = self.name if self.source == "embedded" or self.id == self.name else f"{self.id} ({self.name})"
+        parts = [title, self.format + (f" {self.quantization}" if self.quantization else ""),
                  human_bytes(self.size_bytes) if self.size_bytes else "size unknown"]
         return " · ".join(parts) + (f" · unusable: {self.problem}" if self.problem else "")
 

@@ -10,6 +10,7 @@ download) or has a malformed header raises ``InputError`` naming the file and wh
 
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 from dataclasses import dataclass
@@ -117,12 +118,21 @@ class _Reader:
 
 
 def read_header(path: str | Path) -> GgufHeader:
-    """The header of the GGUF file ``path``; ``InputError`` when it is not a complete GGUF file."""
-    import gguf
-
+    """The header of the GGUF file ``path``; ``InputError`` when it is not a complete GGUF file. Remembered
+    while the file keeps its size and modification time (a model's vocabulary takes a while to skip)."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        stat = path.stat()
+    except OSError as exc:
+        raise InputError(f"Cannot read '{path}': {exc.strerror or exc}. Check the file's permissions.") from None
+    return _read_header(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_header(path: Path, size: int, _mtime_ns: int) -> GgufHeader:
+    import gguf
+
+    try:
         with path.open("rb") as handle:
             reader = _Reader(handle, path)
             if reader.take(4) != b"GGUF":
