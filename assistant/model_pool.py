@@ -98,6 +98,17 @@ class ModelPool:
         self.default_id = served.entry.id
         return served
 
+    def unload(self, model_id: str) -> bool:
+        """Unload ``model_id`` now (its memory returns when requests still running on it finish); False when it
+        was not loaded."""
+        with self._switching:
+            with self._state:
+                if model_id not in self._served:
+                    return False
+                self._served.move_to_end(model_id, last=False)
+            self._unload_oldest()
+            return True
+
     def _touch(self, model_id: str) -> ServedModel | None:
         with self._state:
             served = self._served.get(model_id)

@@ -97,7 +97,7 @@ class OpenAIService:
             raise ApiError(500, str(exc), param="model") from None
         adapter = self._adapter_base(model)
         if adapter is None:
-            status = 404 if "There is no model" in str(refused) else 400
+            status = 404 if "does not exist here" in str(refused) else 400
             raise ApiError(status, str(refused), param="model", code="model_not_found" if status == 404 else None)
         try:
             return self.pool.get(adapter), model

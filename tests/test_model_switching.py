@@ -117,7 +117,7 @@ def test_a_stream_on_the_old_model_finishes_while_another_model_is_loaded(client
 
 
 def test_bad_names_are_refused_with_what_to_do(client, folders):
-    cases = {"nope": (404, "There is no model"), "../a.gguf": (400, "outside the models folder"),
+    cases = {"nope": (404, "does not exist here"), "../a.gguf": (400, "outside the models folder"),
              "/etc/passwd": (400, "outside the models folder"), str(folders / "a" / "tiny-llama-64-f32.gguf"):
              (400, "outside the models folder"), "owner/repo": (400, "--allow-hub-models"),
              "cut.gguf": (400, "cut short"), "": (400, "'model' is required")}

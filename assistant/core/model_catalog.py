@@ -31,7 +31,11 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 LLAMA_CPP_OVERHEAD = 1.10
 """Weights in memory take about their file size; llama.cpp's compute buffers and the runtime add ~10 %."""
 FIXED_OVERHEAD_BYTES = 64 * 1024 * 1024
-"""Tokenizer, Python objects and the first compute buffers of any model."""
+"""Python objects and the smallest compute buffers of any model."""
+VOCAB_BYTES = 512 * 4
+"""Per vocabulary entry: llama.cpp's output buffer for a 512-token batch of float logits (it dominates the compute
+buffers of a large-vocabulary model), which also covers the tokenizer. Measured (bench/model_switch_memory.py):
+Qwen2.5-Coder-0.5B (151,936 tokens) took ~870 MiB RSS, this estimate says 924 MiB; SmolLM2-135M 240 MiB for 356."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class ModelEntry:
     kv_bytes_per_token: int = 0
     """llama.cpp's f16 KV cache per context token (GGUF only; 0 when unknown)."""
     context_length: int = 0
+    vocab_size: int = 0
 
     @property
     def usable(self) -> bool:
@@ -65,7 +70,8 @@ class ModelEntry:
         """Estimated bytes in memory once loaded with a ``context``-token window."""
         weights = self.size_bytes or 0
         tokens = min(context, self.context_length) if self.context_length else context
-        return int(weights * LLAMA_CPP_OVERHEAD) + self.kv_bytes_per_token * tokens + FIXED_OVERHEAD_BYTES
+        return (int(weights * LLAMA_CPP_OVERHEAD) + self.kv_bytes_per_token * tokens + self.vocab_size * VOCAB_BYTES
+                + FIXED_OVERHEAD_BYTES)
 
     def describe(self) -> str:
         """One line for the picker: name, format, quantization, size, and why not when unusable."""
@@ -86,7 +92,7 @@ def _gguf_entry(id_: str, path: Path, source: str, name: str = "", license_: str
     return ModelEntry(id_, name or header.value("general.name") or path.stem, source, "GGUF", str(path),
                       header.size_bytes, header.quantization, license_ or header.value("general.license", "") or "",
                       kv_bytes_per_token=header.kv_cache_bytes(1),
-                      context_length=int(header.value(".context_length", 0) or 0))
+                      context_length=int(header.value(".context_length", 0) or 0), vocab_size=header.vocab_size)
 
 
 def _folder_entry(id_: str, folder: Path, source: str) -> ModelEntry:
@@ -96,7 +102,7 @@ def _folder_entry(id_: str, folder: Path, source: str) -> ModelEntry:
             entry = _gguf_entry(id_, ggufs[0], source, name=folder.name)
             return entry
         return ModelEntry(id_, folder.name, source, "folder", str(folder),
-                          problem="the folder has no config.json and no .gguf file")
+                          problem="the folder is not a model: it has no config.json and no .gguf file")
     weights = [p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file()]
     size = sum(p.stat().st_size for p in weights) or None
     try:
@@ -219,7 +225,7 @@ class ModelCatalog:
             entry = self._by_path(name, entries)
         if entry is None:
             shown = name if len(name) <= 80 else name[:77] + "..."
-            raise InputError(f"There is no model {shown!r} here. Pick one of: {', '.join(e.id for e in entries)}; "
+            raise InputError(f"The model {shown!r} does not exist here. Pick one of: {', '.join(e.id for e in entries)}; "
                              f"or put a .gguf file or model folder into {self.models_dir}.")
         if entry.problem:
             raise InputError(f"The model {entry.id!r} cannot be used: {entry.problem.rstrip('.')}.")

@@ -20,7 +20,7 @@ from assistant.core.errors import InputError
 
 WANTED_SUFFIXES = ("general.architecture", "general.name", "general.license", "general.file_type",
                    ".context_length", ".block_count", ".embedding_length", ".attention.head_count",
-                   ".attention.head_count_kv")
+                   ".attention.head_count_kv", "tokenizer.ggml.tokens")
 MAX_COUNT = 1 << 24
 """More tensors or metadata entries than this is a damaged header, not a model."""
 MAX_STRING = 1 << 26
@@ -33,7 +33,7 @@ class GgufHeader:
     path: Path
     size_bytes: int
     metadata: dict
-    """The wanted scalar and string values (``WANTED_SUFFIXES``), by key."""
+    """The wanted scalar and string values (``WANTED_SUFFIXES``), by key; an array's length."""
     tensor_count: int
     data_bytes: int
     """Bytes of tensor data the header describes."""
@@ -55,6 +55,10 @@ class GgufHeader:
             return gguf.LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_").removeprefix("ALL_")
         except (TypeError, ValueError):
             return ""
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.metadata.get("tokenizer.ggml.tokens") or 0)
 
     def kv_cache_bytes(self, context: int) -> int:
         """The f16 K and V cache llama.cpp reserves for ``context`` tokens (0 when the header lacks the sizes)."""
@@ -100,14 +104,14 @@ class _Reader:
             return self.scalar(kind)
         if kind == STRING:
             return self.string() if keep else self._skip_string()
-        if kind == ARRAY:
+        if kind == ARRAY:  # skipped; its length is the value kept (the vocabulary's size for the tokens)
             item, length = self.scalar(4), self.count("array items")
             if item in _SCALARS:  # fixed size: seek past it
                 self.handle.seek(struct.calcsize(_SCALARS[item]) * length, 1)
             else:
                 for _ in range(length):
                     self.value(item, False)
-            return None
+            return length
         raise self.bad(f"unknown metadata type {kind}")
 
     def _skip_string(self) -> None:
