@@ -64,7 +64,7 @@ class AppSettings:
     models_dir: str = ""
     """A folder of chat models (.gguf files and model folders) to list and switch to without a restart; empty: DATA_DIR/models."""
     allow_hub_models: str = ""
-    """Comma-separated hub ids (owner/repo or owner/repo/file.gguf) the model list offers where the network reaches the hub."""
+    """Comma-separated hub ids (owner/repo or owner/repo/file.gguf) the model list offers and an operator may download into the models folder where the network reaches the hub; * allows any."""
     max_loaded_models: int = 1
     """How many chat models stay in memory at once; the least recently used is unloaded when another is loaded."""
     max_model_memory_mb: int = 0

@@ -83,3 +83,21 @@ def test_the_model_the_server_started_with_is_listed_even_outside_the_folder(mod
     catalog = ModelCatalog(models, started_with=str(tiny))
     entry = catalog.find(str(tiny))
     assert entry.source == "--model" and entry.usable and entry.id == str(tiny)
+
+
+def test_downloads_are_refused_offline_unallowed_or_malformed_before_anything_is_fetched(models, monkeypatch):
+    from assistant.model_download import check_download, download, download_field_state
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="HF_HUB_OFFLINE"):
+        download("owner/repo/model.gguf", models, ("owner/repo/model.gguf",))
+    for hub_id, message in {"owner/other": "--allow-hub-models", "../etc/x.gguf": "is not a hub id",
+                            "owner/repo/../../x.gguf": "is not a hub id", "owner": "is not a hub id",
+                            "": "Type a hub id"}.items():
+        with pytest.raises(InputError, match=message):
+            check_download(hub_id, ("owner/repo",))
+    assert "HF_HUB_OFFLINE" in download_field_state(("*",))
+    assert "--allow-hub-models" in download_field_state(())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert download_field_state(("*",)) == "" and check_download(" any/repo ", ("*",)) == "any/repo"
+    assert sorted(p.name for p in models.iterdir()) == ["tiny.gguf"]  # nothing was written

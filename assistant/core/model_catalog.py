@@ -162,15 +162,15 @@ class ModelCatalog:
     started_with: str = ""
     """The ``--model`` value: listed too when it is neither embedded nor in the models folder."""
     hub_ids: tuple[str, ...] = ()
-    """Hub ids (``owner/repo`` or ``owner/repo/file.gguf``) the operator allows."""
+    """Hub ids (``owner/repo`` or ``owner/repo/file.gguf``) the operator allows; ``*``: any may be downloaded."""
 
     def __post_init__(self):
         self.models_dir = Path(self.models_dir).expanduser().resolve()
         self.hub_ids = tuple(hub_id.strip() for hub_id in self.hub_ids if hub_id and hub_id.strip())
         for hub_id in self.hub_ids:
-            if hub_id.startswith(("/", ".", "~")) or not 1 <= hub_id.count("/") or ".." in hub_id:
+            if hub_id != "*" and (hub_id.startswith(("/", ".", "~")) or not 1 <= hub_id.count("/") or ".." in hub_id):
                 raise InputError(f"--allow-hub-models: '{hub_id}' is not a hub id. Give owner/repo or "
-                                 "owner/repo/file.gguf, separated by commas.")
+                                 "owner/repo/file.gguf, separated by commas (or * to let the operator download any).")
 
     def entries(self) -> list[ModelEntry]:
         """Every model: embedded first, then the models folder (sorted by name), ``--model``, hub ids."""
@@ -181,7 +181,7 @@ class ModelCatalog:
             found.append(self._started_entry())
         problem = hub_access_problem()
         found += [ModelEntry(hub_id, hub_id, "hub", "hub", hub_id, problem=problem) for hub_id in self.hub_ids
-                  if not any(entry.id == hub_id for entry in found)]
+                  if hub_id != "*" and not any(entry.id == hub_id for entry in found)]
         return found
 
     def _folder_entries(self) -> list[ModelEntry]:

@@ -83,6 +83,8 @@ def build_app(services: Services) -> gr.Blocks:
                 picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE,
                                      label=tr("app.adapter"), info=tr("app.adapter_info"), elem_id="adapter-picker",
                                      interactive=True)
+        if models is not None:
+            model_picker.build_download(services.pool, models, unlocked)
         uploads = docs_panel.session_state() if services.faq_kb is not None else None
         with gr.Tab(tr("app.chat"), id="chat"):
             info = chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker,

@@ -17,12 +17,18 @@ import gradio as gr
 
 from assistant.core.byte_sizes import human_bytes
 from assistant.core.errors import InputError, UserError
+from assistant.model_download import download, download_field_state
 from assistant.ui.i18n import tr
+from assistant.ui.user_errors import shown
 
 TRANSLATIONS = {
     "en": {"models.picker": "Model", "models.picker_info":
-           "Every chat model this server has: embedded, in the models folder, allowed hub ids. ● loaded."},
-    "zh": {"models.picker": "模型", "models.picker_info": "本服务器的所有对话模型：内置、模型文件夹中的、允许的 Hub 模型。● 表示已加载。"},
+           "Every chat model this server has: embedded, in the models folder, allowed hub ids. ● loaded.",
+           "models.download": "Download a model from the hub", "models.hub_id": "Hub id (owner/repo or owner/repo/file.gguf)",
+           "models.fetch": "Download"},
+    "zh": {"models.picker": "模型", "models.picker_info": "本服务器的所有对话模型：内置、模型文件夹中的、允许的 Hub 模型。● 表示已加载。",
+           "models.download": "从 Hub 下载模型", "models.hub_id": "Hub 模型 id（owner/repo 或 owner/repo/file.gguf）",
+           "models.fetch": "下载"},
 }
 
 
@@ -85,3 +91,29 @@ def wire_model_picker(picker: gr.Dropdown, header: gr.Markdown, pool, unlocked: 
     # Its own queue: loading a model must not wait for (or hold up) replies on the model still served.
     picker.input(changed, inputs, [picker, header, *others], concurrency_id="model-switch", concurrency_limit=1,
                  api_visibility="private")
+
+
+def build_download(pool, picker: gr.Dropdown, unlocked: gr.State | None) -> None:
+    """A hub id field and a Download button (with a progress bar) into the models folder; off, with the reason
+    in the field, where ``--allow-hub-models`` allows nothing or the hub cannot be reached."""
+    allowed = pool.catalog.hub_ids
+    off = download_field_state(allowed)
+    with gr.Accordion(tr("models.download"), open=False):
+        with gr.Row():
+            hub_id = gr.Textbox(label=tr("models.hub_id"), interactive=not off, placeholder=off or "owner/repo/file.gguf",
+                                info=off or None, scale=4, elem_id="model-hub-id")
+            fetch = gr.Button(tr("models.fetch"), interactive=not off, scale=1, elem_id="model-fetch")
+        status = gr.Markdown(elem_id="model-fetch-status")
+
+    def fetched(name, is_unlocked, progress=gr.Progress(track_tqdm=True)):
+        try:
+            if unlocked is not None and not is_unlocked:
+                raise InputError("Only the operator can download models: enter the operator password in the "
+                                 "Fine-tune tab first.")
+            path = download(name, pool.catalog.models_dir, allowed)
+        except UserError as exc:
+            raise shown(exc) from None
+        return f"Downloaded to `{path}`: pick it in the model list.", gr.Dropdown(choices=model_choices(pool))
+
+    fetch.click(fetched, [hub_id, unlocked if unlocked is not None else gr.State(True)], [status, picker],
+                concurrency_id="model-download", concurrency_limit=1, api_visibility="private")
