@@ -23,20 +23,18 @@ class _PinningLock:
         self._active = active
 
     def __enter__(self):
-        model = self._active.current()
-        model.lock.acquire()
-        self._active._pins().append(model)
+        self.acquire()
         return self
 
     def __exit__(self, *exc) -> None:
-        model = self._active._pins().pop()
-        model.lock.release()
+        served = self._active._pins().pop()
+        served.loaded.lock.release()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        model = self._active.current()
-        if not model.lock.acquire(blocking, timeout):
+        served = self._active.served()
+        if not served.loaded.lock.acquire(blocking, timeout):
             return False
-        self._active._pins().append(model)
+        self._active._pins().append(served)
         return True
 
     def release(self) -> None:
@@ -54,18 +52,19 @@ class ActiveModel:
             pins = self._local.pins = []
         return pins
 
-    def current(self):
-        """The pinned model inside ``with lock``, else the pool's default model (loaded if needed)."""
+    def served(self):
+        """The pinned ``ServedModel`` inside ``with lock``, else the pool's default model (loaded if needed)."""
         pins = self._pins()
-        return pins[-1] if pins else self._pool.get().loaded
+        return pins[-1] if pins else self._pool.get()
+
+    def current(self):
+        """The ``LoadedModel`` of ``served()``."""
+        return self.served().loaded
 
     @property
     def reference(self) -> str:
         """What the current model was loaded from (an embedded short name, a path or a hub id)."""
-        pins = self._pins()
-        if pins:
-            return next((s.entry.reference for s in self._pool.loaded() if s.loaded is pins[-1]), "")
-        return self._pool.get().entry.reference
+        return self.served().entry.reference
 
     @property
     def lock(self) -> _PinningLock:

@@ -147,3 +147,16 @@ def test_the_catalog_lists_hub_ids_only_as_allowed_and_says_why_they_are_off(fol
         catalog.find("owner/repo/model.gguf")
     with pytest.raises(Exception, match="not a hub id"):
         ModelCatalog(folders / "models", hub_ids=("../x",))
+
+
+def test_the_ui_handle_follows_a_switch_but_never_inside_a_held_lock(pool, expected):
+    from assistant.active_model import ActiveModel
+
+    pool.switch_default("a.gguf")
+    active = ActiveModel(pool)
+    with active.lock:
+        engine_a = active.engine
+        pool.switch_default("b.gguf")  # another session picks b meanwhile (a is unloaded from the pool)
+        assert active.engine is engine_a and active.reference.endswith("a.gguf")
+    assert active.engine is pool.get("b.gguf").loaded.engine and active.reference.endswith("b.gguf")
+    assert active.name == "b"
