@@ -160,3 +160,15 @@ def test_the_ui_handle_follows_a_switch_but_never_inside_a_held_lock(pool, expec
         assert active.engine is engine_a and active.reference.endswith("a.gguf")
     assert active.engine is pool.get("b.gguf").loaded.engine and active.reference.endswith("b.gguf")
     assert active.name == "b"
+
+
+def test_a_model_that_fails_to_load_leaves_the_loaded_one_serving(client, pool, folders, expected):
+    whole = (folders / "models" / "a.gguf").read_bytes()
+    assert whole.count(b"llama") >= 1
+    (folders / "models" / "alien.gguf").write_bytes(whole.replace(b"\x05\x00\x00\x00\x00\x00\x00\x00llama",
+                                                                  b"\x05\x00\x00\x00\x00\x00\x00\x00alien", 1))
+    reply(client, "b.gguf")
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="alien.gguf", messages=ASK, max_tokens=2)
+    assert caught.value.status_code == 500 and "alien" in str(caught.value)
+    assert pool.loaded_ids() == ["b.gguf"] and reply(client, "b.gguf") == expected["b.gguf"]
