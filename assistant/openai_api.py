@@ -1,21 +1,24 @@
-"""An OpenAI-compatible API at ``/v1``, beside the UI on the same server and the same loaded model.
+"""An OpenAI-compatible API at ``/v1``, beside the UI on the same server and the same pool of models.
 
     from openai import OpenAI
     client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="unused")
     client.chat.completions.create(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Hi"}])
 
-Routes: ``GET /v1/models`` (the served model and each generative adapter, as its own model id),
+Routes: ``GET /v1/models`` (the model list, ``assistant.core.model_catalog``: loaded models first, each followed
+by its generative adapters as model ids of their own; name, format, size, quantization, license, loaded, usable
+and why not), where a request's ``model`` loads that model on demand (``assistant.model_pool``),
 ``POST /v1/chat/completions`` (streamed as server-sent events or not; temperature, top_p, max_tokens,
 stop, seed; ``tools`` + ``tool_choice``; ``response_format`` json_object / json_schema),
 ``POST /v1/completions`` (raw text, no chat template) and ``POST /v1/embeddings`` (MiniLM).
-Requests run on the same model lock as the UI's, one computation at a time. Tool arguments and JSON
+Requests run on their model's lock, shared with the UI's, one computation per model at a time. Tool arguments and JSON
 replies are constrained to their schema by llama.cpp's grammar sampler, so even the 135M model
 cannot produce broken JSON; schemas are bounded first (``assistant.core.engines.json_schema_limits``:
 size, depth, lengths, enum sizes) and their grammars built before the request waits for the model
 lock. ``n`` must be 1 and ``stream`` a boolean. A client that disconnects stops its generation at the
 next token. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is required (any case of
-"Bearer"). Errors are OpenAI-style objects: 400 bad request, 401 bad key, 404 unknown model,
-413 body over 8 MiB.
+"Bearer"). Errors are OpenAI-style objects: 400 bad request (also: a model that cannot be used, would not
+fit, or lies outside the models folder), 401 bad key, 404 unknown model, 413 body over 8 MiB, 500 a model that
+failed to load.
 
 This module is the logic (``OpenAIService``); ``assistant.openai_requests`` reads request bodies and
 ``assistant.openai_routes`` wires the service to FastAPI.
