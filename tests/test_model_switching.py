@@ -172,3 +172,18 @@ def test_a_model_that_fails_to_load_leaves_the_loaded_one_serving(client, pool, 
         client.chat.completions.create(model="alien.gguf", messages=ASK, max_tokens=2)
     assert caught.value.status_code == 500 and "alien" in str(caught.value)
     assert pool.loaded_ids() == ["b.gguf"] and reply(client, "b.gguf") == expected["b.gguf"]
+
+
+def test_the_adapter_picker_lists_the_adapters_of_the_model_switched_to(pool, folders, tmp_path):
+    from assistant.active_model import ActiveModel
+    from assistant.adapter_runtime import AdapterRuntime
+    from tests.adapter_files import publish
+
+    store = AdapterStore(tmp_path / "adapters")
+    publish(store, "for-b", base_model=str(folders / "models" / "b.gguf"))
+    publish(store, "for-smollm")  # trained on smollm2-135m-instruct
+    runtime = AdapterRuntime(ActiveModel(pool), store, "unused")
+    pool.switch_default("a.gguf")
+    assert runtime.adapter_names() == []
+    pool.switch_default("b.gguf")
+    assert runtime.adapter_names() == ["for-b"]
