@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    loaded = services.engine.loaded
+    loaded = services.pool.get().loaded
     print(f"Loaded {loaded.describe()} in {time.perf_counter() - started:.1f} s", flush=True)
     try:
         serve(demo, services, settings, i18n())
@@ -75,9 +75,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(demo, services, settings: AppSettings, translations) -> None:
-    """The UI at ``/`` and the OpenAI-compatible API at ``/v1``, one server, one port, one model."""
-    import gradio as gr
+    """The UI at ``/`` and the OpenAI-compatible API at ``/v1``, one server, one port, one pool of models."""
     import uvicorn
+
+    app = web_app(demo, services, settings, translations)
+    print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
+    # Open browser connections (the queue's event streams) must not hold a stop or restart for long.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
+
+
+def web_app(demo, services, settings: AppSettings, translations):
+    """The FastAPI app ``serve`` runs (tests run the same one in a thread): ``/v1`` routes, then the UI at ``/``."""
+    import gradio as gr
     from fastapi import FastAPI
 
     from assistant.openai_api import OpenAIService
@@ -85,19 +94,19 @@ def serve(demo, services, settings: AppSettings, translations) -> None:
     from assistant.ui.uploads import guard_mounted_app, serving_paths
 
     app = FastAPI(title="LLM Assistant Studio", docs_url=None, redoc_url=None)
-    app.include_router(routes(OpenAIService(services.engine, settings.model, settings.api_key_list())))
+    app.include_router(routes(OpenAIService(services.pool, settings.api_key_list())))
     demo.queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, demo, path="/", auth=settings.auth_pairs(), i18n=translations, show_error=False,
                               max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring,
                               **serving_paths(settings.data_dir, settings.cache_dir))
     guard_mounted_app(demo)  # API calls may then name only files this server received as uploads
-    print(f"* Running on local URL:  http://{settings.host}:{settings.port}  (OpenAI API at /v1)", flush=True)
-    # Open browser connections (the queue's event streams) must not hold a stop or restart for long.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
+    return app
 
 
 def load_services(settings: AppSettings):
-    """Load the model once and build what every session shares."""
+    """Load the starting model and build what every session shares. The UI serves the pool's default model
+    through ``ActiveModel``, so picking another model moves every tab over without a restart."""
+    from assistant.active_model import ActiveModel
     from assistant.adapter_runtime import AdapterRuntime
     from assistant.agent import Agent
     from assistant.agent_router import AgentRouter
@@ -107,18 +116,18 @@ def load_services(settings: AppSettings):
     from assistant.documents.shared import open_shared
     from assistant.faq.embeddings import default_encoder
     from assistant.faq.knowledge_base import load_builtin
-    from assistant.core.loading import load_served_model
+    from assistant.model_pool import ModelPool, model_builder
     from assistant.tasks.faq import FaqRouter
     from assistant.ui.app_ui import Services
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
     from finetune.process_runner import process_runner
 
-    loaded = load_served_model(settings.model, settings.quant, settings.device, settings.engine,
-                               settings.trust_remote_code, settings.cache_dir, settings.context, settings.serve_format)
-    for notice in loaded.notices:
-        print(f"note: {notice}", file=sys.stderr)
     store = AdapterStore(settings.data_dir / "adapters")
+    pool = ModelPool(settings.catalog(), model_builder(settings, store), settings.max_loaded_models,
+                     settings.max_model_memory_mb * 1024 * 1024, settings.context)
+    pool.switch_default(settings.model)
+    loaded = ActiveModel(pool)
     runtime = AdapterRuntime(loaded, store, settings.model, settings.runtime())
     kb = load_builtin()
     router = FaqRouter(kb)
@@ -133,7 +142,8 @@ def load_services(settings: AppSettings):
     docs_router = DocsRouter(documents) if documents is not None else None
     agent = Agent(loaded, AgentRouter(router, default_encoder), router, docs_router)
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
-                    admin_password=settings.admin_password, agent=agent, documents=documents, docs_limits=limits)
+                    admin_password=settings.admin_password, agent=agent, documents=documents, docs_limits=limits,
+                    pool=pool)
 
 
 if __name__ == "__main__":

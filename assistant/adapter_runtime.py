@@ -42,9 +42,14 @@ class AdapterRuntime:
         """Where head encoders come from (the cache of converted models) and whether their code may run."""
         self.loaded = loaded
         self.store = store
-        self.served_reference = served_reference
+        self._served_reference = served_reference
         self._heads: dict[str, HeadModel] = {}
         self._load_lock = threading.Lock()
+
+    @property
+    def served_reference(self) -> str:
+        """What the served model was loaded from; the UI's switchable model (``ActiveModel``) says it itself."""
+        return getattr(self.loaded, "reference", None) or self._served_reference
 
     def _compatible(self, info) -> bool:
         base = info.base_model
@@ -85,11 +90,13 @@ class AdapterRuntime:
         if info is not None and info.kind != "causal-lm-lora":
             raise InputError(f"'{info.name}' is a classifier-head adapter; pick it in the Classification "
                              "or NER tab, where it runs on its own encoder.")
-        if info is not None and not self._compatible(info):
-            raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
-                             f"{self.served_reference}. Start the app with --model {info.base_model}.")
-        with self.loaded.lock, self.loaded.engine.adapter(info):
-            yield
+        with self.loaded.lock:  # checked on the model whose lock is held (the UI's model can be switched)
+            if info is not None and not self._compatible(info):
+                raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
+                                 f"{self.served_reference}. Pick {info.base_model} in the model picker (or "
+                                 f"name it in the request), or start the app with --model {info.base_model}.")
+            with self.loaded.engine.adapter(info):
+                yield
 
     def head(self, name: str) -> HeadModel:
         """The encoder + trained head of a head adapter, loaded once."""

@@ -83,9 +83,13 @@ class ChatEngine:
 
     def __init__(self, loaded: LoadedModel, adapters=None):
         self.loaded = loaded
-        self.tokenizer = loaded.tokenizer
         self.adapters = adapters
         """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
+
+    @property
+    def tokenizer(self):
+        """The served model's tokenizer (read each time: the UI's model can be switched)."""
+        return self.loaded.tokenizer
 
     def conversation(self, message: str, history: list[Message], system_prompt: str = "") -> list[Message]:
         """System prompt + prior turns + the new user message, as plain-text messages."""

@@ -1,21 +1,24 @@
-"""An OpenAI-compatible API at ``/v1``, beside the UI on the same server and the same loaded model.
+"""An OpenAI-compatible API at ``/v1``, beside the UI on the same server and the same pool of models.
 
     from openai import OpenAI
     client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="unused")
     client.chat.completions.create(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Hi"}])
 
-Routes: ``GET /v1/models`` (the served model and each generative adapter, as its own model id),
+Routes: ``GET /v1/models`` (the model list, ``assistant.core.model_catalog``: loaded models first, each followed
+by its generative adapters as model ids of their own; name, format, size, quantization, license, loaded, usable
+and why not), where a request's ``model`` loads that model on demand (``assistant.model_pool``),
 ``POST /v1/chat/completions`` (streamed as server-sent events or not; temperature, top_p, max_tokens,
 stop, seed; ``tools`` + ``tool_choice``; ``response_format`` json_object / json_schema),
 ``POST /v1/completions`` (raw text, no chat template) and ``POST /v1/embeddings`` (MiniLM).
-Requests run on the same model lock as the UI's, one computation at a time. Tool arguments and JSON
+Requests run on their model's lock, shared with the UI's, one computation per model at a time. Tool arguments and JSON
 replies are constrained to their schema by llama.cpp's grammar sampler, so even the 135M model
 cannot produce broken JSON; schemas are bounded first (``assistant.core.engines.json_schema_limits``:
 size, depth, lengths, enum sizes) and their grammars built before the request waits for the model
 lock. ``n`` must be 1 and ``stream`` a boolean. A client that disconnects stops its generation at the
 next token. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is required (any case of
-"Bearer"). Errors are OpenAI-style objects: 400 bad request, 401 bad key, 404 unknown model,
-413 body over 8 MiB.
+"Bearer"). Errors are OpenAI-style objects: 400 bad request (also: a model that cannot be used, would not
+fit, or lies outside the models folder), 401 bad key, 404 unknown model, 413 body over 8 MiB, 500 a model that
+failed to load.
 
 This module is the logic (``OpenAIService``); ``assistant.openai_requests`` reads request bodies and
 ``assistant.openai_routes`` wires the service to FastAPI.
@@ -35,6 +38,7 @@ from assistant.chat import ChatEngine
 from assistant.core.engines.json_grammar import schema_grammar
 from assistant.core.engines.json_schema_limits import check_schema
 from assistant.core.errors import InputError, UserError
+from assistant.model_pool import ModelPool, ServedModel
 from assistant.openai_requests import (ApiError, chat_messages, parse_call, sampling, stop_sequences, streams,
                                        tool_choice, tool_schema, tools_prompt)
 
@@ -44,8 +48,8 @@ EMBEDDING_MODEL = "minilm-l6-v2"
 class OpenAIService:
     """The logic behind the routes, without the web framework (``routes`` wires it to FastAPI)."""
 
-    def __init__(self, engine: ChatEngine, model_id: str, api_keys: list[str] | None = None):
-        self.engine, self.model_id = engine, model_id
+    def __init__(self, pool: ModelPool, api_keys: list[str] | None = None):
+        self.pool = pool
         self.api_keys = [key.encode() for key in (api_keys or []) if key]
 
     def check_key(self, authorization: str | None) -> None:
@@ -59,30 +63,68 @@ class OpenAIService:
                                 "ASSISTANT_API_KEYS.", kind="invalid_api_key", code="invalid_api_key")
 
     def model_ids(self) -> list[str]:
-        adapters = self.engine.adapters
-        extra = adapters.adapter_names() if adapters is not None else []
-        return [self.model_id, *extra]
+        return [item["id"] for item in self.models()["data"]]
 
     def models(self) -> dict:
-        now = int(time.time())
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": now,
-                                            "owned_by": "assistant-studio"} for name in self.model_ids()]}
+        """The model list (loaded models first, then the rest of ``ModelCatalog.entries``), each loaded model's
+        adapters after it as models of their own."""
+        now, loaded = int(time.time()), self.pool.loaded()
+        entries = {entry.id: entry for entry in self.pool.catalog.entries()}
+        for served in loaded:
+            entries.setdefault(served.entry.id, served.entry)
+        order = [s.entry.id for s in loaded] + [i for i in entries if i not in {s.entry.id for s in loaded}]
+        data = []
+        for model_id in order:
+            entry = entries[model_id]
+            data.append({"id": model_id, "object": "model", "created": now, "owned_by": "assistant-studio",
+                         "name": entry.name, "source": entry.source, "format": entry.format,
+                         "size_bytes": entry.size_bytes, "quantization": entry.quantization,
+                         "license": entry.license, "loaded": model_id in self.pool.loaded_ids(),
+                         "usable": entry.usable, "problem": entry.problem})
+            served = next((s for s in loaded if s.entry.id == model_id), None)
+            adapters = served.engine.adapters if served is not None else None
+            for name in adapters.adapter_names() if adapters is not None else []:
+                data.append({"id": name, "object": "model", "created": now, "owned_by": "assistant-studio",
+                             "name": name, "format": "adapter", "base": model_id, "loaded": True, "usable": True})
+        return {"object": "list", "data": data}
 
-    def _adapter_for(self, model) -> str | None:
+    def _route(self, model) -> tuple[ServedModel, str | None]:
+        """(the served model a request names, the adapter it names or None), loading the model if needed."""
         if not isinstance(model, str) or not model:
             raise ApiError(400, "'model' is required: one of the ids GET /v1/models lists.", param="model")
-        if model == self.model_id:
+        try:
+            return self.pool.get(model), None
+        except InputError as exc:
+            refused = exc
+        except UserError as exc:  # the model exists but failed to load
+            raise ApiError(500, str(exc), param="model") from None
+        adapter = self._adapter_base(model)
+        if adapter is None:
+            status = 404 if "does not exist here" in str(refused) else 400
+            raise ApiError(status, str(refused), param="model", code="model_not_found" if status == 404 else None)
+        try:
+            return self.pool.get(adapter), model
+        except UserError as exc:
+            raise ApiError(400, f"The adapter {model!r} was trained on {adapter!r}, which cannot be served: {exc}",
+                           param="model") from None
+
+    def _adapter_base(self, name: str) -> str | None:
+        """The base model of the generative adapter ``name``, when there is one."""
+        loaded = self.pool.loaded()
+        for served in loaded:
+            adapters = served.engine.adapters
+            if adapters is not None and name in adapters.adapter_names():
+                return served.entry.id
+        runtime = loaded[0].engine.adapters if loaded else None
+        info = next((i for i in runtime.store.list() if i.name == name), None) if runtime is not None else None
+        if info is None or info.broken or info.kind != "causal-lm-lora":
             return None
-        if model in self.model_ids():
-            return model
-        raise ApiError(404, f"The model {model[:80]!r} does not exist here; GET /v1/models lists the ones that do.",
-                       param="model", code="model_not_found")
+        return info.base_model
 
     def chat(self, body: dict, stop_event: threading.Event | None = None) -> tuple[dict | None, Iterator[str] | None]:
         """(response, None) or, for ``stream``, (None, server-sent event lines). Setting ``stop_event`` (the
         client went away) ends the generation at the next token."""
         stop_event = stop_event or threading.Event()
-        adapter = self._adapter_for(body.get("model"))
         messages = chat_messages(body)
         choice = tool_choice(body)
         stream = streams(body)
@@ -94,35 +136,38 @@ class OpenAIService:
         response_schema = self._response_schema(body.get("response_format"))
         calls_tool = schema is not None and choice != "auto"
         settings = sampling(body, schema if calls_tool else response_schema)
-        self._check_schema(settings.json_schema, "tools" if calls_tool else "response_format")
         stops = stop_sequences(body.get("stop"))
         if stream and calls_tool:
             raise ApiError(400, "Streaming a required tool call is not supported; send stream=false.", param="stream")
+        served, adapter = self._route(body.get("model"))
+        engine = served.engine
+        self._check_schema(engine, settings.json_schema, "tools" if calls_tool else "response_format")
         try:
-            ids, _ = self.engine.prompt_ids(messages, settings.max_new_tokens)
+            ids, _ = engine.prompt_ids(messages, settings.max_new_tokens)
         except InputError as exc:
             raise ApiError(400, str(exc), param="messages") from None
         meta = {"id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "model": body["model"]}
         if stream:
-            return None, self._chat_events(ids, settings, stops, adapter, meta, stop_event)
-        text, finish = self._complete(ids, settings, stops, adapter, stop_event)
+            return None, self._chat_events(engine, ids, settings, stops, adapter, meta, stop_event)
+        text, finish = self._complete(engine, ids, settings, stops, adapter, stop_event)
         message = {"role": "assistant", "content": text}
         if schema is not None:
             call = parse_call(text, tool_names)
             if call is not None:
                 message = {"role": "assistant", "content": None, "tool_calls": [call]}
                 finish = "tool_calls"
-        usage = self._usage(ids, text)
+        usage = self._usage(engine, ids, text)
         return {**meta, "object": "chat.completion", "choices": [{"index": 0, "message": message,
                                                                     "finish_reason": finish}], "usage": usage}, None
 
-    def _check_schema(self, schema: dict | None, param: str) -> None:
+    @staticmethod
+    def _check_schema(engine: ChatEngine, schema: dict | None, param: str) -> None:
         """Refuse a schema over the limits (``json_schema_limits``) and, on llama.cpp, build its grammar now: before
         the request waits for the model lock, so the engine finds it cached."""
         if schema is None:
             return
         try:
-            if self.engine.loaded.engine_name == "llama.cpp":
+            if engine.loaded.engine_name == "llama.cpp":
                 schema_grammar(schema)
             else:
                 check_schema(schema)
@@ -145,16 +190,18 @@ class OpenAIService:
                             "{\"type\": \"json_schema\", \"json_schema\": {\"name\", \"schema\"}}.",
                        param="response_format")
 
-    def _usage(self, ids: list[int], text: str) -> dict:
-        completion = len(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+    @staticmethod
+    def _usage(engine: ChatEngine, ids: list[int], text: str) -> dict:
+        completion = len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
         return {"prompt_tokens": len(ids), "completion_tokens": completion, "total_tokens": len(ids) + completion}
 
-    def _pieces(self, ids, settings, stops, adapter, stop_event) -> Iterator[tuple[str, str | None]]:
+    @staticmethod
+    def _pieces(engine, ids, settings, stops, adapter, stop_event) -> Iterator[tuple[str, str | None]]:
         """(new text, finish reason) as the reply grows; the reason comes with the last piece."""
         hold = max((len(stop) - 1 for stop in stops), default=0)  # a tail that may begin a stop sequence
         sent = text = ""
         try:
-            for text in self.engine.stream_ids(ids, settings, stop_event, adapter):
+            for text in engine.stream_ids(ids, settings, stop_event, adapter):
                 cut = min((text.find(stop) for stop in stops if stop in text), default=-1)
                 if cut >= 0:
                     yield text[len(sent):max(cut, len(sent))], "stop"
@@ -166,16 +213,16 @@ class OpenAIService:
             raise ApiError(400, str(exc)) from None
         finally:
             stop_event.set()  # also when the client went away mid-stream
-        produced = len(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+        produced = len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
         yield text[len(sent):], "length" if produced >= settings.max_new_tokens else "stop"
 
-    def _complete(self, ids, settings, stops, adapter, stop_event) -> tuple[str, str]:
+    def _complete(self, engine, ids, settings, stops, adapter, stop_event) -> tuple[str, str]:
         text, finish = "", "stop"
-        for piece, reason in self._pieces(ids, settings, stops, adapter, stop_event):
+        for piece, reason in self._pieces(engine, ids, settings, stops, adapter, stop_event):
             text, finish = text + piece, reason or finish
         return text, finish
 
-    def _chat_events(self, ids, settings, stops, adapter, meta, stop_event) -> Iterator[str]:
+    def _chat_events(self, engine, ids, settings, stops, adapter, meta, stop_event) -> Iterator[str]:
         def chunk(delta: dict, finish=None) -> str:
             payload = {**meta, "object": "chat.completion.chunk",
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -184,7 +231,7 @@ class OpenAIService:
         yield chunk({"role": "assistant", "content": ""})
         try:
             finish = "stop"
-            for piece, reason in self._pieces(ids, settings, stops, adapter, stop_event):
+            for piece, reason in self._pieces(engine, ids, settings, stops, adapter, stop_event):
                 if piece:
                     yield chunk({"content": piece})
                 finish = reason or finish
@@ -194,7 +241,6 @@ class OpenAIService:
         yield "data: [DONE]\n\n"
 
     def completions(self, body: dict, stop_event: threading.Event | None = None) -> dict:
-        adapter = self._adapter_for(body.get("model"))
         prompt = body.get("prompt")
         try:
             prompt = text_arg(prompt, "prompt")
@@ -204,16 +250,18 @@ class OpenAIService:
             raise ApiError(400, "Streaming is offered on /v1/chat/completions; send stream=false here.",
                            param="stream")
         settings = sampling(body)
-        ids = list(self.engine.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        budget = self.engine.loaded.context_window - settings.max_new_tokens
+        served, adapter = self._route(body.get("model"))
+        engine = served.engine
+        ids = list(engine.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        budget = engine.loaded.context_window - settings.max_new_tokens
         if not ids or len(ids) > budget:
             raise ApiError(400, f"The prompt has {len(ids)} tokens; this model allows 1 to {budget} with "
                                 f"max_tokens={settings.max_new_tokens}.", param="prompt")
-        text, finish = self._complete(ids, settings, stop_sequences(body.get("stop")), adapter,
+        text, finish = self._complete(engine, ids, settings, stop_sequences(body.get("stop")), adapter,
                                       stop_event or threading.Event())
         return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "choices": [{"index": 0, "text": text, "finish_reason": finish,
-                                                     "logprobs": None}], "usage": self._usage(ids, text)}
+                                                     "logprobs": None}], "usage": self._usage(engine, ids, text)}
 
     def embeddings(self, body: dict) -> dict:
         from assistant.faq.embeddings import default_encoder

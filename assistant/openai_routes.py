@@ -85,7 +85,7 @@ def routes(service: OpenAIService):
             service.check_key(request.headers.get("authorization"))
         except ApiError as exc:
             return failure(exc)
-        return service.models()
+        return await run_in_threadpool(service.models)  # reads the models folder
 
     @router.post("/chat/completions")
     async def chat(request: Request):

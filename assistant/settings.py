@@ -61,6 +61,14 @@ class AppSettings:
     """A folder of documents (PDF, TXT, Markdown, HTML, DOCX) every session can ask about; indexed at start into DATA_DIR/docs_index (only new or changed files are read)."""
     qdrant_url: str = ""
     """A Qdrant server (http://host:6333) to hold the shared documents' index instead of DATA_DIR/docs_index."""
+    models_dir: str = ""
+    """A folder of chat models (.gguf files and model folders) to list and switch to without a restart; empty: DATA_DIR/models."""
+    allow_hub_models: str = ""
+    """Comma-separated hub ids (owner/repo or owner/repo/file.gguf) the model list offers and an operator may download into the models folder where the network reaches the hub; * allows any."""
+    max_loaded_models: int = 1
+    """How many chat models stay in memory at once; the least recently used is unloaded when another is loaded."""
+    max_model_memory_mb: int = 0
+    """Cap on the estimated memory of all loaded chat models, in MB; 0: what the machine has available."""
 
     ENV = {
         "model": "ASSISTANT_MODEL",
@@ -81,6 +89,10 @@ class AppSettings:
         "monitoring": "ASSISTANT_MONITORING",
         "docs_dir": "ASSISTANT_DOCS_DIR",
         "qdrant_url": "ASSISTANT_QDRANT_URL",
+        "models_dir": "ASSISTANT_MODELS_DIR",
+        "allow_hub_models": "ASSISTANT_ALLOW_HUB_MODELS",
+        "max_loaded_models": "ASSISTANT_MAX_LOADED_MODELS",
+        "max_model_memory_mb": "ASSISTANT_MAX_MODEL_MEMORY_MB",
     }
 
     def __post_init__(self):
@@ -117,6 +129,13 @@ class AppSettings:
             raise InputError(f"--docs-dir '{self.docs_dir}' is not a folder: give a folder of documents, or leave it empty.")
         if self.qdrant_url and not self.qdrant_url.startswith(("http://", "https://")):
             raise InputError(f"--qdrant-url must start with http:// or https://; got '{self.qdrant_url}'.")
+        self.models_dir = str(self.models_dir or "").strip()
+        if self.models_dir and Path(self.models_dir).expanduser().exists() and not Path(self.models_dir).expanduser().is_dir():
+            raise InputError(f"--models-dir '{self.models_dir}' is a file: give a folder (it is created when missing).")
+        self.allow_hub_models = str(self.allow_hub_models or "").strip()
+        self.max_loaded_models = number_arg(self.max_loaded_models, "--max-loaded-models", 1, 16, integer=True)
+        self.max_model_memory_mb = number_arg(self.max_model_memory_mb, "--max-model-memory-mb", 0, 16_777_216,
+                                              integer=True)
         for name in ("trust_remote_code", "monitoring"):
             if isinstance(getattr(self, name), str):
                 setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))
@@ -126,6 +145,17 @@ class AppSettings:
         from assistant.core.runtime import Runtime
 
         return Runtime(self.device, self.cache_dir, bool(self.trust_remote_code), self.data_dir)
+
+    def models_path(self) -> Path:
+        """The models folder: ``--models-dir``, or DATA_DIR/models."""
+        return Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
+
+    def catalog(self):
+        """The one list of chat models (``assistant.core.model_catalog``) these settings describe."""
+        from assistant.core.model_catalog import ModelCatalog
+
+        hub_ids = tuple(part for part in self.allow_hub_models.split(",") if part.strip())
+        return ModelCatalog(self.models_path(), self.cache_dir, self.model, hub_ids)
 
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]

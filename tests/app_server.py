@@ -1,5 +1,6 @@
-"""Start ``app.py`` in a subprocess on a free loopback port and wait until it serves (``running_app``), or serve
-a ``gr.Blocks`` built by the test in this process (``serving``)."""
+"""Start ``app.py`` in a subprocess on a free loopback port and wait until it serves (``running_app``), run the
+same app in this process (``app_in_process``: app.py's own services and web app, no start-up of a new Python),
+or serve a ``gr.Blocks`` built by the test in this process (``serving``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -67,3 +69,43 @@ def running_app(*args: str, timeout: float = 240, env: dict | None = None):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def serving_asgi(app):
+    """Yield the base URL (``http://127.0.0.1:PORT``) of the ASGI ``app`` served by uvicorn in a thread."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=3))
+    thread = threading.Thread(target=server.run, name="test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@contextmanager
+def app_in_process(*args: str):
+    """Yield (base URL ending in ``/``, the services) of the app as ``python app.py ARGS`` builds it, in this
+    process; stop it afterwards."""
+    import app as app_module
+    from assistant.settings import AppSettings
+    from assistant.ui.app_ui import build_app, i18n
+
+    settings = AppSettings.from_cli_and_env(list(args))
+    services = app_module.load_services(settings)
+    try:
+        demo = build_app(services)
+        with serving_asgi(app_module.web_app(demo, services, settings, i18n())) as url:
+            yield url + "/", services
+    finally:
+        services.jobs.close()

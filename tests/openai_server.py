@@ -1,38 +1,41 @@
-"""Serve the ``/v1`` routes of an ``OpenAIService`` on a loaded model in this process (uvicorn in a thread), so a
+"""Serve the ``/v1`` routes of an ``OpenAIService`` on a loaded model (or a pool of models) in this process (uvicorn in a thread), so a
 test can send hostile bodies over real HTTP and also look at the model lock while requests run."""
 
 from __future__ import annotations
 
-import threading
-import time
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 
-from tests.app_server import free_port
+from tests.app_server import serving_asgi
 
 
 @contextmanager
 def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | None = None):
     """Yield the base URL (ending in ``/v1``) of the API on ``loaded``; stop the server afterwards."""
-    import uvicorn
+    from assistant.chat import ChatEngine
+    from assistant.core.model_catalog import ModelCatalog, ModelEntry
+    from assistant.model_pool import ModelPool, ServedModel
+
+    def refuse(entry):
+        raise AssertionError(f"this test server serves only {model_id}; it was asked to load {entry.id}")
+
+    pool = ModelPool(ModelCatalog(Path(tempfile.mkdtemp(prefix="no-models-"))), refuse)
+    pool.adopt(ServedModel(ModelEntry(model_id, loaded.name, "--model", "test", loaded.location), loaded,
+                           ChatEngine(loaded)))
+    with serving_pool(pool, api_keys) as url:
+        yield url
+
+
+@contextmanager
+def serving_pool(pool, api_keys: list[str] | None = None):
+    """Yield the base URL (ending in ``/v1``) of the API on a ``ModelPool``; stop the server afterwards."""
     from fastapi import FastAPI
 
-    from assistant.chat import ChatEngine
     from assistant.openai_api import OpenAIService
     from assistant.openai_routes import routes
 
     app = FastAPI()
-    app.include_router(routes(OpenAIService(ChatEngine(loaded), model_id, api_keys)))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="test-api-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test API server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    app.include_router(routes(OpenAIService(pool, api_keys)))
+    with serving_asgi(app) as url:
+        yield url + "/v1"

@@ -1,4 +1,4 @@
-"""An operator password locks training and adapter management; chat stays open."""
+"""An operator password locks training, adapter management and the model picker; chat stays open."""
 
 import pytest
 
@@ -14,6 +14,10 @@ def test_training_renders_only_after_the_operator_password(tmp_path):
         page = browser.new_page()
         page.goto(url)
         page.locator("#chat-input").wait_for()
+        page.locator("#model-picker input").click()  # the model everyone uses: switched only when unlocked
+        page.get_by_role("option", name="Qwen2.5-Coder").click()
+        page.get_by_text("Only the operator can switch").first.wait_for(timeout=15000)
+        assert "SmolLM2" in page.locator("#loaded-models").inner_text()
         page.get_by_role("tab", name="Fine-tune").click()
         page.get_by_text("locked by the operator").wait_for(timeout=15000)
         assert page.locator("#ft-start").count() == 0, "the training form must not exist while locked"

@@ -57,7 +57,9 @@ def client(server):
 
 
 def test_models_lists_the_served_model_and_each_adapter(client):
-    assert [m.id for m in client.models.list().data] == [MODEL, "api-lora"]
+    listed = client.models.list().data
+    assert [m.id for m in listed][:2] == [MODEL, "api-lora"]  # the loaded model first, its adapters after it
+    assert "qwen2.5-coder-0.5b-instruct" in [m.id for m in listed] and listed[0].loaded
 
 
 def test_streamed_text_equals_the_plain_greedy_reply_and_usage_counts(client):
@@ -152,4 +154,4 @@ def test_api_keys_are_required_when_set(tmp_path):
         assert httpx.get(url + "v1/models").status_code == 401
         assert httpx.get(url + "v1/models", headers={"authorization": "bearer k1"}).status_code == 200  # any case
         good = openai.OpenAI(base_url=url + "v1", api_key="k2", max_retries=0)
-        assert [m.id for m in good.models.list().data] == [MODEL]
+        assert [m.id for m in good.models.list().data if m.loaded] == [MODEL]

@@ -29,6 +29,9 @@ def test_environment_fills_what_flags_leave_out_and_flags_win():
     ({"port": 70000}, "between 1 and 65535"),
     ({"device": "tpu"}, "--device"),
     ({"model": "  "}, "--model is empty"),
+    ({"max_loaded_models": 0}, "--max-loaded-models"),
+    ({"max_model_memory_mb": -1}, "--max-model-memory-mb"),
+    ({"models_dir": __file__}, "--models-dir"),
 ])
 def test_invalid_values_name_the_flag(kwargs, fragment):
     with pytest.raises(InputError, match=fragment):

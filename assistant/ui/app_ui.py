@@ -10,7 +10,7 @@ import gradio as gr
 from assistant.adapter_runtime import AdapterRuntime
 from assistant.chat import ChatEngine
 from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab, finetune_labels,
-                          ner_tab, empty_states, quickstart, translate_tab)
+                          model_picker, ner_tab, empty_states, quickstart, translate_tab)
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picker_choices
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: importing these here would load training 
     from assistant.tasks.faq import FaqRouter
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
+    from assistant.model_pool import ModelPool
 
 TITLE = "LLM Assistant Studio"
 
@@ -53,13 +54,16 @@ class Services:
     """The operator's shared documents, or None."""
     docs_limits: DocumentLimits | None = None
     """Limits for document uploads (from --max-upload-mb)."""
+    pool: ModelPool | None = None
+    """The chat models in memory and the list they come from; the model picker switches its default."""
 
 
 def i18n() -> gr.I18n:
     return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, compare_panel.TRANSLATIONS, classify_tab.TRANSLATIONS,
                       ner_tab.TRANSLATIONS,
                       translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, docs_panel.TRANSLATIONS, finetune_labels.TRANSLATIONS,
-                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS)
+                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS,
+                      model_picker.TRANSLATIONS)
 
 
 def build_app(services: Services) -> gr.Blocks:
@@ -69,14 +73,22 @@ def build_app(services: Services) -> gr.Blocks:
     # older than 6 h, so a long-running server's disk use stays bounded.
     with gr.Blocks(title=TITLE, delete_cache=(1800, 6 * 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nChat, run NLP tasks and QLoRA fine-tune 4-bit models, offline.")
-        picker = None
-        if runtime is not None:
-            picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE, label=tr("app.adapter"),
-                                 info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
+        picker = models = None
+        header = model_picker.build_header(services.pool) if services.pool is not None else None
+        unlocked = gr.State(False) if services.admin_password else None
+        with gr.Row():
+            if services.pool is not None:
+                models = model_picker.build_model_picker(services.pool)
+            if runtime is not None:
+                picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE,
+                                     label=tr("app.adapter"), info=tr("app.adapter_info"), elem_id="adapter-picker",
+                                     interactive=True)
+        if models is not None:
+            model_picker.build_download(services.pool, models, unlocked)
         uploads = docs_panel.session_state() if services.faq_kb is not None else None
         with gr.Tab(tr("app.chat"), id="chat"):
-            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
-                                    session_docs=uploads)
+            info = chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker,
+                                           agent=services.agent, session_docs=uploads)
         with gr.Tab(tr("app.classify"), id="classify"):
             classify_tab.build_classify_tab(engine.loaded, runtime, picker)
         with gr.Tab(tr("app.ner"), id="ner"):
@@ -89,13 +101,30 @@ def build_app(services: Services) -> gr.Blocks:
                 docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
         if services.jobs is not None:
             if services.admin_password:
-                _locked_training_tabs(services, picker)
+                _locked_training_tabs(services, picker, unlocked)
             else:
                 _training_ui(services, picker, in_tabs=True)
             register_training_api(services.jobs, services.admin_password)
         if picker is not None:
             demo.load(lambda current: _refreshed_picker(runtime, current), picker, picker, api_visibility="private")
+        if models is not None:
+            _wire_models(services, engine, models, header, unlocked, picker, info)
+            demo.load(lambda: model_picker.current_view(services.pool), None, [models, header],
+                      api_visibility="private")
     return demo
+
+
+def _wire_models(services: Services, engine: ChatEngine, models, header, unlocked, picker, info) -> None:
+    """After a switch: the adapter picker lists the new model's adapters, the chat line describes it."""
+    others = [info] + ([picker] if picker is not None else [])
+
+    def refresh(_info, *adapter):
+        updates = [chat_tab.model_info(engine.loaded)]
+        if picker is not None:
+            updates.append(_refreshed_picker(services.runtime, adapter[0]))
+        return updates
+
+    model_picker.wire_model_picker(models, header, services.pool, unlocked, refresh, others)
 
 
 def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
@@ -107,14 +136,15 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
     """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one."""
     from assistant.ui.finetune_tab import build_finetune_tab
 
+    bases = [e.reference for e in services.pool.catalog.entries() if e.usable] if services.pool is not None else None
     if in_tabs:
         with gr.Tab(tr("finetune.tab"), id="finetune") as finetune_page:
-            finetune = build_finetune_tab(services.jobs, services.store)
+            finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
         with gr.Tab(tr("adapters.title"), id="adapters"):
             adapters = adapters_panel.build_adapters_panel(services.store)
         finetune.refresh_adapters_on(adapters.changed.change, finetune_page.select)
     else:
-        finetune = build_finetune_tab(services.jobs, services.store)
+        finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
         with gr.Accordion(tr("adapters.title"), open=True):
             adapters = adapters_panel.build_adapters_panel(services.store)
         finetune.refresh_adapters_on(adapters.changed.change)
@@ -136,13 +166,13 @@ def _picker_after_training(services: Services, current: str, quick_job: str | No
     return _refreshed_picker(services.runtime, current), gr.skip()
 
 
-def _locked_training_tabs(services: Services, picker: gr.Dropdown | None) -> None:
-    """Fine-tune and adapter management exist (server side) only for sessions that gave the password."""
+def _locked_training_tabs(services: Services, picker: gr.Dropdown | None, unlocked: gr.State) -> None:
+    """Fine-tune and adapter management exist (server side) only for sessions that gave the password (which
+    also lets them switch the model everyone uses)."""
     from assistant.ui.admin_lock import AdminLock
 
     lock = AdminLock(services.admin_password)
     with gr.Tab(tr("finetune.tab"), id="finetune"):
-        unlocked = gr.State(False)
         with gr.Row(elem_id="admin-unlock"):
             password = gr.Textbox(label="Operator password", type="password", scale=4, elem_id="admin-password")
             unlock = gr.Button("Unlock training", scale=1, elem_id="admin-unlock-button")

@@ -58,10 +58,19 @@ def step_message(step) -> dict:
             "metadata": {"title": f"Used tool: {step.tool}" + ("" if step.ok else " (failed)"), "status": "done"}}
 
 
+def model_info(loaded) -> str:
+    """The line above the chat: model, engine, device, precision, memory, context."""
+    return (f"**Model** {loaded.name} · **engine** {loaded.engine_name} · **device** {loaded.device}"
+            f" · **precision** {loaded.precision}"
+            f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens")
+
+
 def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
-                   session_docs: gr.State | None = None) -> None:
-    """``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them)."""
-    """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
+                   session_docs: gr.State | None = None) -> gr.Markdown:
+    """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events; return the model line
+    (``model_info``), for the model picker to update after a switch.
+
+    ``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them).
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
     the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
@@ -70,12 +79,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     stops = StopSwitches()
     loaded = engine.loaded
 
-    gr.Markdown(
-        f"**Model** {loaded.name} · **engine** {loaded.engine_name} · **device** {loaded.device}"
-        f" · **precision** {loaded.precision}"
-        f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens",
-        elem_id="model-info",
-    )
+    info = gr.Markdown(model_info(loaded), elem_id="model-info")
     for notice in loaded.notices:
         gr.Markdown(f"> ⚠️ {notice}")
     chatbot = gr.Chatbot(label="Chat", height=440, elem_id="chatbot", buttons=["copy", "copy_all"],
@@ -195,3 +199,4 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown(exc) from None
 
     gr.api(agent_api, api_name="agent", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    return info

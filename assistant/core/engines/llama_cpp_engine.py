@@ -13,10 +13,10 @@ Every method expects the caller to hold ``loaded.lock`` (one context, one reques
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,7 +75,8 @@ class LlamaCppEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load '{self.path}': {exc}. The file may be damaged or of "
                                  "an architecture this llama.cpp build does not know.") from exc
-        atexit.register(self.close)
+        # Closed at exit, or as soon as the engine is collected (a model pool unloaded it): never kept alive.
+        self._closer = weakref.finalize(self, self.llm.close)
         self.metadata = dict(self.llm.metadata)
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
         self._adapters: dict[tuple[str, str], object] = {}  # (name, created) -> llama_adapter_lora pointer
@@ -94,9 +95,10 @@ class LlamaCppEngine:
         return _GGUF_FILE_TYPES.get(int(file_type), f"type {file_type}") if file_type is not None else "GGUF"
 
     def close(self) -> None:
-        llm, self.llm = getattr(self, "llm", None), None
-        if llm is not None:
-            llm.close()
+        self.llm = None
+        closer = getattr(self, "_closer", None)
+        if closer is not None:
+            closer()
 
     def is_end(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
