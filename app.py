@@ -115,7 +115,8 @@ def load_services(settings: AppSettings):
     from finetune.process_runner import process_runner
 
     loaded = load_served_model(settings.model, settings.quant, settings.device, settings.engine,
-                               settings.trust_remote_code, settings.cache_dir, settings.context, settings.serve_format)
+                               settings.trust_remote_code, settings.cache_dir, settings.context, settings.serve_format,
+                               settings.parallel or None)
     for notice in loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     store = AdapterStore(settings.data_dir / "adapters")

@@ -78,9 +78,9 @@ class AdapterRuntime:
             raise InputError(f"There is no usable adapter named {shown!r} here. Pick one from the adapter menu, "
                              "or leave it empty for the base model.") from None
 
-    @contextmanager
-    def using(self, name: str | None):
-        """Hold the model lock with ``name`` active (or no adapter) for the block."""
+    def generative(self, name: str | None):
+        """The info of the generative adapter ``name`` usable on the served model (None: the base model), for an
+        engine's ``generate(..., adapter=info)``; InputError for a head adapter or one of another base."""
         info = self.info(name)
         if info is not None and info.kind != "causal-lm-lora":
             raise InputError(f"'{info.name}' is a classifier-head adapter; pick it in the Classification "
@@ -88,6 +88,12 @@ class AdapterRuntime:
         if info is not None and not self._compatible(info):
             raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
                              f"{self.served_reference}. Start the app with --model {info.base_model}.")
+        return info
+
+    @contextmanager
+    def using(self, name: str | None):
+        """Hold the model lock with ``name`` active (or no adapter) for the block."""
+        info = self.generative(name)
         with self.loaded.lock, self.loaded.engine.adapter(info):
             yield
 

@@ -17,7 +17,9 @@ from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
 
-MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
+MODEL_QUEUE = "model"  # every event that runs the model one request at a time shares this concurrency id
+CHAT_QUEUE = "chat"
+"""Chat replies (the tab, ``/chat``, ``/agent``): as many at once as the engine decodes together (``--parallel``)."""
 
 
 class StopSwitches:
@@ -69,11 +71,14 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     """
     stops = StopSwitches()
     loaded = engine.loaded
+    at_once = loaded.engine.concurrency
 
     gr.Markdown(
         f"**Model** {loaded.name} · **engine** {loaded.engine_name} · **device** {loaded.device}"
         f" · **precision** {loaded.precision}"
-        f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens",
+        f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens"
+        f" · **replies at once** {loaded.engine.concurrency}"
+        + ("" if loaded.engine.concurrency > 1 else " (this engine answers one request at a time)"),
         elem_id="model-info",
     )
     for notice in loaded.notices:
@@ -153,13 +158,13 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     runs = []
     for trigger in (message.submit, send.click):
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
-        runs.append(staged.success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+        runs.append(staged.success(respond, inputs, chatbot, concurrency_id=CHAT_QUEUE, concurrency_limit=at_once,
                                    api_visibility="private"))
     shown_examples = examples.plain_headers(
         gr.Examples([[text] for text in examples.CHAT], inputs=[message], label=tr("chat.examples")), ["Message / 消息"])
     runs.append(shown_examples.load_input_event.then(add_user_message, [message, chatbot], [message, chatbot],
                                                      api_visibility="private")
-                .success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                .success(respond, inputs, chatbot, concurrency_id=CHAT_QUEUE, concurrency_limit=at_once,
                          api_visibility="private"))
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
     build_compare_panel(engine, MODEL_QUEUE)
@@ -176,7 +181,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         except UserError as exc:
             raise shown(exc) from exc
 
-    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(chat, api_name="chat", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     if agent is None:
         return
 
@@ -194,4 +199,4 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         except UserError as exc:
             raise shown(exc) from None
 
-    gr.api(agent_api, api_name="agent", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(agent_api, api_name="agent", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
