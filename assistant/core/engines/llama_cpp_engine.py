@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from assistant.core.engines.json_grammar import add_schema_grammar
+from assistant.core.engines.llama_cpp_sampling import sampler_chain
 from assistant.core.errors import InputError, ModelLoadError, UserError
 
 DEFAULT_CONTEXT = 4096
@@ -111,7 +111,7 @@ class LlamaCppEngine:
             # as llama-cpp-python's Llama: flash attention on the CPU sums V in f16, in an order that depends on
             # where a sequence's cells lie, so the same prompt would score differently beside other sequences
             params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-            with suppress_stdout_stderr(disable=False):  # its warning that all slots together exceed the trained context
+            with suppress_stdout_stderr(disable=False):  # its warning: all slots together exceed the trained context
                 self.ctx = _internals.LlamaContext(model=self.model, params=params, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load '{self.path}': {exc}. The file may be damaged or of "
@@ -152,40 +152,14 @@ class LlamaCppEngine:
     def is_end(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self._vocab, token))
 
-    def _sampler(self, ids: list[int], settings):
-        """A sampler chain with transformers' semantics: the repetition penalty covers every token of the prompt
-        and the reply (not llama.cpp's default window of the last 64 generated), and temperature applies before
-        top-k (50) and top-p. A ``json_schema`` allows only tokens that keep the reply valid JSON for it."""
-        from llama_cpp._internals import LlamaSampler
-
-        sampler = LlamaSampler()
-        try:
-            if settings.repetition_penalty != 1.0:
-                sampler.add_penalties(self.model.n_vocab(), self.context_window, settings.repetition_penalty, 0.0, 0.0)
-                for token in ids:
-                    sampler.accept(token)
-            if settings.json_schema is not None:
-                add_schema_grammar(sampler, self.model, settings.json_schema)
-            if settings.temperature > 0:
-                sampler.add_temp(settings.temperature)
-                sampler.add_top_k(50)
-                sampler.add_top_p(settings.top_p, 1)
-                seed = settings.seed
-                sampler.add_dist(self.lib.LLAMA_DEFAULT_SEED if seed is None else int(seed) & 0xFFFFFFFF)
-            else:
-                sampler.add_greedy()
-        except BaseException:
-            sampler.close()
-            raise
-        return sampler
-
     def _submit(self, ids: list[int], settings, stop_event: threading.Event, adapter, out=None):
         from assistant.core.engines.llama_cpp_batch import Request
 
         if not ids or len(ids) >= self.context_window:
             raise InputError(f"The prompt has {len(ids)} tokens; this model's context holds 1 to "
                              f"{self.context_window - 1} besides the reply.")
-        request = Request(list(ids), self._sampler(ids, settings), settings.max_new_tokens, stop_event, adapter)
+        sampler = sampler_chain(self.lib, self.model, ids, settings, self.context_window)
+        request = Request(list(ids), sampler, settings.max_new_tokens, stop_event, adapter)
         if out is not None:
             request.out = out
         return self.scheduler.submit(request)

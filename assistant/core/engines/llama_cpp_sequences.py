@@ -46,8 +46,8 @@ class SequenceCache:
         """A sequence for the prompt ``ids`` under ``adapter``: (seq id, tokens already in its cache).
 
         At least the last prompt token is left to evaluate (sampling needs its logits). A cached sequence the prompt
-        continues or repeats is taken over; one that shares only a prefix lends it (``seq_cp`` shares the cells, no copy) to a
-        new sequence, so another conversation's cache survives a request that shares its system prompt.
+        continues or repeats is taken over; one that shares only a prefix lends it (``seq_cp`` shares the cells, no
+        copy) to a new sequence, so another conversation's cache survives a request that shares its system prompt.
         """
         best, shared = None, 0
         for seq in self.idle:
