@@ -83,18 +83,25 @@ class AdapterRuntime:
             raise InputError(f"There is no usable adapter named {shown!r} here. Pick one from the adapter menu, "
                              "or leave it empty for the base model.") from None
 
-    @contextmanager
-    def using(self, name: str | None):
-        """Hold the model lock with ``name`` active (or no adapter) for the block."""
+    def generative(self, name: str | None):
+        """The info of the generative adapter ``name`` usable on the served model (None: the base model), for an
+        engine's ``generate(..., adapter=info)``; InputError for a head adapter or one of another base."""
         info = self.info(name)
         if info is not None and info.kind != "causal-lm-lora":
             raise InputError(f"'{info.name}' is a classifier-head adapter; pick it in the Classification "
                              "or NER tab, where it runs on its own encoder.")
-        with self.loaded.lock:  # checked on the model whose lock is held (the UI's model can be switched)
-            if info is not None and not self._compatible(info):
-                raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
-                                 f"{self.served_reference}. Pick {info.base_model} in the model picker (or "
-                                 f"name it in the request), or start the app with --model {info.base_model}.")
+        if info is not None and not self._compatible(info):
+            raise InputError(f"Adapter '{info.name}' was trained on {info.base_model}, but this app serves "
+                             f"{self.served_reference}. Pick {info.base_model} in the model picker (or "
+                             f"name it in the request), or start the app with --model {info.base_model}.")
+        return info
+
+    @contextmanager
+    def using(self, name: str | None):
+        """Hold the model lock with ``name`` active (or no adapter) for the block; the adapter is checked on the
+        model whose lock is held (the UI's model can be switched meanwhile)."""
+        with self.loaded.lock:
+            info = self.generative(name)
             with self.loaded.engine.adapter(info):
                 yield
 

@@ -1,9 +1,9 @@
 """The chat engine: template, trim to the context window, and stream tokens with a stop switch.
 
-Works without Gradio; the Chat tab and the ``/chat`` API endpoint both call it. Tokens come from
-whichever engine serves the model (``assistant.core.engines``: llama.cpp on a CPU for GGUF models,
-transformers otherwise); a worker thread holds the model lock while it decodes, and a per-request
-stop event ends the reply at the next token.
+Works without Gradio; the Chat tab, the ``/chat`` API endpoint and ``/v1`` all call it. Tokens come from
+whichever engine serves the model (``assistant.core.engines``: llama.cpp on a CPU for GGUF models, several
+replies decoded together; transformers otherwise, one at a time), and a per-request stop event ends the reply
+at the next token.
 
     python -m assistant.chat "What is LoRA?"      # one streamed reply from the default model
 """
@@ -15,9 +15,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import torch
-from transformers import TextIteratorStreamer
 
 from assistant.arguments import number_arg, text_arg
 from assistant.core.errors import InputError
@@ -79,7 +76,7 @@ def message_text(content) -> str:
 
 
 class ChatEngine:
-    """Chat on one loaded model. Generation is serialised: one model, one reply at a time."""
+    """Chat on one loaded model: as many replies at once as its engine decodes together (``concurrency``)."""
 
     def __init__(self, loaded: LoadedModel, adapters=None):
         self.loaded = loaded
@@ -160,41 +157,38 @@ class ChatEngine:
 
     def stream_ids(self, ids: list[int], settings: GenerationSettings, stop_event: threading.Event | None = None,
                    adapter: str | None = None) -> Iterator[str]:
-        """Yield the reply to the prompt ``ids`` (from ``prompt_ids``) as it grows, full text each time."""
+        """Yield the reply to the prompt ``ids`` (from ``prompt_ids``) as it grows, full text each time.
+
+        The engine's ``generate`` yields token ids (llama.cpp: this request's share of the shared batch;
+        transformers: a worker thread holding the model lock). Closing this generator (Stop, a disconnect)
+        sets ``stop_event``, which frees the request's place at the engine's next step."""
         stop_event = stop_event or threading.Event()
         if adapter and self.adapters is None:
             raise InputError("This engine serves no adapters.")
-        hold = self.adapters.using(adapter) if self.adapters is not None else self.loaded.lock
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)
-        failure: list[BaseException] = []
+        info = self.adapters.generative(adapter) if self.adapters is not None else None
+        return self._texts(self.loaded.engine.generate(ids, settings, stop_event, info), stop_event)
 
-        def run():
-            # The worker, not the consumer, holds the lock: an abandoned consumer (closed tab,
-            # cancelled request) cannot keep the model locked; the stop event ends its run.
-            try:
-                with hold:
-                    if not stop_event.is_set():
-                        streamer.put(torch.tensor(ids))  # the prompt, which the streamer skips
-                        self.loaded.engine.decode(ids, settings, stop_event,
-                                                  lambda token: streamer.put(torch.tensor([token])))
-            except BaseException as exc:  # re-raised in the consumer below
-                failure.append(exc)
-            finally:
-                streamer.end()  # unblocks the consumer, also on failure
-
-        worker = threading.Thread(target=run, name="chat-generate", daemon=True)
-        worker.start()
-        text = ""
+    def _texts(self, tokens: Iterator[int], stop_event: threading.Event) -> Iterator[str]:
+        """The growing text of ``tokens``, decoded incrementally (a window of the last tokens, as text-generation-
+        inference does, so a long reply costs O(n), and a character split over tokens waits for its last byte)."""
+        produced: list[int] = []
+        text, start, read = "", 0, 0
         try:
-            for piece in streamer:
-                if piece:
-                    text += piece
+            for token in tokens:
+                produced.append(token)
+                before = self.tokenizer.decode(produced[start:read], skip_special_tokens=True)
+                after = self.tokenizer.decode(produced[start:], skip_special_tokens=True)
+                if len(after) > len(before) and not after.endswith("\ufffd"):
+                    text += after[len(before):]
+                    start, read = read, len(produced)
                     yield text
+            before = self.tokenizer.decode(produced[start:read], skip_special_tokens=True)
+            after = self.tokenizer.decode(produced[start:], skip_special_tokens=True)
+            if len(after) > len(before):  # a last character left incomplete: shown as the tokenizer decodes it
+                yield text + after[len(before):]
         finally:
-            stop_event.set()  # a closed generator (Stop, disconnect) ends generation at the next token
-        worker.join()
-        if failure:
-            raise failure[0]
+            stop_event.set()
+            tokens.close()
 
     def reply(self, message: str, history=None, system_prompt: str = "", settings=None, adapter=None) -> str:
         """The whole reply at once (the last streamed text)."""

@@ -179,7 +179,7 @@ def model_builder(settings, store, runtime=None) -> Callable[[ModelEntry], Serve
     def build(entry: ModelEntry) -> ServedModel:
         loaded = load_served_model(entry.reference, settings.quant, settings.device, settings.engine,
                                    settings.trust_remote_code, settings.cache_dir, settings.context,
-                                   settings.serve_format)
+                                   settings.serve_format, settings.parallel or None)
         for notice in loaded.notices:
             print(f"note: {notice}", file=sys.stderr)
         adapters = AdapterRuntime(loaded, store, entry.reference, runtime or settings.runtime())

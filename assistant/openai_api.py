@@ -10,11 +10,13 @@ and why not), where a request's ``model`` loads that model on demand (``assistan
 ``POST /v1/chat/completions`` (streamed as server-sent events or not; temperature, top_p, max_tokens,
 stop, seed; ``tools`` + ``tool_choice``; ``response_format`` json_object / json_schema),
 ``POST /v1/completions`` (raw text, no chat template) and ``POST /v1/embeddings`` (MiniLM).
-Requests run on their model's lock, shared with the UI's, one computation per model at a time. Tool arguments and JSON
-replies are constrained to their schema by llama.cpp's grammar sampler, so even the 135M model
-cannot produce broken JSON; schemas are bounded first (``assistant.core.engines.json_schema_limits``:
-size, depth, lengths, enum sizes) and their grammars built before the request waits for the model
-lock. ``n`` must be 1 and ``stream`` a boolean. A client that disconnects stops its generation at the
+Requests run on the model they name (loaded on demand, see ``assistant.model_pool``), shared with the UI: on
+llama.cpp they join its batch (``--parallel`` replies decoded together, the rest waiting in order), on
+transformers they take the model lock one at a time. Tool arguments and JSON replies are constrained to their
+schema by llama.cpp's grammar sampler (one per request), so even the 135M model cannot produce broken JSON;
+schemas are bounded first (``assistant.core.engines.json_schema_limits``: size, depth, lengths, enum sizes) and
+their grammars built before the request waits for the model. ``n`` must be 1 and ``stream`` a boolean. A client
+that disconnects stops its generation at the
 next token. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is required (any case of
 "Bearer"). Errors are OpenAI-style objects: 400 bad request (also: a model that cannot be used, would not
 fit, or lies outside the models folder), 401 bad key, 404 unknown model, 413 body over 8 MiB, 500 a model that

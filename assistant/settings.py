@@ -37,6 +37,8 @@ class AppSettings:
     """llama.cpp only: auto (serve a Q4_0 copy made once in the cache where llama.cpp runs it faster on this CPU; the shipped file stays the source of truth) or shipped (the file as it is)."""
     context: int = 4096
     """Context window (tokens) the llama.cpp engine allocates, at most the model's own; its KV cache is reserved up front."""
+    parallel: int = 0
+    """llama.cpp only: replies decoded together in one batch (users served at once); 0 picks two per core, at most 8 and at most 16384 // context. The transformers engine serves one at a time."""
     host: str = "127.0.0.1"
     """Interface to listen on; 0.0.0.0 to serve other machines (set in the Docker image)."""
     port: int = 7860
@@ -77,6 +79,7 @@ class AppSettings:
         "device": "ASSISTANT_DEVICE",
         "serve_format": "ASSISTANT_SERVE_FORMAT",
         "context": "ASSISTANT_CONTEXT",
+        "parallel": "ASSISTANT_PARALLEL",
         "host": "GRADIO_SERVER_NAME",
         "port": "GRADIO_SERVER_PORT",
         "cache_dir": "ASSISTANT_CACHE_DIR",
@@ -114,6 +117,7 @@ class AppSettings:
         if not 1 <= self.port <= 65535:
             raise InputError(f"--port must be between 1 and 65535; got {self.port}.")
         self.context = number_arg(self.context, "--context", 256, 1_048_576, integer=True)
+        self.parallel = number_arg(self.parallel, "--parallel", 0, 64, integer=True)
         self.cache_dir = Path(self.cache_dir).expanduser()
         self.data_dir = Path(self.data_dir).expanduser()
         try:

@@ -7,6 +7,7 @@ fine-tune runs, bounded in requests and time. Reports completed requests, errors
 It starts its own app on a free 127.0.0.1 port (embedded model, default engine) and, unless told not to,
 a QLoRA fine-tune (``python -m finetune``, a few dozen steps) beside it, so chat competes with
 training for the CPU exactly as on a shared server. Each user mixes /chat, /classify and /faq.
+Streaming chats alone (tok/s, TTFT with 1-8 users, llama.cpp's batch against one at a time): bench/chat_load.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A ``/v1`` client that goes away stops its generation, and JSON grammars are bounded and built before the model
-lock: on the embedded SmolLM2 GGUF (llama.cpp), served in this process so the tests can watch the model lock.
+is needed: on the embedded SmolLM2 GGUF (llama.cpp), served in this process so the tests can watch the engine's
+batch (``scheduler.busy()``: requests running or waiting) and hold its context lock (no batch step can run).
 
 A reply constrained to ten 1000-character strings cannot end early (the grammar forbids the end token), so a
-generation that ignored a disconnect would hold the lock for thousands of tokens, far beyond the bounds here.
+generation that ignored a disconnect would stay in the batch for thousands of tokens, far beyond the bounds here.
 
     pytest tests/test_openai_disconnect.py -q -m real
 """
@@ -24,7 +25,7 @@ STORY = [{"role": "user", "content": "Write ten long paragraphs about cats."}]
 HI = [{"role": "user", "content": "Hi"}]
 LONG = {"type": "json_schema", "json_schema": {"name": "paragraphs", "schema": {
     "type": "array", "items": {"type": "string", "minLength": 1000}, "minItems": 10, "maxItems": 10}}}
-RELEASED_WITHIN = 10.0  # seconds after a disconnect; ignoring it would hold the lock for ~2,500 tokens
+RELEASED_WITHIN = 10.0  # seconds after a disconnect; ignoring it would decode ~2,500 tokens more
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +55,14 @@ def long_stream(client):
 
 
 def model_busy(loaded) -> bool:
-    if loaded.lock.acquire(blocking=False):
-        loaded.lock.release()
-        return False
-    return True
+    return loaded.engine.scheduler.busy() > 0
 
 
 def assert_released(loaded) -> None:
-    started = time.monotonic()
-    assert loaded.lock.acquire(timeout=RELEASED_WITHIN), "the abandoned generation still holds the model"
-    loaded.lock.release()
-    assert time.monotonic() - started < RELEASED_WITHIN
+    deadline = time.monotonic() + RELEASED_WITHIN
+    while model_busy(loaded) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not model_busy(loaded), "the abandoned generation is still in the batch"
 
 
 def test_closing_a_stream_frees_the_model_for_the_next_request(client, loaded):
@@ -82,7 +80,7 @@ def test_closing_a_stream_frees_the_model_for_the_next_request(client, loaded):
 
 
 def test_streams_closed_while_waiting_for_the_model_never_run(client, loaded):
-    loaded.lock.acquire()  # the model is busy: the three streams queue behind it
+    loaded.engine.lock.acquire()  # the model is busy: the three streams queue behind it
     try:
         streams = [long_stream(client) for _ in range(3)]
         for stream in streams:
@@ -91,7 +89,7 @@ def test_streams_closed_while_waiting_for_the_model_never_run(client, loaded):
             stream.close()
         time.sleep(1.0)  # the server sees the three disconnects
     finally:
-        loaded.lock.release()
+        loaded.engine.lock.release()
     assert_released(loaded)
     started = time.monotonic()
     client.chat.completions.create(model=MODEL, messages=HI, max_tokens=2, temperature=0)
@@ -124,7 +122,7 @@ def test_a_valid_schema_is_converted_while_another_request_holds_the_model(api, 
             "temperature": 0, "response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
     before = _grammar_for.cache_info().misses
     replies = []
-    loaded.lock.acquire()
+    loaded.engine.lock.acquire()
     try:
         caller = threading.Thread(target=lambda: replies.append(httpx.post(api + "/chat/completions", json=body,
                                                                            timeout=120)))
@@ -135,13 +133,13 @@ def test_a_valid_schema_is_converted_while_another_request_holds_the_model(api, 
         assert _grammar_for.cache_info().misses > before, "the grammar waits for the model lock"
         assert not replies
     finally:
-        loaded.lock.release()
+        loaded.engine.lock.release()
     caller.join(timeout=120)
     assert replies[0].status_code == 200 and replies[0].json()["choices"][0]["message"]["content"].startswith("{")
 
 
 def test_over_limit_schemas_are_refused_while_the_model_is_busy(client, loaded):
-    loaded.lock.acquire()
+    loaded.engine.lock.acquire()
     try:
         started = time.monotonic()
         for schema in ({"type": "string", "minLength": 1_000_000_000}, {"enum": list(range(20_000))}):
@@ -150,7 +148,7 @@ def test_over_limit_schemas_are_refused_while_the_model_is_busy(client, loaded):
                     "type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
         assert time.monotonic() - started < 10
     finally:
-        loaded.lock.release()
+        loaded.engine.lock.release()
 
 
 def test_a_grammar_llama_cpp_cannot_parse_is_a_400_not_a_crash(client):

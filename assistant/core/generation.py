@@ -75,7 +75,7 @@ def generate_batch(
     progress: Progress | None = None,
 ) -> list[str]:
     """Greedy replies to many chat prompts, in input order: batched (left-padded) on the transformers
-    engine, one after another on llama.cpp (where a shared prompt prefix stays in the KV cache).
+    engine, decoded together in the engine's running batch on llama.cpp (beside other users' chats).
 
     Prompts are sorted by length so a batch wastes little on padding. Raises InputError if a
     prompt does not fit the context window (checked for all before any generation starts).

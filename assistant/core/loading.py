@@ -70,9 +70,11 @@ class LoadedModel:
         return self.engine.name
 
     def describe(self) -> str:
-        """One line for the UI header: name, engine, device, precision, memory."""
+        """One line for the UI header: name, engine, device, precision, memory, replies decoded at once."""
+        at_once = self.engine.concurrency
         return (f"{self.name} · {self.engine_name} · {self.device} · {self.precision} · "
-                f"{human_bytes(self.footprint_bytes)}")
+                f"{human_bytes(self.footprint_bytes)} · "
+                + (f"{at_once} replies at once" if at_once > 1 else "one reply at a time"))
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -202,7 +204,7 @@ def llama_cpp_unavailable(gguf: Path, cache_dir: Path | None = None) -> str | No
 
 
 def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None,
-                   context: int | None = None, serve_format: str = "auto") -> LoadedModel:
+                   context: int | None = None, serve_format: str = "auto", parallel: int | None = None) -> LoadedModel:
     """The GGUF file ``gguf`` on the llama.cpp engine, with its Hugging Face tokenizer. llama.cpp decodes
     with the prepared copy where ``serve_format`` asks for it and it pays (``assistant.core.gguf.prepared``);
     ``location`` stays the shipped file, the source of truth for adapters, training and export."""
@@ -213,7 +215,7 @@ def load_llama_cpp(gguf: Path, display_name: str, cache_dir: Path | None = None,
     tokenizer = gguf_tokenizer(gguf, cache_dir)
     notices = _ensure_chat_template(tokenizer, display_name)
     served = prepared_gguf(gguf, cache_dir or default_cache_dir(), serve_format)
-    engine = LlamaCppEngine(served, tokenizer, context=context)
+    engine = LlamaCppEngine(served, tokenizer, context=context, parallel=parallel)
     return LoadedModel(model=None, tokenizer=tokenizer, name=display_name, location=str(gguf), device="cpu",
                        precision=Precision(engine.precision, gguf=True, prepared=served != gguf),
                        footprint_bytes=served.stat().st_size,
@@ -229,6 +231,7 @@ def load_served_model(
     cache_dir: Path | None = None,
     context: int | None = None,
     serve_format: str = "auto",
+    parallel: int | None = None,
 ) -> LoadedModel:
     """The model the app serves, on the engine ``engine`` asks for (``auto``: llama.cpp when it can).
 
@@ -250,7 +253,7 @@ def load_served_model(
         reason = llama_cpp_unavailable(gguf, cache_dir)
         if reason is None:
             try:
-                return load_llama_cpp(gguf, display_name, cache_dir, context, serve_format)
+                return load_llama_cpp(gguf, display_name, cache_dir, context, serve_format, parallel)
             except ModelLoadError as exc:
                 reason = str(exc)
         notices.append(f"{reason}; serving with transformers instead.")

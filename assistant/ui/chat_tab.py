@@ -17,7 +17,9 @@ from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
 
-MODEL_QUEUE = "model"  # every event that runs the model shares this concurrency id
+MODEL_QUEUE = "model"  # every event that runs the model one request at a time shares this concurrency id
+CHAT_QUEUE = "chat"
+"""Chat replies (the tab, ``/chat``, ``/agent``): as many at once as the engine decodes together (``--parallel``)."""
 
 
 class StopSwitches:
@@ -59,10 +61,12 @@ def step_message(step) -> dict:
 
 
 def model_info(loaded) -> str:
-    """The line above the chat: model, engine, device, precision, memory, context."""
+    """The line above the chat: model, engine, device, precision, memory, context, replies decoded at once."""
+    at_once = loaded.engine.concurrency
     return (f"**Model** {loaded.name} · **engine** {loaded.engine_name} · **device** {loaded.device}"
             f" · **precision** {loaded.precision}"
-            f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens")
+            f" · **memory** {human_bytes(loaded.footprint_bytes)} · **context** {loaded.context_window} tokens"
+            f" · **replies at once** {at_once}" + ("" if at_once > 1 else " (this engine answers one request at a time)"))
 
 
 def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
@@ -78,6 +82,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     """
     stops = StopSwitches()
     loaded = engine.loaded
+    at_once = loaded.engine.concurrency
 
     info = gr.Markdown(model_info(loaded), elem_id="model-info")
     for notice in loaded.notices:
@@ -157,13 +162,13 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     runs = []
     for trigger in (message.submit, send.click):
         staged = trigger(add_user_message, [message, chatbot], [message, chatbot], api_visibility="private")
-        runs.append(staged.success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+        runs.append(staged.success(respond, inputs, chatbot, concurrency_id=CHAT_QUEUE, concurrency_limit=at_once,
                                    api_visibility="private"))
     shown_examples = examples.plain_headers(
         gr.Examples([[text] for text in examples.CHAT], inputs=[message], label=tr("chat.examples")), ["Message / 消息"])
     runs.append(shown_examples.load_input_event.then(add_user_message, [message, chatbot], [message, chatbot],
                                                      api_visibility="private")
-                .success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                .success(respond, inputs, chatbot, concurrency_id=CHAT_QUEUE, concurrency_limit=at_once,
                          api_visibility="private"))
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
     build_compare_panel(engine, MODEL_QUEUE)
@@ -180,7 +185,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         except UserError as exc:
             raise shown(exc) from exc
 
-    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(chat, api_name="chat", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     if agent is None:
         return
 
@@ -198,5 +203,5 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         except UserError as exc:
             raise shown(exc) from None
 
-    gr.api(agent_api, api_name="agent", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(agent_api, api_name="agent", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     return info

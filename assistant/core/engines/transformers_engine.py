@@ -1,11 +1,13 @@
 """The transformers engine: a (bitsandbytes-quantized or float) ``PreTrainedModel`` with PEFT adapters.
 
 Serves CUDA, models llama.cpp cannot load, and ``--engine transformers``; training and evaluation
-always use it. Every method expects the caller to hold ``loaded.lock`` (``assistant.core.engines`` says why).
+always use it. One request at a time: ``generate`` decodes on a thread of its own holding ``loaded.lock``;
+every other method expects the caller to hold it (``assistant.core.engines`` says why).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -15,6 +17,10 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from assistant.core.errors import InputError, UserError
+
+
+NO_GRAMMARS = ("JSON-constrained replies (tools, response_format) need the llama.cpp engine; this app serves with "
+               "transformers. Start it with a GGUF model on a CPU, or --engine llama.cpp.")
 
 
 class _StopOnEvent(StoppingCriteria):
@@ -55,6 +61,8 @@ class _TokenCallback(BaseStreamer):
 
 class TransformersEngine:
     name = "transformers"
+    concurrency = 1
+    """Requests decoded at once: ``generate`` runs one after another."""
 
     def __init__(self, loaded):
         self.loaded = loaded  # not the model itself: attaching the first adapter wraps it in a PeftModel
@@ -74,8 +82,7 @@ class TransformersEngine:
     def decode(self, ids: list[int], settings, stop_event: threading.Event, on_token: Callable[[int], None]) -> None:
         """Sample a reply to ``ids`` with ``settings`` (GenerationSettings), calling ``on_token`` per token."""
         if settings.json_schema is not None:
-            raise InputError("JSON-constrained replies (tools, response_format) need the llama.cpp engine; this app "
-                             "serves with transformers. Start it with a GGUF model on a CPU, or --engine llama.cpp.")
+            raise InputError(NO_GRAMMARS)
         input_ids = torch.tensor([ids], device=self.loaded.model.device)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
@@ -88,6 +95,40 @@ class TransformersEngine:
                 pad_token_id=self.loaded.tokenizer.pad_token_id,
                 **settings.generate_kwargs(),
             )
+
+    def generate(self, ids: list[int], settings, stop_event: threading.Event | None = None, adapter=None):
+        """Token ids of a reply to ``ids`` under ``adapter`` (an adapter's info, or None), one request at a time:
+        ``generate`` runs on a worker thread that holds ``loaded.lock``. Closing the generator (or setting
+        ``stop_event``) ends the worker at the next token, so an abandoned reader never keeps the model locked."""
+        stop_event = stop_event or threading.Event()
+        tokens: queue.SimpleQueue = queue.SimpleQueue()
+        end = object()
+
+        def run():
+            try:
+                with self.loaded.lock, self.adapter(adapter):
+                    if not stop_event.is_set():
+                        self.decode(ids, settings, stop_event, tokens.put)
+            except BaseException as exc:  # re-raised in the reader below
+                tokens.put(exc)
+            finally:
+                tokens.put(end)
+
+        if settings.json_schema is not None:
+            raise InputError(NO_GRAMMARS)
+
+        def read():
+            worker = threading.Thread(target=run, name="transformers-generate", daemon=True)
+            worker.start()
+            try:
+                while (item := tokens.get()) is not end:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            finally:
+                stop_event.set()
+
+        return read()
 
     def greedy(self, prompts: Sequence[list[int]], max_new_tokens: int,
                stop: Callable[[str], bool] | None = None) -> list[str]:
