@@ -166,3 +166,23 @@ def lora_info(tiny, tmp_path_factory):
                        data_dir=str(data_dir)))
     return AdapterStore(data_dir / "adapters").get("sentiment")
 
+
+
+def test_an_unloaded_engine_is_freed_when_its_last_reply_ends(tiny, prompts, solo):
+    """What a model pool's unload relies on: nothing but running replies keeps an engine (and its memory)."""
+    import gc
+    import weakref
+
+    engine = LlamaCppEngine(tiny[0], tiny[1], parallel=2)
+    alive, loop = weakref.ref(engine), engine.scheduler._thread
+    tokens = engine.generate(prompts[0], GREEDY)
+    first = next(tokens)
+    del engine  # the pool lets go while a reply runs
+    gc.collect()
+    assert alive() is not None, "the running reply keeps its engine"
+    assert [first, *tokens] == solo[0]
+    del tokens
+    gc.collect()
+    assert alive() is None, "nothing else holds the engine once its last reply ended"
+    loop.join(timeout=30)
+    assert not loop.is_alive(), "the decode loop ended with its engine"
