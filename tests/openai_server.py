@@ -11,8 +11,9 @@ from tests.app_server import free_port
 
 
 @contextmanager
-def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | None = None):
-    """Yield the base URL (ending in ``/v1``) of the API on ``loaded``; stop the server afterwards."""
+def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | None = None, feedback=None):
+    """Yield the base URL (ending in ``/v1``) of the API on ``loaded``; stop the server afterwards. ``feedback``
+    (an ``assistant.feedback.ratings.Feedback``): replies are remembered and ``POST /v1/feedback`` rates them."""
     import uvicorn
     from fastapi import FastAPI
 
@@ -21,7 +22,8 @@ def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | No
     from assistant.openai_routes import routes
 
     app = FastAPI()
-    app.include_router(routes(OpenAIService(ChatEngine(loaded), model_id, api_keys)))
+    responses = feedback.responses if feedback is not None else None
+    app.include_router(routes(OpenAIService(ChatEngine(loaded), model_id, api_keys, responses), feedback=feedback))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="test-api-server", daemon=True)

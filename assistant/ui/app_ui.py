@@ -9,8 +9,8 @@ import gradio as gr
 
 from assistant.adapter_runtime import AdapterRuntime
 from assistant.chat import ChatEngine
-from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab, finetune_labels,
-                          ner_tab, empty_states, quickstart, translate_tab)
+from assistant.ui import (adapters_panel, chat_feedback, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab,
+                          feedback_panel, finetune_labels, ner_tab, empty_states, quickstart, translate_tab)
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picker_choices
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: importing these here would load training 
     from assistant.documents.index import DocumentIndex
     from assistant.documents.readers import DocumentLimits
     from assistant.faq.knowledge_base import KnowledgeBase
+    from assistant.feedback.ratings import Feedback
     from assistant.tasks.faq import FaqRouter
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
@@ -29,9 +30,9 @@ TITLE = "LLM Assistant Studio"
 TRANSLATIONS = {
     "en": {"app.adapter": "Adapter for Chat and tasks", "app.adapter_info":
            "Trained adapters for the served model; '(base model)' uses no adapter. Per browser session.",
-           "app.chat": "Chat", "app.classify": "Classification", "app.ner": "NER", "app.translate": "Translation"},
+           "app.chat": "Chat", "app.feedback": "Feedback", "app.classify": "Classification", "app.ner": "NER", "app.translate": "Translation"},
     "zh": {"app.adapter": "对话与任务使用的适配器", "app.adapter_info": "为当前模型训练的适配器；“(base model)” 表示不用适配器。每个浏览器会话单独生效。",
-           "app.chat": "对话", "app.classify": "文本分类", "app.ner": "命名实体识别", "app.translate": "翻译"},
+           "app.chat": "对话", "app.feedback": "反馈", "app.classify": "文本分类", "app.ner": "命名实体识别", "app.translate": "翻译"},
 }
 
 
@@ -53,13 +54,18 @@ class Services:
     """The operator's shared documents, or None."""
     docs_limits: DocumentLimits | None = None
     """Limits for document uploads (from --max-upload-mb)."""
+    feedback: Feedback | None = None
+    """Ratings of replies (Chat's thumbs, /feedback, /v1/feedback) and the Feedback view."""
+    served_model: str = ""
+    """The model reference the server was started with (what "Train on feedback" trains); default: the loaded name."""
 
 
 def i18n() -> gr.I18n:
     return build_i18n(TRANSLATIONS, chat_tab.TRANSLATIONS, compare_panel.TRANSLATIONS, classify_tab.TRANSLATIONS,
                       ner_tab.TRANSLATIONS,
                       translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, docs_panel.TRANSLATIONS, finetune_labels.TRANSLATIONS,
-                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS)
+                      adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS,
+                      chat_feedback.TRANSLATIONS, feedback_panel.TRANSLATIONS)
 
 
 def build_app(services: Services) -> gr.Blocks:
@@ -76,7 +82,7 @@ def build_app(services: Services) -> gr.Blocks:
         uploads = docs_panel.session_state() if services.faq_kb is not None else None
         with gr.Tab(tr("app.chat"), id="chat"):
             chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
-                                    session_docs=uploads)
+                                    session_docs=uploads, feedback=services.feedback)
         with gr.Tab(tr("app.classify"), id="classify"):
             classify_tab.build_classify_tab(engine.loaded, runtime, picker)
         with gr.Tab(tr("app.ner"), id="ner"):
@@ -110,14 +116,20 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
     if in_tabs:
         with gr.Tab(tr("finetune.tab"), id="finetune") as finetune_page:
             finetune = build_finetune_tab(services.jobs, services.store)
-        with gr.Tab(tr("adapters.title"), id="adapters"):
+        with gr.Tab(tr("adapters.title"), id="adapters") as adapters_page:
             adapters = adapters_panel.build_adapters_panel(services.store)
+            if services.feedback is not None:
+                with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
+                    _feedback_view(services).refresh_on(adapters_page.select)
         finetune.refresh_adapters_on(adapters.changed.change, finetune_page.select)
     else:
         finetune = build_finetune_tab(services.jobs, services.store)
         with gr.Accordion(tr("adapters.title"), open=True):
             adapters = adapters_panel.build_adapters_panel(services.store)
         finetune.refresh_adapters_on(adapters.changed.change)
+        if services.feedback is not None:
+            with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
+                _feedback_view(services)
     adapters.refresh_on(finetune.adapters_changed)
     if picker is not None:
         adapters.changed.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
@@ -125,6 +137,11 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
         finetune.adapters_changed.change(lambda current, job: _picker_after_training(services, current, job),
                                          [picker, finetune.quick_job], [picker, finetune.quick_job],
                                          api_visibility="private")
+
+
+def _feedback_view(services: Services):
+    return feedback_panel.build_feedback_panel(services.feedback.store, services.jobs,
+                                               services.served_model or services.engine.loaded.name)
 
 
 def _picker_after_training(services: Services, current: str, quick_job: str | None):

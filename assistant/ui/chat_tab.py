@@ -13,6 +13,7 @@ from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.core.errors import InputError, UserError
 from assistant.core.loading import human_bytes
 from assistant.ui.adapter_choice import picked_adapter, picker_inputs
+from assistant.ui.chat_feedback import build_chat_feedback, session_of
 from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
@@ -59,9 +60,12 @@ def step_message(step) -> dict:
 
 
 def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
-                   session_docs: gr.State | None = None) -> None:
-    """``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them)."""
+                   session_docs: gr.State | None = None, feedback=None) -> None:
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
+
+    ``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them).
+    ``feedback``: an ``assistant.feedback.ratings.Feedback``; when given, every reply can be rated (thumbs up /
+    down, a better answer after a thumbs-down; ``assistant.ui.chat_feedback``) and ``/feedback`` rates by id.
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
     the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
@@ -130,20 +134,28 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         prior, last = history[:-1], message_text(history[-1]["content"])
         stop_event = stops.fresh(request.session_hash if request else "")
         adapter = picked_adapter(adapter)
+        produced = {"text": "", "source": "chat"}
         try:
             tooled = tool_reply(last, adapter, uploads) if agent is not None and with_agent else None
             if tooled is not None:
+                produced.update(text=tooled[1], source="tool")
                 yield history + [step_message(tooled[0]), {"role": "assistant", "content": tooled[1]}]
                 return
             routed = faq.route(last) if faq is not None and from_faq else None
             if routed is not None:
+                produced.update(text=routed, source="faq")
                 yield history + [{"role": "assistant", "content": routed}]
                 return
             settings = GenerationSettings(temp, p, max_new, penalty)
             for text in engine.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
+                produced["text"] = text
                 yield history + [{"role": "assistant", "content": text}]
         except UserError as exc:
             raise shown(exc) from exc
+        finally:  # a stopped reply stays in the chat, so it can be rated too
+            if feedback is not None and produced["text"]:
+                feedback.responses.remember(session_of(request), engine.conversation(last, prior, system_prompt or ""),
+                                            produced["text"], loaded.name, adapter, produced["source"])
 
     def stop_reply(request: gr.Request):
         stops.stop(request.session_hash if request else "")
@@ -162,6 +174,8 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
                 .success(respond, inputs, chatbot, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
                          api_visibility="private"))
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
+    if feedback is not None:
+        build_chat_feedback(chatbot, feedback)
     build_compare_panel(engine, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
