@@ -72,6 +72,10 @@ class ResponseLog:
         with self._lock:
             return self._items.get(response_id)
 
+    def newest(self) -> Produced | None:
+        with self._lock:
+            return next(reversed(self._items.values()), None)
+
     def find(self, session: str, history, reply: str) -> Produced | None:
         """The newest reply produced for ``session`` with this text, after these turns (``history``: the chat
         as the browser shows it up to the reply, tool steps included)."""
