@@ -11,7 +11,7 @@ import pytest
 from assistant.core.errors import InputError
 from assistant.ui.errors_zh import to_chinese
 from assistant.feedback.dataset import MIN_ROWS, plan_training, write_dataset
-from assistant.ui.feedback_view import download_dataset, filter_ratings, plan_markdown, table_rows
+from assistant.ui.feedback_view import download_dataset, filter_ratings, plan_markdown, table_rows, train_on_feedback
 from assistant.ui.finetune_forms import inspect_dataset
 from finetune.data import load_dataset_file
 
@@ -94,3 +94,26 @@ def test_the_view_filters_and_downloads(tmp_path):
 def test_the_plan_names_the_method_and_the_estimate(tmp_path, tiny_llm_dir):
     text = plan_markdown(MIXED, "auto", str(tiny_llm_dir), tmp_path)
     assert text.startswith("**Will run:** KTO on 20 examples") and "Estimate" in text
+
+
+def test_train_on_feedback_runs_a_normal_job_and_scores_the_held_out_pairs(tmp_path, tiny_llm_dir):
+    from finetune.jobs import JobManager
+    from finetune.recipe import run
+    from tests.test_jobs import wait_until_done
+
+    def in_this_process(config, on_event, stop_event, resume_run=None):  # the recipe itself, without the child's start
+        return run(config, on_event, stop_event, resume_run)
+
+    jobs = JobManager(tmp_path / "data", runner=in_this_process)
+    try:
+        job_id, plan = train_on_feedback(jobs, MIXED, "auto", str(tiny_llm_dir), owner="test",
+                                         settings={"max_steps": 2, "max_seq_len": 96})
+        snapshot = wait_until_done(jobs, job_id)
+    finally:
+        jobs.close()
+    assert snapshot.state == "finished", snapshot.error
+    assert plan.method == "kto" and list((tmp_path / "data" / "feedback" / "datasets").glob("feedback-kto-*.jsonl"))
+    meta = json.loads((tmp_path / "data" / "adapters" / snapshot.adapter / "metadata.json").read_text())
+    assert meta["hyperparameters"]["preference_loss"] == "kto" and meta["validation_rows"] == 4
+    for which in ("base", "adapter"):  # the held-out good / bad pairs, scored by both
+        assert 0 <= meta["metrics"][which]["reward_accuracy"] <= 1 and meta["metrics"][which]["pairs"] > 0

@@ -109,10 +109,13 @@ def plan_markdown(ratings: list[dict], method: str, base: str, data_dir: str | P
     return f"**Will run:** {plan.reason}\n\n{estimate}"
 
 
-def train_on_feedback(jobs, ratings: list[dict], method: str, base: str, owner: str) -> tuple[str, Plan]:
-    """Build the dataset from ``ratings`` (kept in DATA_DIR/feedback/datasets) and start a normal job on it."""
+def train_on_feedback(jobs, ratings: list[dict], method: str, base: str, owner: str,
+                      settings: dict | None = None) -> tuple[str, Plan]:
+    """Build the dataset from ``ratings`` (kept in DATA_DIR/feedback/datasets) and start a normal job on it;
+    ``settings``: form values over ``TRAINING``."""
     plan = plan_training(ratings, method)
     path, view = _dataset_view(plan, Path(jobs.data_dir) / "feedback" / "datasets")
     output = f"feedback-{plan.method}-{datetime.now():%m%d-%H%M%S}"
-    job_id = start_training(jobs, view, {**plan.form, **TRAINING, "base": base, "output": output}, owner=owner)
+    job_id = start_training(jobs, view, {**plan.form, **TRAINING, "base": base, "output": output,
+                                               **(settings or {})}, owner=owner)
     return job_id, plan
