@@ -130,7 +130,11 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
         if snapshot is None:
             return "", gr.Timer(active=False)
         viewer = f"feedback:{getattr(request, 'session_hash', '')}"
-        return progress_line(snapshot, viewer), gr.Timer(active=snapshot.state in ("queued", "running"))
+        line = progress_line(snapshot, viewer)
+        if snapshot.state == "finished" and snapshot.adapter:
+            line += (f"\n\nTry it: in Chat, open *Compare side by side* and pick **{snapshot.adapter}** on the right "
+                     "(or select it in the adapter picker above the tabs).")
+        return line, gr.Timer(active=snapshot.state in ("queued", "running"))
 
     gr.on([refresh.click, *(f.change for f in filters)], listing, filters, listed, show_progress="hidden", **private)
     gr.on([refresh.click, method.change], on_plan, method, plan, show_progress="hidden", **private)
