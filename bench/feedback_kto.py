@@ -115,7 +115,8 @@ def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int) -> None
     command = [sys.executable, "-m", "finetune", "--method", "preference", "--preference-loss", "kto", "--data",
                str(data), "--base", MODEL, "--max-steps", str(max_steps), "--batch-size", str(batch_size),
                "--max-seq-len", str(max_seq_len), "--validation-split", "0.25", "--learning-rate", "1e-4",
-               "--eval-limit", "40", "--output", "feedback-kto", "--data-dir", str(work / "data")]
+               "--eval-limit", "40", "--eval-every", str(max(1, max_steps // 4)), "--output", "feedback-kto",
+               "--data-dir", str(work / "data")]
     began = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     meta = json.loads((work / "data" / "adapters" / "feedback-kto" / "metadata.json").read_text())

@@ -77,3 +77,18 @@ def test_a_tiny_kto_run_trains_saves_and_evaluates(tmp_path, tiny_llm_dir):
     base, adapter = meta["metrics"]["base"], meta["metrics"]["adapter"]
     assert base["pairs"] == adapter["pairs"] > 0 and 0 <= adapter["reward_accuracy"] <= 1
     assert adapter["margin"] != base["margin"]  # training moved the adapter
+
+
+def test_the_tab_refuses_dpo_on_an_unpaired_upload_before_queueing(tmp_path):
+    from assistant.ui.finetune_forms import inspect_dataset, start_training
+    from finetune.jobs import JobManager
+
+    view = inspect_dataset(_unpaired(tmp_path / "rated.jsonl"))
+    assert view.ok and view.task == "preference"
+    jobs = JobManager(tmp_path / "data")
+    try:
+        with pytest.raises(InputError, match="pick the preference loss kto"):
+            start_training(jobs, view, {"task": "preference", "method": "preference", "preference_loss": "dpo"}, "me")
+    finally:
+        jobs.close()
+    assert not (tmp_path / "data" / "datasets").exists()  # refused before the data was copied for a job

@@ -38,7 +38,8 @@ def _short(text: str) -> str:
 
 def filter_choices(ratings: list[dict]) -> tuple[list[str], list[str]]:
     """(model + adapter choices, language choices), each starting with ``all``."""
-    return ([ALL, *sorted({produced_by(r) for r in ratings})], [ALL, *sorted({r.get("language") or "?" for r in ratings})])
+    languages = sorted({r.get("language") or "?" for r in ratings})
+    return [ALL, *sorted({produced_by(r) for r in ratings})], [ALL, *languages]
 
 
 def filter_ratings(ratings: list[dict], produced: str = ALL, rating: str = ALL, corrected: str = ALL,
@@ -75,8 +76,8 @@ def summary_markdown(all_ratings: list[dict], shown: list[dict], skipped: list[s
     if skipped:
         listed = "\n".join(f"- {line}" for line in skipped[:10])
         more = f"\n- … and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        lines.append(f"⚠️ The feedback file has lines that are not ratings; they are skipped (and kept in the file, "
-                     f"so a fix by hand brings them back):\n{listed}{more}")
+        lines.append(f"⚠️ The feedback file has lines that are not ratings; they are skipped (and kept in the "
+                     f"file, so a fix by hand brings them back):\n{listed}{more}")
     return "\n\n".join(lines)
 
 
