@@ -83,3 +83,27 @@ def test_v1_replies_are_rated_by_their_id(tmp_path, tiny_loaded):
     assert stored[reply["id"]]["reply"] == reply["choices"][0]["message"]["content"]
     assert stored[streamed_id]["rating"] == "up" and stored[streamed_id]["session"] == "v1"
     assert stored[reply["id"]]["conversation"] == [{"role": "user", "content": "Hello"}]
+
+
+def test_the_chat_tab_remembers_each_reply_so_its_thumb_counts(tmp_path, tiny_loaded):
+    import gradio as gr
+
+    from assistant.chat import ChatEngine
+    from assistant.ui.chat_tab import build_chat_tab
+
+    feedback = Feedback(FeedbackStore(tmp_path))
+    with gr.Blocks() as demo:
+        build_chat_tab(ChatEngine(tiny_loaded), feedback=feedback)
+    respond = next(fn for fn in demo.fns.values() if fn.name == "respond").fn
+    history = [{"role": "user", "content": "Hello"}]
+    for _ in range(2):  # two turns: the second reply comes after the first
+        history = list(respond(history, "Be brief.", 0.0, 0.9, 6, 1.0, False, False, None, None))[-1]
+        history = [*history, {"role": "user", "content": "And then?"}]
+    history = history[:-1]
+    pending, _ = rate_liked(feedback, "", history, 3, False)
+    [stored] = feedback.store.read().ratings
+    assert stored["id"] == pending and stored["conversation"][0] == {"role": "system", "content": "Be brief."}
+    assert [m["content"] for m in stored["conversation"][1:]] == ["Hello", history[1]["content"].strip(), "And then?"]
+    public = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert set(public) == {"chat", "feedback"} and public["feedback"].concurrency_id != "model"
+    assert next(fn for fn in demo.fns.values() if fn.name == "on_like").api_visibility == "private"

@@ -13,6 +13,7 @@ from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.core.errors import InputError, UserError
 from assistant.core.loading import human_bytes
 from assistant.ui.adapter_choice import picked_adapter, picker_inputs
+from assistant.feedback.responses import plain_turns
 from assistant.ui.chat_feedback import build_chat_feedback, session_of
 from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
@@ -154,8 +155,10 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown(exc) from exc
         finally:  # a stopped reply stays in the chat, so it can be rated too
             if feedback is not None and produced["text"]:
-                feedback.responses.remember(session_of(request), engine.conversation(last, prior, system_prompt or ""),
-                                            produced["text"], loaded.name, adapter, produced["source"])
+                system = (system_prompt or "").strip()
+                system_turn = [{"role": "system", "content": system}] if system else []
+                feedback.responses.remember(session_of(request), system_turn + plain_turns(history), produced["text"],
+                                            loaded.name, adapter, produced["source"])  # tool steps left out
 
     def stop_reply(request: gr.Request):
         stops.stop(request.session_hash if request else "")
