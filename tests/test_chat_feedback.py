@@ -107,3 +107,24 @@ def test_the_chat_tab_remembers_each_reply_so_its_thumb_counts(tmp_path, tiny_lo
     public = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert set(public) == {"chat", "feedback"} and public["feedback"].concurrency_id != "model"
     assert next(fn for fn in demo.fns.values() if fn.name == "on_like").api_visibility == "private"
+
+
+def test_a_finished_feedback_run_opens_chats_compare_with_its_adapter(tmp_path, tiny_loaded):
+    import gradio as gr
+
+    from assistant.chat import ChatEngine
+    from assistant.ui.app_ui import Services, build_app
+    from finetune.adapters import AdapterStore
+    from finetune.jobs import JobManager
+
+    services = Services(ChatEngine(tiny_loaded), jobs=JobManager(tmp_path / "data"),
+                        store=AdapterStore(tmp_path / "data" / "adapters"),
+                        feedback=Feedback(FeedbackStore(tmp_path / "data")))
+    try:
+        demo = build_app(services)
+    finally:
+        services.jobs.close()
+    [opening] = [fn for fn in demo.fns.values() if any(isinstance(block, gr.Tabs) for block in fn.outputs)]
+    tabs, accordion, right = opening.fn("feedback-kto-1205")
+    assert tabs.selected == "chat" and accordion.open is True and right.value == "feedback-kto-1205"
+    assert [block.elem_id for block in opening.outputs] == ["main-tabs", "compare", "compare-right"]

@@ -80,28 +80,50 @@ def build_app(services: Services) -> gr.Blocks:
             picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE, label=tr("app.adapter"),
                                  info=tr("app.adapter_info"), elem_id="adapter-picker", interactive=True)
         uploads = docs_panel.session_state() if services.faq_kb is not None else None
-        with gr.Tab(tr("app.chat"), id="chat"):
-            chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
-                                    session_docs=uploads, feedback=services.feedback)
-        with gr.Tab(tr("app.classify"), id="classify"):
-            classify_tab.build_classify_tab(engine.loaded, runtime, picker)
-        with gr.Tab(tr("app.ner"), id="ner"):
-            ner_tab.build_ner_tab(engine.loaded, runtime, picker)
-        with gr.Tab(tr("app.translate"), id="translate"):
-            translate_tab.build_translate_tab(engine.loaded, runtime, picker)
-        if services.faq_kb is not None:
-            with gr.Tab(tr("faq.tab"), id="faq"):
-                faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
-                docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
+        with gr.Tabs(elem_id="main-tabs") as tabs:
+            _tabs(services, picker, uploads, tabs)
         if services.jobs is not None:
-            if services.admin_password:
-                _locked_training_tabs(services, picker)
-            else:
-                _training_ui(services, picker, in_tabs=True)
             register_training_api(services.jobs, services.admin_password)
         if picker is not None:
             demo.load(lambda current: _refreshed_picker(runtime, current), picker, picker, api_visibility="private")
     return demo
+
+
+@dataclass
+class Opener:
+    """Chat's tab and its compare panel: where a finished "Train on feedback" run opens its adapter."""
+
+    tabs: gr.Tabs
+    compare: compare_panel.ComparePanel
+
+    def on_finished(self, finished: gr.State) -> None:
+        """When ``finished`` gets an adapter name: the Chat tab, Compare side by side open with it on the right."""
+        finished.change(lambda name: (gr.Tabs(selected="chat"), *self.compare.show(name)), finished,
+                        [self.tabs, self.compare.accordion, self.compare.right], api_visibility="private")
+
+
+def _tabs(services: Services, picker, uploads, tabs: gr.Tabs) -> None:
+    """Every tab, inside ``tabs``."""
+    engine, runtime = services.engine, services.runtime
+    with gr.Tab(tr("app.chat"), id="chat"):
+        compare = chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
+                                      session_docs=uploads, feedback=services.feedback)
+    with gr.Tab(tr("app.classify"), id="classify"):
+        classify_tab.build_classify_tab(engine.loaded, runtime, picker)
+    with gr.Tab(tr("app.ner"), id="ner"):
+        ner_tab.build_ner_tab(engine.loaded, runtime, picker)
+    with gr.Tab(tr("app.translate"), id="translate"):
+        translate_tab.build_translate_tab(engine.loaded, runtime, picker)
+    if services.faq_kb is not None:
+        with gr.Tab(tr("faq.tab"), id="faq"):
+            faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
+            docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
+    if services.jobs is not None:
+        opened = Opener(tabs, compare)
+        if services.admin_password:
+            _locked_training_tabs(services, picker, opened)
+        else:
+            _training_ui(services, picker, in_tabs=True, opened=opened)
 
 
 def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
@@ -109,7 +131,7 @@ def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
     return gr.Dropdown(choices=names, value=current if current in names else BASE_MODEL_CHOICE)
 
 
-def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) -> None:
+def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, opened: Opener | None = None) -> None:
     """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one."""
     from assistant.ui.finetune_tab import build_finetune_tab
 
@@ -120,7 +142,10 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
             adapters = adapters_panel.build_adapters_panel(services.store)
             if services.feedback is not None:
                 with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
-                    _feedback_view(services).refresh_on(adapters_page.select)
+                    feedback = _feedback_view(services)
+                    feedback.refresh_on(adapters_page.select)
+                    if opened is not None:
+                        opened.on_finished(feedback.finished)
         finetune.refresh_adapters_on(adapters.changed.change, finetune_page.select)
     else:
         finetune = build_finetune_tab(services.jobs, services.store)
@@ -129,7 +154,9 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
         finetune.refresh_adapters_on(adapters.changed.change)
         if services.feedback is not None:
             with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
-                _feedback_view(services)
+                feedback = _feedback_view(services)
+                if opened is not None:
+                    opened.on_finished(feedback.finished)
     adapters.refresh_on(finetune.adapters_changed)
     if picker is not None:
         adapters.changed.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
@@ -153,7 +180,7 @@ def _picker_after_training(services: Services, current: str, quick_job: str | No
     return _refreshed_picker(services.runtime, current), gr.skip()
 
 
-def _locked_training_tabs(services: Services, picker: gr.Dropdown | None) -> None:
+def _locked_training_tabs(services: Services, picker: gr.Dropdown | None, opened: Opener | None = None) -> None:
     """Fine-tune and adapter management exist (server side) only for sessions that gave the password."""
     from assistant.ui.admin_lock import AdminLock
 
@@ -177,4 +204,4 @@ def _locked_training_tabs(services: Services, picker: gr.Dropdown | None) -> Non
             if not is_unlocked:
                 gr.Markdown("Training, adapter deletion and publishing are locked by the operator of this server.")
                 return
-            _training_ui(services, picker, in_tabs=False)
+            _training_ui(services, picker, in_tabs=False, opened=opened)

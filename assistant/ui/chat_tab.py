@@ -61,12 +61,13 @@ def step_message(step) -> dict:
 
 
 def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
-                   session_docs: gr.State | None = None, feedback=None) -> None:
+                   session_docs: gr.State | None = None, feedback=None):
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events.
 
     ``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them).
     ``feedback``: an ``assistant.feedback.ratings.Feedback``; when given, every reply can be rated (thumbs up /
     down, a better answer after a thumbs-down; ``assistant.ui.chat_feedback``) and ``/feedback`` rates by id.
+    Returns the compare panel's handles (``assistant.ui.compare_panel.ComparePanel``).
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
     the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
@@ -179,7 +180,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
     if feedback is not None:
         build_chat_feedback(chatbot, feedback)
-    build_compare_panel(engine, MODEL_QUEUE)
+    compare_panel = build_compare_panel(engine, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
     def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
@@ -195,7 +196,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
 
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
     if agent is None:
-        return
+        return compare_panel
 
     def agent_api(message: str, adapter: str = "") -> dict:
         """Agent mode on one message: {"reply": str, "steps": [{"tool", "input", "output"}]} (no steps: no tool)."""
@@ -212,3 +213,4 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown(exc) from None
 
     gr.api(agent_api, api_name="agent", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    return compare_panel

@@ -45,6 +45,8 @@ METHOD_CHOICES = [("auto (picked from the ratings)", "auto"), ("KTO", "kto"), ("
 class FeedbackPanel:
     refresh_on: Callable
     """``refresh_on(*triggers)``: list the ratings again on these events (e.g. the tab's ``.select``)."""
+    finished: gr.State
+    """The adapter of this session's "Train on feedback" run, set once when it has finished (else None)."""
 
 
 def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
@@ -79,6 +81,7 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
     job = gr.State(None)
     status = gr.Markdown(elem_id="fb-job")
     timer = gr.Timer(2.0, active=False)
+    finished = gr.State(None)
 
     def listing(which, up_down, fixed, lang, chosen=None):
         found = store.read()
@@ -128,19 +131,20 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
     def on_tick(job_id, request: gr.Request):
         snapshot = jobs.get(job_id) if job_id else None
         if snapshot is None:
-            return "", gr.Timer(active=False)
+            return "", gr.Timer(active=False), gr.skip()
         viewer = f"feedback:{getattr(request, 'session_hash', '')}"
         line = progress_line(snapshot, viewer)
-        if snapshot.state == "finished" and snapshot.adapter:
-            line += (f"\n\nTry it: in Chat, open *Compare side by side* and pick **{snapshot.adapter}** on the right "
-                     "(or select it in the adapter picker above the tabs).")
-        return line, gr.Timer(active=snapshot.state in ("queued", "running"))
+        done = snapshot.state == "finished" and snapshot.adapter
+        if done:
+            line += (f"\n\nChat's *Compare side by side* is open with **{snapshot.adapter}** on the right: ask both "
+                     "the same question.")
+        return line, gr.Timer(active=snapshot.state in ("queued", "running")), snapshot.adapter if done else gr.skip()
 
     gr.on([refresh.click, *(f.change for f in filters)], listing, filters, listed, show_progress="hidden", **private)
     gr.on([refresh.click, method.change], on_plan, method, plan, show_progress="hidden", **private)
     delete.click(on_delete, [pick, confirm, *filters], [*listed, confirm], **private)
     download.click(on_download, dataset, file, **private)
     train.click(on_train, method, [job, plan, timer], **private)
-    timer.tick(on_tick, job, [status, timer], show_progress="hidden", **private)
+    timer.tick(on_tick, job, [status, timer, finished], show_progress="hidden", **private)
     return FeedbackPanel(lambda *triggers: gr.on(list(triggers), listing, filters, listed, show_progress="hidden",
-                                                 **private))
+                                                 **private), finished)
