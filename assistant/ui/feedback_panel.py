@@ -88,8 +88,9 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
         shown_ratings = filter_ratings(found.ratings, which, up_down, fixed, lang)
         models, languages = filter_choices(found.ratings)
         ids = [r["id"] for r in shown_ratings]
-        return (gr.update(choices=models, value=which if which in models else ALL),
-                gr.update(choices=languages, value=lang if lang in languages else ALL),
+        # choices only: setting the filters' values here would fire their .change, which lists again
+        return (gr.update(choices=[*models, *([which] if which not in models else [])]),
+                gr.update(choices=[*languages, *([lang] if lang not in languages else [])]),
                 summary_markdown(found.ratings, shown_ratings, found.skipped),
                 gr.update(value={"headers": COLUMNS, "data": table_rows(shown_ratings)}),
                 gr.update(choices=ids, value=chosen if chosen in ids else None))
@@ -146,5 +147,8 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
     download.click(on_download, dataset, file, **private)
     train.click(on_train, method, [job, plan, timer], **private)
     timer.tick(on_tick, job, [status, timer, finished], show_progress="hidden", **private)
-    return FeedbackPanel(lambda *triggers: gr.on(list(triggers), listing, filters, listed, show_progress="hidden",
-                                                 **private), finished)
+    def refresh_on(*triggers) -> None:
+        gr.on(list(triggers), listing, filters, listed, show_progress="hidden", **private)
+        gr.on(list(triggers), on_plan, method, plan, show_progress="hidden", **private)
+
+    return FeedbackPanel(refresh_on, finished)
