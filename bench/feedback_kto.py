@@ -70,8 +70,8 @@ QUESTIONS = [
     ("什么是检查点？", "检查点是训练状态的保存副本，训练可以从它继续。"),
     ("什么是零样本分类？", "零样本分类用模型从未训练过的类别给文本打标签。"),
 ]
-HELD_OUT = ["What is a learning-rate warm-up?", "What is a GPU?", "什么是注意力机制？", "什么是梯度下降？",
-            "What is a large language model?", "什么是强化学习？"]
+HELD_OUT = ["What is a GPU?", "什么是注意力机制？", "What is a large language model?", "什么是梯度下降？",
+            "What is a learning-rate warm-up?", "什么是强化学习？"]
 
 
 def one_sentence(text: str) -> bool:
@@ -124,7 +124,7 @@ def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int) -> None
           f"{meta['validation_rows']} rows: " + json.dumps(meta["metrics"], ensure_ascii=False))
 
 
-def compare(work: Path, max_new_tokens: int) -> None:
+def compare(work: Path, max_new_tokens: int, questions: int) -> None:
     import torch
     from peft import PeftModel
 
@@ -135,7 +135,7 @@ def compare(work: Path, max_new_tokens: int) -> None:
     model = PeftModel.from_pretrained(loaded.model, str(work / "data" / "adapters" / "feedback-kto"))
     model.eval()
     short = {"base": 0, "adapter": 0}
-    for question in HELD_OUT:
+    for question in HELD_OUT[:questions]:
         ids = torch.tensor([encode_messages(loaded.tokenizer, [{"role": "user", "content": question}])])
         for which in ("base", "adapter"):
             context = model.disable_adapter() if which == "base" else torch.no_grad()
@@ -145,7 +145,7 @@ def compare(work: Path, max_new_tokens: int) -> None:
             text = loaded.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
             short[which] += one_sentence(text)
             print(f"[{which}] {question}\n  {text!r}", flush=True)
-    print(f"one-sentence replies to {len(HELD_OUT)} new questions: base {short['base']}, adapter {short['adapter']}")
+    print(f"one-sentence replies to {min(questions, len(HELD_OUT))} new questions: base {short['base']}, adapter {short['adapter']}")
 
 
 def main() -> None:
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-seq-len", type=int, default=192)
+    parser.add_argument("--questions", type=int, default=len(HELD_OUT), help="compare: how many new questions")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.phase == "rate":
@@ -163,7 +164,7 @@ def main() -> None:
     elif args.phase == "train":
         train(args.work, args.max_steps, args.batch_size, args.max_seq_len)
     else:
-        compare(args.work, args.max_tokens)
+        compare(args.work, args.max_tokens, args.questions)
 
 
 if __name__ == "__main__":
