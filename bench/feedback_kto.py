@@ -4,7 +4,7 @@ reply is rated up, a longer one down with a one-sentence better answer), then a 
 default model, and replies before / after.
 
     python bench/feedback_kto.py rate  --work /tmp/fbk                 # app on a free port, 40 chats, 40 ratings
-    python bench/feedback_kto.py train --work /tmp/fbk --max-steps 16  # KTO on the ratings (python -m finetune)
+    python bench/feedback_kto.py train --work /tmp/fbk --max-steps 6   # KTO on the ratings (python -m finetune)
     python bench/feedback_kto.py compare --work /tmp/fbk               # base vs adapter on held-out questions
 
 ``rate`` leaves the ratings in ``WORK/data/feedback/ratings.jsonl`` (the app's own file); ``train`` builds the
@@ -104,7 +104,7 @@ def rate(work: Path, max_tokens: int) -> None:
     print(f"rated {len(QUESTIONS)} replies through /v1/feedback in {time.perf_counter() - began:.0f} s: {counts}")
 
 
-def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int) -> None:
+def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int, learning_rate: float) -> None:
     from assistant.feedback.dataset import plan_training, write_dataset
     from assistant.feedback.store import FeedbackStore
 
@@ -114,9 +114,9 @@ def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int) -> None
     data = write_dataset(plan.rows, work / "feedback-kto.jsonl")
     command = [sys.executable, "-m", "finetune", "--method", "preference", "--preference-loss", "kto", "--data",
                str(data), "--base", MODEL, "--max-steps", str(max_steps), "--batch-size", str(batch_size),
-               "--max-seq-len", str(max_seq_len), "--validation-split", "0.25", "--learning-rate", "1e-4",
-               "--eval-limit", "40", "--eval-every", str(max(1, max_steps // 4)), "--output", "feedback-kto",
-               "--data-dir", str(work / "data")]
+               "--max-seq-len", str(max_seq_len), "--validation-split", "0.25", "--learning-rate", str(learning_rate),
+               "--eval-limit", "12", "--eval-every", str(max_steps), "--output", "feedback-kto",
+               "--data-dir", str(work / "data")]  # one validation, at the end: each took ~7 min on a busy 2-core CPU
     began = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     meta = json.loads((work / "data" / "adapters" / "feedback-kto" / "metadata.json").read_text())
@@ -153,7 +153,8 @@ def main() -> None:
     parser.add_argument("phase", choices=["rate", "train", "compare"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/feedback-kto"))
     parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--max-steps", type=int, default=16)
+    parser.add_argument("--max-steps", type=int, default=6)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-seq-len", type=int, default=192)
     parser.add_argument("--questions", type=int, default=len(HELD_OUT), help="compare: how many new questions")
@@ -162,7 +163,7 @@ def main() -> None:
     if args.phase == "rate":
         rate(args.work, args.max_tokens)
     elif args.phase == "train":
-        train(args.work, args.max_steps, args.batch_size, args.max_seq_len)
+        train(args.work, args.max_steps, args.batch_size, args.max_seq_len, args.learning_rate)
     else:
         compare(args.work, args.max_tokens, args.questions)
 
