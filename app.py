@@ -94,7 +94,9 @@ def web_app(demo, services, settings: AppSettings, translations):
     from assistant.ui.uploads import guard_mounted_app, serving_paths
 
     app = FastAPI(title="LLM Assistant Studio", docs_url=None, redoc_url=None)
-    app.include_router(routes(OpenAIService(services.pool, settings.api_key_list())))
+    responses = services.feedback.responses if services.feedback is not None else None
+    app.include_router(routes(OpenAIService(services.pool, settings.api_key_list(), responses),
+                              feedback=services.feedback))
     demo.queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, demo, path="/", auth=settings.auth_pairs(), i18n=translations, show_error=False,
                               max_file_size=f"{settings.max_upload_mb}mb", enable_monitoring=settings.monitoring,
@@ -116,6 +118,8 @@ def load_services(settings: AppSettings):
     from assistant.documents.shared import open_shared
     from assistant.faq.embeddings import default_encoder
     from assistant.faq.knowledge_base import load_builtin
+    from assistant.feedback.ratings import Feedback
+    from assistant.feedback.store import FeedbackStore
     from assistant.model_pool import ModelPool, model_builder
     from assistant.tasks.faq import FaqRouter
     from assistant.ui.app_ui import Services
@@ -143,7 +147,7 @@ def load_services(settings: AppSettings):
     agent = Agent(loaded, AgentRouter(router, default_encoder), router, docs_router)
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
                     admin_password=settings.admin_password, agent=agent, documents=documents, docs_limits=limits,
-                    pool=pool)
+                    pool=pool, feedback=Feedback(FeedbackStore(settings.data_dir)), served_model=settings.model)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,15 @@ EMBEDDING_MODEL = "minilm-l6-v2"
 class OpenAIService:
     """The logic behind the routes, without the web framework (``routes`` wires it to FastAPI)."""
 
-    def __init__(self, pool: ModelPool, api_keys: list[str] | None = None):
+    def __init__(self, pool: ModelPool, api_keys: list[str] | None = None, responses=None):
         self.pool = pool
         self.api_keys = [key.encode() for key in (api_keys or []) if key]
+        self.responses = responses
+        """An ``assistant.feedback.responses.ResponseLog``: each reply is remembered by its id, to be rated."""
+
+    def _remember(self, meta: dict, messages: list[dict], text: str, served, adapter: str | None) -> None:
+        if self.responses is not None:
+            self.responses.remember("v1", messages, text, served.entry.id, adapter, "v1", meta["id"])
 
     def check_key(self, authorization: str | None) -> None:
         if not self.api_keys:
@@ -150,8 +156,10 @@ class OpenAIService:
             raise ApiError(400, str(exc), param="messages") from None
         meta = {"id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "model": body["model"]}
         if stream:
-            return None, self._chat_events(engine, ids, settings, stops, adapter, meta, stop_event)
+            return None, self._chat_events(engine, ids, settings, stops, adapter, meta, stop_event,
+                                           lambda text: self._remember(meta, messages, text, served, adapter))
         text, finish = self._complete(engine, ids, settings, stops, adapter, stop_event)
+        self._remember(meta, messages, text, served, adapter)
         message = {"role": "assistant", "content": text}
         if schema is not None:
             call = parse_call(text, tool_names)
@@ -224,7 +232,7 @@ class OpenAIService:
             text, finish = text + piece, reason or finish
         return text, finish
 
-    def _chat_events(self, engine, ids, settings, stops, adapter, meta, stop_event) -> Iterator[str]:
+    def _chat_events(self, engine, ids, settings, stops, adapter, meta, stop_event, finished=None) -> Iterator[str]:
         def chunk(delta: dict, finish=None) -> str:
             payload = {**meta, "object": "chat.completion.chunk",
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -232,11 +240,14 @@ class OpenAIService:
 
         yield chunk({"role": "assistant", "content": ""})
         try:
-            finish = "stop"
+            finish, text = "stop", ""
             for piece, reason in self._pieces(engine, ids, settings, stops, adapter, stop_event):
                 if piece:
+                    text += piece
                     yield chunk({"content": piece})
                 finish = reason or finish
+            if finished is not None:
+                finished(text)
             yield chunk({}, finish)
         except ApiError as exc:
             yield f"data: {json.dumps(exc.body())}\n\n"
@@ -261,7 +272,9 @@ class OpenAIService:
                                 f"max_tokens={settings.max_new_tokens}.", param="prompt")
         text, finish = self._complete(engine, ids, settings, stop_sequences(body.get("stop")), adapter,
                                       stop_event or threading.Event())
-        return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
+        meta = {"id": f"cmpl-{secrets.token_hex(12)}"}
+        self._remember(meta, [{"role": "user", "content": prompt}], text, served, adapter)
+        return {"id": meta["id"], "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "choices": [{"index": 0, "text": text, "finish_reason": finish,
                                                      "logprobs": None}], "usage": self._usage(engine, ids, text)}
 

@@ -55,8 +55,22 @@ async def _run_stoppable(request: Request, work, body: dict, stop: threading.Eve
         watcher.cancel()
 
 
-def routes(service: OpenAIService):
-    """A FastAPI router with the ``/v1`` routes of ``service``."""
+def rate_response(feedback, body: dict) -> dict:
+    """``POST /v1/feedback`` {"id": a /v1 response's id, "rating": "up" | "down", "better_answer": optional}."""
+    from assistant.core.errors import InputError
+
+    try:
+        stored = feedback.rate(body.get("id"), body.get("rating"), body.get("better_answer"), session="v1")
+    except InputError as exc:
+        status = 404 if str(exc).startswith("No reply with id") else 400
+        raise ApiError(status, str(exc), param="id" if status == 404 else None) from None
+    return {"object": "feedback", "id": stored["id"], "rating": stored["rating"],
+            "better_answer": stored["better_answer"], "time": stored["time"]}
+
+
+def routes(service: OpenAIService, feedback=None):
+    """A FastAPI router with the ``/v1`` routes of ``service`` (and ``POST /v1/feedback`` when ``feedback``, an
+    ``assistant.feedback.ratings.Feedback``, is given: it rates the replies ``service`` remembered)."""
     router = APIRouter(prefix="/v1")
 
     async def body_of(request: Request) -> dict:
@@ -111,5 +125,13 @@ def routes(service: OpenAIService):
             return await run_in_threadpool(service.embeddings, await body_of(request))
         except ApiError as exc:
             return failure(exc)
+
+    if feedback is not None:
+        @router.post("/feedback")
+        async def rate(request: Request):
+            try:
+                return await run_in_threadpool(rate_response, feedback, await body_of(request))
+            except ApiError as exc:
+                return failure(exc)
 
     return router

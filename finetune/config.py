@@ -15,7 +15,7 @@ from assistant.core.model_sources import EMBEDDED_MODELS
 from assistant.core.runtime import default_data_dir
 from finetune.tasks import METHODS, TASKS, task_for_method
 
-PREFERENCE_LOSSES = ("dpo", "orpo")
+PREFERENCE_LOSSES = ("dpo", "orpo", "kto")
 APPROACHES = ("auto", "generative", "head")
 FAST_LORA_MODES = ("auto", "bf16", "fp32", "off")  # finetune/cpu_lora.py
 
@@ -47,7 +47,7 @@ class FinetuneConfig:
     (smollm2-135m-instruct, minilm-l6-v2), a folder or a hub id."""
     method: str = "supervised"
     """supervised, unsupervised (continued pre-training on raw text), semi-supervised (self-training) or
-    preference (DPO / ORPO on prompt, chosen, rejected pairs)."""
+    preference (DPO / ORPO on prompt, chosen, rejected pairs; KTO also on prompt, completion, label rows)."""
     approach: str = "auto"
     """generative (prompt + LoRA on a causal LM) or head (encoder + LoRA + classifier head); auto picks by base
     (and with --base auto, by task, language and device)."""
@@ -106,9 +106,10 @@ class FinetuneConfig:
     pseudo_label_threshold: float = 0.9
     """Semi-supervised: keep a pseudo-label only when the model's confidence is at least this."""
     preference_loss: str = "dpo"
-    """Preference method: dpo (against the frozen base as reference) or orpo (no reference model)."""
+    """Preference method: dpo (against the frozen base as reference), orpo (no reference model) or kto (unpaired
+    good / bad answers: prompt, completion, label rows, or pairs split into one good and one bad row)."""
     beta: float = 0.1
-    """Preference strength: DPO's beta (how far from the reference) or ORPO's lambda weight."""
+    """Preference strength: DPO's and KTO's beta (how far from the reference) or ORPO's lambda weight."""
     data_dir: str = field(default_factory=lambda: str(default_data_dir()))
     """Where adapters/ and runs/ are kept."""
 

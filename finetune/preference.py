@@ -1,4 +1,5 @@
-"""Preference tuning (``--method preference``): DPO or ORPO with TRL's trainers, on prompt / chosen / rejected pairs.
+"""Preference tuning (``--method preference``): DPO or ORPO with TRL's trainers, on prompt / chosen / rejected pairs,
+or KTO (``finetune/kto.py``) on pairs or unpaired prompt / completion / label rows.
 
     python -m finetune --method preference --data finetune/samples/preference_pairs.jsonl --max-steps 20
     python -m finetune --method preference --preference-loss orpo --beta 0.1 --data pairs.jsonl
@@ -29,8 +30,10 @@ from pathlib import Path
 
 import torch
 
+from assistant.core.errors import InputError
 from finetune.early_stopping import LOSS_DECIMALS
 from finetune.encode import IGNORE, collate, encode_sft
+from finetune.kto import is_unpaired
 from finetune.loop import LoopResult
 
 TRAINER_DIR = "preference-trainer"
@@ -67,13 +70,19 @@ def _trainer(config, model, tokenizer, rows: list[dict], run_dir: Path, total_st
                   seed=config.seed, use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
                   max_length=config.max_seq_len, beta=config.beta, disable_tqdm=True,
                   remove_unused_columns=False, gradient_checkpointing=torch.cuda.is_available())
-    train = Dataset.from_list(conversational(rows))
-    datasets = dict(train_dataset=train, processing_class=tokenizer, callbacks=list(callbacks))
+    datasets = dict(processing_class=tokenizer, callbacks=list(callbacks))
     if val_rows:
         common.update(_validation_args(config, total_steps))
-        datasets["eval_dataset"] = Dataset.from_list(conversational(val_rows))
         if config.early_stopping_patience > 0:
             datasets["callbacks"].append(EarlyStoppingCallback(config.early_stopping_patience))
+    if config.preference_loss == "kto":
+        from finetune.kto import kto_trainer
+
+        return kto_trainer(common, model, tokenizer, rows, list(val_rows), datasets["callbacks"], config.seed)
+    check_preference_rows(config, rows)
+    datasets["train_dataset"] = Dataset.from_list(conversational(rows))
+    if val_rows:
+        datasets["eval_dataset"] = Dataset.from_list(conversational(val_rows))
     if config.preference_loss == "orpo":
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
@@ -81,6 +90,17 @@ def _trainer(config, model, tokenizer, rows: list[dict], run_dir: Path, total_st
     from trl import DPOConfig, DPOTrainer
 
     return DPOTrainer(model=model, args=DPOConfig(**common, loss_type=["sigmoid"]), **datasets)
+
+
+def check_preference_rows(config, rows: list[dict]) -> None:
+    """DPO and ORPO need pairs: InputError naming KTO for unpaired rows (checked before the model loads)."""
+    if config.preference_loss == "kto":
+        from finetune.kto import check_kto_rows, kto_rows
+
+        check_kto_rows(kto_rows(rows))
+    elif is_unpaired(rows):
+        raise InputError(f"{config.preference_loss.upper()} learns from pairs (prompt, chosen, rejected); this data "
+                         "has one rated answer per row (prompt, completion, label): use --preference-loss kto.")
 
 
 def _progress_callback(log_path: Path, total_steps: int, on_step, stop_event: threading.Event | None, began: float):
@@ -149,10 +169,14 @@ def train_preference(config, model, tokenizer, rows: list[dict], run_dir: Path, 
 
 
 def encode_pairs(rows: list[dict], tokenizer, max_len: int) -> list[dict]:
-    """Each pair as two supervised examples (prompt masked): chosen at even, rejected at odd positions."""
+    """Each pair as two supervised examples (prompt masked): chosen at even, rejected at odd positions. An unpaired
+    row (KTO) is one example, its completion."""
     examples = []
     for row in rows:
         messages = [{"role": "user", "content": row["prompt"]}]
+        if "completion" in row:
+            examples.append(encode_sft(tokenizer, messages, row["completion"], max_len))
+            continue
         examples += [encode_sft(tokenizer, messages, row["chosen"], max_len),
                      encode_sft(tokenizer, messages, row["rejected"], max_len)]
     return examples
@@ -176,7 +200,12 @@ def response_log_likelihoods(model, examples: list[dict], pad_id: int, batch_siz
 
 
 def preference_metrics(model, tokenizer, rows: list[dict], max_len: int, on_status=None) -> dict:
-    """{"base": {...}, "adapter": {...}}: reward accuracy and mean margin on ``rows``."""
+    """{"base": {...}, "adapter": {...}}: reward accuracy and mean margin on ``rows`` (unpaired rows: see
+    ``finetune.kto.unpaired_metrics``)."""
+    if is_unpaired(rows):
+        from finetune.kto import unpaired_metrics
+
+        return unpaired_metrics(model, tokenizer, rows, max_len, on_status)
     examples = encode_pairs(rows, tokenizer, max_len)
     results = {}
     for which in ("base", "adapter"):

@@ -32,7 +32,8 @@ from finetune.encode import count_target_tokens, encode_packed_text, encode_supe
 from finetune.evaluate import base_vs_adapter
 from finetune.loop import LoopSettings, steps_for, train
 from finetune.models import build_generative, build_head, encode_head_examples, head_predict
-from finetune.preference import encode_pairs, preference_metrics, train_preference
+from finetune.kto import kto_rows
+from finetune.preference import check_preference_rows, encode_pairs, preference_metrics, train_preference
 from finetune.tasks import data_task
 
 Event = Callable[[str, dict], None]
@@ -167,6 +168,8 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     else:
         train_rows, val_rows = split_train_validation(dataset.rows, config.validation_split, config.seed)
     options = _task_options(config, dataset.rows)
+    if config.method == "preference":
+        check_preference_rows(config, dataset.rows)
 
     # 2. Model: 4-bit base + LoRA (+ head).
     emit("status", {"message": f"Loading {config.base} ({config.quant}) and adding LoRA r={config.lora_r}"})
@@ -195,8 +198,9 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     settings = LoopSettings(config.learning_rate, config.batch_size, config.grad_accum, total,
                             config.eval_interval(total), config.save_every, config.seed, config.fast_lora,
                             config.early_stopping_patience)
-    if config.method == "preference":  # TRL's DPO / ORPO trainer; pairs count as one example each
-        total = steps_for(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+    if config.method == "preference":  # TRL's DPO / ORPO trainer: a pair is one example; KTO: a rated answer
+        trained = len(kto_rows(train_rows)) if config.preference_loss == "kto" else len(train_rows)
+        total = steps_for(trained, config.batch_size, config.grad_accum, config.epochs, config.max_steps)
         emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_rows),
                        "val_examples": len(val_rows), "command": config.cli_command()})
         result = train_preference(config, model, tokenizer, train_rows, run_dir, total,

@@ -11,8 +11,9 @@ from tests.app_server import serving_asgi
 
 
 @contextmanager
-def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | None = None):
-    """Yield the base URL (ending in ``/v1``) of the API on ``loaded``; stop the server afterwards."""
+def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | None = None, feedback=None):
+    """Yield the base URL (ending in ``/v1``) of the API on ``loaded``; stop the server afterwards. ``feedback``
+    (an ``assistant.feedback.ratings.Feedback``): replies are remembered and ``POST /v1/feedback`` rates them."""
     from assistant.chat import ChatEngine
     from assistant.core.model_catalog import ModelCatalog, ModelEntry
     from assistant.model_pool import ModelPool, ServedModel
@@ -23,12 +24,12 @@ def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | No
     pool = ModelPool(ModelCatalog(Path(tempfile.mkdtemp(prefix="no-models-"))), refuse)
     pool.adopt(ServedModel(ModelEntry(model_id, loaded.name, "--model", "test", loaded.location), loaded,
                            ChatEngine(loaded)))
-    with serving_pool(pool, api_keys) as url:
+    with serving_pool(pool, api_keys, feedback) as url:
         yield url
 
 
 @contextmanager
-def serving_pool(pool, api_keys: list[str] | None = None):
+def serving_pool(pool, api_keys: list[str] | None = None, feedback=None):
     """Yield the base URL (ending in ``/v1``) of the API on a ``ModelPool``; stop the server afterwards."""
     from fastapi import FastAPI
 
@@ -36,6 +37,7 @@ def serving_pool(pool, api_keys: list[str] | None = None):
     from assistant.openai_routes import routes
 
     app = FastAPI()
-    app.include_router(routes(OpenAIService(pool, api_keys)))
+    responses = feedback.responses if feedback is not None else None
+    app.include_router(routes(OpenAIService(pool, api_keys, responses), feedback=feedback))
     with serving_asgi(app) as url:
         yield url + "/v1"

@@ -111,10 +111,10 @@ def run_example(document: str, first_line: int, code: str, url: str) -> None:
 
 
 def test_every_api_example_is_found():
-    """The extraction sees the README's three API blocks, and no other document has API examples."""
+    """The extraction sees the README's four API blocks, and no other document has API examples."""
     assert [code.split("\n", 1)[0] for _, code in api_examples("README.md")] == [
         "from gradio_client import Client, handle_file", "from gradio_client import Client, handle_file",
-        "from openai import OpenAI"]
+        "import httpx", "from openai import OpenAI"]
     for document in Path(REPO_ROOT, "docs").glob("*.md"):
         assert not api_examples(str(document.relative_to(REPO_ROOT))), f"{document} has API examples: add it above"
 

@@ -9,8 +9,9 @@ import gradio as gr
 
 from assistant.adapter_runtime import AdapterRuntime
 from assistant.chat import ChatEngine
-from assistant.ui import (adapters_panel, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab, finetune_labels,
-                          model_picker, ner_tab, empty_states, quickstart, translate_tab)
+from assistant.ui import (adapters_panel, chat_feedback, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab,
+                          feedback_panel, finetune_labels, model_picker, ner_tab, empty_states, quickstart,
+                          translate_tab)
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picker_choices
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # annotations only: importing these here would load training 
     from assistant.documents.index import DocumentIndex
     from assistant.documents.readers import DocumentLimits
     from assistant.faq.knowledge_base import KnowledgeBase
+    from assistant.feedback.ratings import Feedback
     from assistant.tasks.faq import FaqRouter
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
@@ -30,9 +32,9 @@ TITLE = "LLM Assistant Studio"
 TRANSLATIONS = {
     "en": {"app.adapter": "Adapter for Chat and tasks", "app.adapter_info":
            "Trained adapters for the served model; '(base model)' uses no adapter. Per browser session.",
-           "app.chat": "Chat", "app.classify": "Classification", "app.ner": "NER", "app.translate": "Translation"},
+           "app.chat": "Chat", "app.feedback": "Feedback", "app.classify": "Classification", "app.ner": "NER", "app.translate": "Translation"},
     "zh": {"app.adapter": "对话与任务使用的适配器", "app.adapter_info": "为当前模型训练的适配器；“(base model)” 表示不用适配器。每个浏览器会话单独生效。",
-           "app.chat": "对话", "app.classify": "文本分类", "app.ner": "命名实体识别", "app.translate": "翻译"},
+           "app.chat": "对话", "app.feedback": "反馈", "app.classify": "文本分类", "app.ner": "命名实体识别", "app.translate": "翻译"},
 }
 
 
@@ -56,6 +58,10 @@ class Services:
     """Limits for document uploads (from --max-upload-mb)."""
     pool: ModelPool | None = None
     """The chat models in memory and the list they come from; the model picker switches its default."""
+    feedback: Feedback | None = None
+    """Ratings of replies (Chat's thumbs, /feedback, /v1/feedback) and the Feedback view."""
+    served_model: str = ""
+    """The model reference the server was started with (what "Train on feedback" trains); default: the loaded name."""
 
 
 def i18n() -> gr.I18n:
@@ -63,7 +69,7 @@ def i18n() -> gr.I18n:
                       ner_tab.TRANSLATIONS,
                       translate_tab.TRANSLATIONS, faq_tab.TRANSLATIONS, docs_panel.TRANSLATIONS, finetune_labels.TRANSLATIONS,
                       adapters_panel.TRANSLATIONS, quickstart.TRANSLATIONS, empty_states.TRANSLATIONS,
-                      model_picker.TRANSLATIONS)
+                      model_picker.TRANSLATIONS, chat_feedback.TRANSLATIONS, feedback_panel.TRANSLATIONS)
 
 
 def build_app(services: Services) -> gr.Blocks:
@@ -86,24 +92,9 @@ def build_app(services: Services) -> gr.Blocks:
         if models is not None:
             model_picker.build_download(services.pool, models, unlocked)
         uploads = docs_panel.session_state() if services.faq_kb is not None else None
-        with gr.Tab(tr("app.chat"), id="chat"):
-            info = chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker,
-                                           agent=services.agent, session_docs=uploads)
-        with gr.Tab(tr("app.classify"), id="classify"):
-            classify_tab.build_classify_tab(engine.loaded, runtime, picker)
-        with gr.Tab(tr("app.ner"), id="ner"):
-            ner_tab.build_ner_tab(engine.loaded, runtime, picker)
-        with gr.Tab(tr("app.translate"), id="translate"):
-            translate_tab.build_translate_tab(engine.loaded, runtime, picker)
-        if services.faq_kb is not None:
-            with gr.Tab(tr("faq.tab"), id="faq"):
-                faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
-                docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
+        with gr.Tabs(elem_id="main-tabs") as tabs:
+            info = _tabs(services, picker, uploads, tabs, unlocked)
         if services.jobs is not None:
-            if services.admin_password:
-                _locked_training_tabs(services, picker, unlocked)
-            else:
-                _training_ui(services, picker, in_tabs=True)
             register_training_api(services.jobs, services.admin_password)
         if picker is not None:
             demo.load(lambda current: _refreshed_picker(runtime, current), picker, picker, api_visibility="private")
@@ -127,12 +118,50 @@ def _wire_models(services: Services, engine: ChatEngine, models, header, unlocke
     model_picker.wire_model_picker(models, header, services.pool, unlocked, refresh, others)
 
 
+@dataclass
+class Opener:
+    """Chat's tab and its compare panel: where a finished "Train on feedback" run opens its adapter."""
+
+    tabs: gr.Tabs
+    compare: compare_panel.ComparePanel
+
+    def on_finished(self, finished: gr.State) -> None:
+        """When ``finished`` gets an adapter name: the Chat tab, Compare side by side open with it on the right."""
+        finished.change(lambda name: (gr.Tabs(selected="chat"), *self.compare.show(name)), finished,
+                        [self.tabs, self.compare.accordion, self.compare.right], api_visibility="private")
+
+
+def _tabs(services: Services, picker, uploads, tabs: gr.Tabs, unlocked) -> gr.Markdown:
+    """Every tab, inside ``tabs``; returns Chat's model line (the model picker updates it after a switch)."""
+    engine, runtime = services.engine, services.runtime
+    with gr.Tab(tr("app.chat"), id="chat"):
+        info, compare = chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
+                                      session_docs=uploads, feedback=services.feedback)
+    with gr.Tab(tr("app.classify"), id="classify"):
+        classify_tab.build_classify_tab(engine.loaded, runtime, picker)
+    with gr.Tab(tr("app.ner"), id="ner"):
+        ner_tab.build_ner_tab(engine.loaded, runtime, picker)
+    with gr.Tab(tr("app.translate"), id="translate"):
+        translate_tab.build_translate_tab(engine.loaded, runtime, picker)
+    if services.faq_kb is not None:
+        with gr.Tab(tr("faq.tab"), id="faq"):
+            faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
+            docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
+    if services.jobs is not None:
+        opened = Opener(tabs, compare)
+        if services.admin_password:
+            _locked_training_tabs(services, picker, unlocked, opened)
+        else:
+            _training_ui(services, picker, in_tabs=True, opened=opened)
+    return info
+
+
 def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
     names = picker_choices(runtime, heads=True)
     return gr.Dropdown(choices=names, value=current if current in names else BASE_MODEL_CHOICE)
 
 
-def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) -> None:
+def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, opened: Opener | None = None) -> None:
     """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one."""
     from assistant.ui.finetune_tab import build_finetune_tab
 
@@ -140,14 +169,25 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
     if in_tabs:
         with gr.Tab(tr("finetune.tab"), id="finetune") as finetune_page:
             finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
-        with gr.Tab(tr("adapters.title"), id="adapters"):
+        with gr.Tab(tr("adapters.title"), id="adapters") as adapters_page:
             adapters = adapters_panel.build_adapters_panel(services.store)
+            if services.feedback is not None:
+                with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
+                    feedback = _feedback_view(services)
+                    feedback.refresh_on(adapters_page.select)
+                    if opened is not None:
+                        opened.on_finished(feedback.finished)
         finetune.refresh_adapters_on(adapters.changed.change, finetune_page.select)
     else:
         finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
         with gr.Accordion(tr("adapters.title"), open=True):
             adapters = adapters_panel.build_adapters_panel(services.store)
         finetune.refresh_adapters_on(adapters.changed.change)
+        if services.feedback is not None:
+            with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
+                feedback = _feedback_view(services)
+                if opened is not None:
+                    opened.on_finished(feedback.finished)
     adapters.refresh_on(finetune.adapters_changed)
     if picker is not None:
         adapters.changed.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
@@ -155,6 +195,11 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool) 
         finetune.adapters_changed.change(lambda current, job: _picker_after_training(services, current, job),
                                          [picker, finetune.quick_job], [picker, finetune.quick_job],
                                          api_visibility="private")
+
+
+def _feedback_view(services: Services):
+    return feedback_panel.build_feedback_panel(services.feedback.store, services.jobs,
+                                               services.served_model or services.engine.loaded.name)
 
 
 def _picker_after_training(services: Services, current: str, quick_job: str | None):
@@ -166,7 +211,8 @@ def _picker_after_training(services: Services, current: str, quick_job: str | No
     return _refreshed_picker(services.runtime, current), gr.skip()
 
 
-def _locked_training_tabs(services: Services, picker: gr.Dropdown | None, unlocked: gr.State) -> None:
+def _locked_training_tabs(services: Services, picker: gr.Dropdown | None, unlocked: gr.State,
+                         opened: Opener | None = None) -> None:
     """Fine-tune and adapter management exist (server side) only for sessions that gave the password (which
     also lets them switch the model everyone uses)."""
     from assistant.ui.admin_lock import AdminLock
@@ -190,4 +236,4 @@ def _locked_training_tabs(services: Services, picker: gr.Dropdown | None, unlock
             if not is_unlocked:
                 gr.Markdown("Training, adapter deletion and publishing are locked by the operator of this server.")
                 return
-            _training_ui(services, picker, in_tabs=False)
+            _training_ui(services, picker, in_tabs=False, opened=opened)

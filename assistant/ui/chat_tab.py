@@ -13,6 +13,8 @@ from assistant.chat import ChatEngine, GenerationSettings, message_text
 from assistant.core.errors import InputError, UserError
 from assistant.core.loading import human_bytes
 from assistant.ui.adapter_choice import picked_adapter, picker_inputs
+from assistant.feedback.responses import plain_turns
+from assistant.ui.chat_feedback import build_chat_feedback, session_of
 from assistant.ui.compare_panel import build_compare_panel
 from assistant.ui.empty_states import CHAT_PLACEHOLDER
 from assistant.ui.i18n import tr
@@ -70,11 +72,14 @@ def model_info(loaded) -> str:
 
 
 def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
-                   session_docs: gr.State | None = None) -> gr.Markdown:
+                   session_docs: gr.State | None = None, feedback=None):
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events; return the model line
-    (``model_info``), for the model picker to update after a switch.
+    (``model_info``, for the model picker to update after a switch) and the compare panel (where a finished
+    "Train on feedback" run opens its adapter).
 
     ``session_docs``: the state holding the session's uploads of the Ask tab (the agent searches them).
+    ``feedback``: an ``assistant.feedback.ratings.Feedback``; when given, every reply can be rated (thumbs up /
+    down, a better answer after a thumbs-down; ``assistant.ui.chat_feedback``) and ``/feedback`` rates by id.
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
     the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
@@ -139,20 +144,30 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         prior, last = history[:-1], message_text(history[-1]["content"])
         stop_event = stops.fresh(request.session_hash if request else "")
         adapter = picked_adapter(adapter)
+        produced = {"text": "", "source": "chat"}
         try:
             tooled = tool_reply(last, adapter, uploads) if agent is not None and with_agent else None
             if tooled is not None:
+                produced.update(text=tooled[1], source="tool")
                 yield history + [step_message(tooled[0]), {"role": "assistant", "content": tooled[1]}]
                 return
             routed = faq.route(last) if faq is not None and from_faq else None
             if routed is not None:
+                produced.update(text=routed, source="faq")
                 yield history + [{"role": "assistant", "content": routed}]
                 return
             settings = GenerationSettings(temp, p, max_new, penalty)
             for text in engine.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
+                produced["text"] = text
                 yield history + [{"role": "assistant", "content": text}]
         except UserError as exc:
             raise shown(exc) from exc
+        finally:  # a stopped reply stays in the chat, so it can be rated too
+            if feedback is not None and produced["text"]:
+                system = (system_prompt or "").strip()
+                system_turn = [{"role": "system", "content": system}] if system else []
+                feedback.responses.remember(session_of(request), system_turn + plain_turns(history), produced["text"],
+                                            loaded.name, adapter, produced["source"])  # tool steps left out
 
     def stop_reply(request: gr.Request):
         stops.stop(request.session_hash if request else "")
@@ -171,7 +186,9 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
                 .success(respond, inputs, chatbot, concurrency_id=CHAT_QUEUE, concurrency_limit=at_once,
                          api_visibility="private"))
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
-    build_compare_panel(engine, MODEL_QUEUE)
+    if feedback is not None:
+        build_chat_feedback(chatbot, feedback)
+    compare_panel = build_compare_panel(engine, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
     def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
@@ -187,7 +204,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
 
     gr.api(chat, api_name="chat", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     if agent is None:
-        return
+        return info, compare_panel
 
     def agent_api(message: str, adapter: str = "") -> dict:
         """Agent mode on one message: {"reply": str, "steps": [{"tool", "input", "output"}]} (no steps: no tool)."""
@@ -204,4 +221,4 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise shown(exc) from None
 
     gr.api(agent_api, api_name="agent", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
-    return info
+    return info, compare_panel

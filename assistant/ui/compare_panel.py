@@ -6,6 +6,8 @@ Built inside the Chat tab by ``build_compare_panel(engine)``; it runs on the sha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from assistant.chat import ChatEngine, GenerationSettings
@@ -32,14 +34,25 @@ def compare(engine: ChatEngine, prompt: str, targets: list[str | None], max_new_
         yield list(answers)
 
 
-def build_compare_panel(engine: ChatEngine, queue_id: str) -> None:
+@dataclass
+class ComparePanel:
+    accordion: gr.Accordion
+    right: gr.Dropdown
+    runtime: object = None
+
+    def show(self, adapter: str):
+        """Updates for (accordion, right) that open the panel with ``adapter`` on the right (the base on the left)."""
+        return gr.Accordion(open=True), gr.Dropdown(choices=picker_choices(self.runtime), value=adapter)
+
+
+def build_compare_panel(engine: ChatEngine, queue_id: str) -> ComparePanel:
     runtime = engine.adapters
 
     def choices():
         return picker_choices(runtime)
 
     names = choices()
-    with gr.Accordion(tr("compare.title"), open=False, elem_id="compare"):
+    with gr.Accordion(tr("compare.title"), open=False, elem_id="compare") as accordion:
         with gr.Row():
             left = gr.Dropdown(names, value=BASE_MODEL_CHOICE, label=tr("compare.left"), elem_id="compare-left")
             right = gr.Dropdown(names, value=names[-1], label=tr("compare.right"), elem_id="compare-right")
@@ -63,3 +76,4 @@ def build_compare_panel(engine: ChatEngine, queue_id: str) -> None:
                        api_visibility="private")
     run.click(on_run, [prompt, left, right], [left_answer, right_answer], concurrency_id=queue_id,
               concurrency_limit=1, api_visibility="private")
+    return ComparePanel(accordion, right, runtime)

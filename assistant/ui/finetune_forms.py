@@ -175,6 +175,9 @@ def start_training(jobs: JobManager, view: DatasetView | None, form: dict, owner
     from finetune.recipe import check_approach  # the recipe's own rule, checked before queueing
 
     check_approach(config)
+    if config.method == "preference" and "completion" in view.roles and config.preference_loss != "kto":
+        raise InputError(f"{Path(view.path).name} has one rated answer per row (prompt, completion, label): pick the "
+                         f"preference loss kto ({config.preference_loss} learns from prompt, chosen, rejected pairs).")
     config.data = str(training_file(view, jobs.data_dir))
     return jobs.submit(config, owner)
 

@@ -8,7 +8,8 @@ Canonical rows per task:
   faq             {"question": str, "answer": str}      (a context/input column is appended to the question)
   instruction     {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
   unsupervised    {"text": str}
-  preference      {"prompt": str, "chosen": str, "rejected": str}   (chosen == rejected is an error)
+  preference      {"prompt": str, "chosen": str, "rejected": str}   (chosen == rejected is an error), or unpaired
+                  {"prompt": str, "completion": str, "label": bool} (KTO; label true/false, 1/0, up/down, good/bad)
 Run ``pytest tests/test_data_validation.py -q``.
 
 One file over ~300 lines on purpose: one short converter per task, all reporting through the same
@@ -68,6 +69,8 @@ def row_text(task: str, row: dict) -> str:
     if task == "instruction":
         return "\n".join(m["content"] for m in row["messages"])
     if task == "preference":
+        if "completion" in row:
+            return row["prompt"] + "\n" + row["completion"]
         return row["prompt"] + "\n" + max(row["chosen"], row["rejected"], key=len)
     return row["text"]
 
@@ -300,6 +303,8 @@ def _faq(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
 
 
 def _preference(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:
+    if "completion" in mapping.roles:
+        return _unpaired(table, mapping, out)
     columns = [mapping.roles[role] for role in ("prompt", "chosen", "rejected")]
     for record, number in zip(table.records, table.row_numbers):
         if all(_blank(record.get(column)) for column in columns):
@@ -313,6 +318,29 @@ def _preference(table: Table, mapping: ColumnMapping, out: Conversion, _types) -
                       "answers - write a worse one or drop the row")
             continue
         out.add({"prompt": prompt, "chosen": chosen, "rejected": rejected}, number)
+
+
+LABEL_WORDS = {True: ("true", "1", "yes", "up", "good", "desirable", "like", "👍", "好"),
+               False: ("false", "0", "no", "down", "bad", "undesirable", "dislike", "👎", "差")}
+
+
+def _unpaired(table: Table, mapping: ColumnMapping, out: Conversion) -> None:
+    """Prompt / completion / label rows (KTO): the label says whether the completion is a good answer."""
+    columns = [mapping.roles[role] for role in ("prompt", "completion", "label")]
+    for record, number in zip(table.records, table.row_numbers):
+        if all(_blank(record.get(column)) for column in columns):
+            out.warning(number, None, "empty row skipped")
+            continue
+        prompt, completion = (_text(out, record.get(column), number, column) for column in columns[:2])
+        raw = record.get(columns[2])
+        word = str(raw).strip().lower() if not isinstance(raw, bool) else str(raw).lower()
+        word = {"1.0": "1", "0.0": "0"}.get(word, word)
+        label = next((value for value, words in LABEL_WORDS.items() if word in words), None)
+        if label is None:
+            out.error(number, columns[2], f"is {str(raw)[:40]!r}: write true (a good answer) or false (a bad one)")
+            continue
+        if prompt is not None and completion is not None:
+            out.add({"prompt": prompt, "completion": completion, "label": label}, number)
 
 
 def _instruction(table: Table, mapping: ColumnMapping, out: Conversion, _types) -> None:

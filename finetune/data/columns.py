@@ -5,7 +5,8 @@ Roles per task (``TASK_ROLES``; for ``instruction`` one of two layouts):
 classification / semi_supervised: text, label - ner: tokens, tags - translation: source, target -
 faq: question, answer (+ context) - instruction: messages (OpenAI ``role/content`` or ShareGPT
 ``from/value`` turns) or prompt, response (+ input, system) - unsupervised: text -
-preference: prompt, chosen, rejected (DPO / ORPO pairs).
+preference: prompt, chosen, rejected (DPO / ORPO / KTO pairs) or prompt, completion, label (unpaired thumbs up /
+down for KTO: label true/false, 1/0, up/down, good/bad).
 Run ``pytest tests/test_data_readers.py -q -k column``.
 """
 
@@ -28,7 +29,7 @@ TASK_ROLES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "faq": [(("question", "answer"), ("context",))],
     "instruction": [(("messages",), ()), (("prompt", "response"), ("input", "system"))],
     "unsupervised": [(("text",), ())],
-    "preference": [(("prompt", "chosen", "rejected"), ())],
+    "preference": [(("prompt", "chosen", "rejected"), ()), (("prompt", "completion", "label"), ())],
 }
 ALIASES: dict[str, tuple[str, ...]] = {
     "text": ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "text_a",
@@ -48,6 +49,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "system": ("system", "system_prompt"),
     "chosen": ("chosen", "preferred", "good", "winner", "accepted", "chosen_response", "好", "更好", "优选"),
     "rejected": ("rejected", "dispreferred", "bad", "loser", "rejected_response", "差", "更差", "拒绝"),
+    "completion": ("completion", "response", "answer", "output", "reply", "回答", "答案"),
     "messages": ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns"),
 }
 LANGUAGE_CODES = {"en", "de", "zh", "fr", "es", "it", "pt", "ru", "ja", "ko", "ar", "nl", "sv", "pl", "tr", "cs",
@@ -221,6 +223,8 @@ def guess_task(columns: Sequence[str], records: Sequence[dict] | None = None, fo
     names = {_norm(c).rsplit(".", 1)[-1] for c in columns}
     if find_column(columns, "chosen") and find_column(columns, "rejected"):
         return "preference"
+    if {"prompt", "completion"} <= names and find_column(columns, "label"):
+        return "preference"  # unpaired: thumbs up / down per completion (KTO)
     if _find_for_role(columns, "messages", "instruction", records, []):
         return "instruction"
     if (records is not None and detect_roles(columns, "ner", records)) or (
