@@ -91,7 +91,7 @@ def eval_pairs(rows: list[dict]) -> tuple[list[tuple[int, int]], str]:
 def unpaired_metrics(model, tokenizer, rows: list[dict], max_len: int, on_status=None) -> dict:
     """{"base": {...}, "adapter": {...}}: reward accuracy (share of pairs whose good answer is the likelier one),
     margin (nats per token) and the number of pairs, on unpaired held-out ``rows``."""
-    from finetune.preference import response_log_likelihoods
+    from finetune.answer_likelihood import response_log_likelihoods
 
     pairs, formed = eval_pairs(rows)
     examples = [encode_sft(tokenizer, [{"role": "user", "content": r["prompt"]}], r["completion"], max_len)

@@ -32,7 +32,8 @@ import torch
 
 from assistant.core.errors import InputError
 from finetune.early_stopping import LOSS_DECIMALS
-from finetune.encode import IGNORE, collate, encode_sft
+from finetune.encode import encode_sft
+from finetune.answer_likelihood import response_log_likelihoods
 from finetune.kto import is_unpaired
 from finetune.loop import LoopResult
 
@@ -180,23 +181,6 @@ def encode_pairs(rows: list[dict], tokenizer, max_len: int) -> list[dict]:
         examples += [encode_sft(tokenizer, messages, row["chosen"], max_len),
                      encode_sft(tokenizer, messages, row["rejected"], max_len)]
     return examples
-
-
-@torch.no_grad()
-def response_log_likelihoods(model, examples: list[dict], pad_id: int, batch_size: int = 8) -> list[float]:
-    """Mean log-probability per answer token of each example, given its prompt."""
-    model.eval()
-    sums = []
-    for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start:start + batch_size], pad_id)
-        device = next(model.parameters()).device
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits[:, :-1].float()
-        labels = batch["labels"][:, 1:].to(device)
-        mask = labels != IGNORE
-        picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        sums += ((picked * mask).sum(-1) / mask.sum(-1).clamp(min=1)).tolist()
-    return sums
 
 
 def preference_metrics(model, tokenizer, rows: list[dict], max_len: int, on_status=None) -> dict:
