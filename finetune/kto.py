@@ -17,7 +17,6 @@ higher mean per-token log-likelihood, and the mean margin. Tests: ``pytest tests
 from __future__ import annotations
 
 import random
-from contextlib import nullcontext
 from itertools import product
 
 from assistant.core.errors import InputError
@@ -91,18 +90,11 @@ def eval_pairs(rows: list[dict]) -> tuple[list[tuple[int, int]], str]:
 def unpaired_metrics(model, tokenizer, rows: list[dict], max_len: int, on_status=None) -> dict:
     """{"base": {...}, "adapter": {...}}: reward accuracy (share of pairs whose good answer is the likelier one),
     margin (nats per token) and the number of pairs, on unpaired held-out ``rows``."""
-    from finetune.answer_likelihood import response_log_likelihoods
+    from finetune.answer_likelihood import base_and_adapter_margins
 
     pairs, formed = eval_pairs(rows)
     examples = [encode_sft(tokenizer, [{"role": "user", "content": r["prompt"]}], r["completion"], max_len)
                 for r in rows]
-    results = {}
-    for which in ("base", "adapter"):
-        if on_status:
-            on_status(f"Scoring {len(rows)} held-out rated answers with the {which} model")
-        with model.disable_adapter() if which == "base" else nullcontext():
-            scores = response_log_likelihoods(model, examples, tokenizer.pad_token_id)
-        margins = [scores[g] - scores[b] for g, b in pairs]
-        results[which] = {"reward_accuracy": sum(m > 0 for m in margins) / max(len(margins), 1),
-                          "margin": sum(margins) / max(len(margins), 1), "pairs": len(pairs), "pairing": formed}
-    return results
+    results = base_and_adapter_margins(model, tokenizer.pad_token_id, examples, pairs,
+                                       f"{len(rows)} held-out rated answers", on_status)
+    return {which: {**metrics, "pairs": len(pairs), "pairing": formed} for which, metrics in results.items()}

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -33,7 +32,7 @@ import torch
 from assistant.core.errors import InputError
 from finetune.early_stopping import LOSS_DECIMALS
 from finetune.encode import encode_sft
-from finetune.answer_likelihood import response_log_likelihoods
+from finetune.answer_likelihood import base_and_adapter_margins
 from finetune.kto import is_unpaired
 from finetune.loop import LoopResult
 
@@ -190,14 +189,7 @@ def preference_metrics(model, tokenizer, rows: list[dict], max_len: int, on_stat
         from finetune.kto import unpaired_metrics
 
         return unpaired_metrics(model, tokenizer, rows, max_len, on_status)
-    examples = encode_pairs(rows, tokenizer, max_len)
-    results = {}
-    for which in ("base", "adapter"):
-        if on_status:
-            on_status(f"Scoring {len(rows)} validation pairs with the {which} model")
-        with model.disable_adapter() if which == "base" else nullcontext():
-            scores = response_log_likelihoods(model, examples, tokenizer.pad_token_id)
-        margins = [scores[i] - scores[i + 1] for i in range(0, len(scores), 2)]
-        results[which] = {"reward_accuracy": sum(m > 0 for m in margins) / max(len(margins), 1),
-                          "margin": sum(margins) / max(len(margins), 1)}
-    return results
+    examples = encode_pairs(rows, tokenizer, max_len)  # chosen, rejected, chosen, rejected, ...
+    pairs = [(i, i + 1) for i in range(0, len(examples), 2)]
+    return base_and_adapter_margins(model, tokenizer.pad_token_id, examples, pairs,
+                                    f"{len(rows)} validation pairs", on_status)
