@@ -98,13 +98,16 @@ class ChatEngine:
         messages.append({"role": "user", "content": message})
         return messages
 
-    def prompt_ids(self, messages: list[Message], max_new_tokens: int) -> tuple[list[int], int]:
-        """Token ids of the prompt, dropping the oldest turns until it fits; returns (ids, turns dropped)."""
-        budget = self.loaded.context_window - max_new_tokens
+    def prompt_ids(self, messages: list[Message], max_new_tokens: int,
+                   model: LoadedModel | None = None) -> tuple[list[int], int]:
+        """Token ids of the prompt for ``model`` (default: the current one), dropping the oldest turns until it
+        fits; returns (ids, turns dropped)."""
+        model = model or self.loaded.current()
+        budget = model.context_window - max_new_tokens
         if budget <= 0:
             raise InputError(
                 f"Max new tokens ({max_new_tokens}) leaves no room for the prompt in this model's "
-                f"{self.loaded.context_window}-token context. Lower max new tokens."
+                f"{model.context_window}-token context. Lower max new tokens."
             )
         system = messages[:1] if messages and messages[0]["role"] == "system" else []
         turns = messages[len(system):]
@@ -116,7 +119,7 @@ class ChatEngine:
         encoded = {}
 
         def fits(index: int) -> bool:
-            encoded[index] = encode_messages(self.tokenizer, system + turns[starts[index]:])
+            encoded[index] = encode_messages(model.tokenizer, system + turns[starts[index]:])
             return len(encoded[index]) <= budget
 
         last = len(starts) - 1
@@ -152,12 +155,17 @@ class ChatEngine:
         if not message:
             raise InputError("Type a message first: an empty message cannot be answered.")
         settings = settings or GenerationSettings()
-        ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
-        return self.stream_ids(ids, settings, stop_event, adapter)
+        # One model for the whole request: the UI's handle follows the model picker, a reply in flight must not
+        # (its prompt, tokens and text all belong to the model it started on).
+        model = self.loaded.current()
+        ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens,
+                                 model)
+        return self.stream_ids(ids, settings, stop_event, adapter, model)
 
     def stream_ids(self, ids: list[int], settings: GenerationSettings, stop_event: threading.Event | None = None,
-                   adapter: str | None = None) -> Iterator[str]:
-        """Yield the reply to the prompt ``ids`` (from ``prompt_ids``) as it grows, full text each time.
+                   adapter: str | None = None, model: LoadedModel | None = None) -> Iterator[str]:
+        """Yield the reply to the prompt ``ids`` (from ``prompt_ids`` on the same ``model``; default: the current
+        one) as it grows, full text each time.
 
         The engine's ``generate`` yields token ids (llama.cpp: this request's share of the shared batch;
         transformers: a worker thread holding the model lock). Closing this generator (Stop, a disconnect)
@@ -166,9 +174,11 @@ class ChatEngine:
         if adapter and self.adapters is None:
             raise InputError("This engine serves no adapters.")
         info = self.adapters.generative(adapter) if self.adapters is not None else None
-        return self._texts(self.loaded.engine.generate(ids, settings, stop_event, info), stop_event)
+        model = model or self.loaded.current()
+        return self._texts(model.engine.generate(ids, settings, stop_event, info), stop_event, model.tokenizer)
 
-    def _texts(self, tokens: Iterator[int], stop_event: threading.Event) -> Iterator[str]:
+    @staticmethod
+    def _texts(tokens: Iterator[int], stop_event: threading.Event, tokenizer) -> Iterator[str]:
         """The growing text of ``tokens``, decoded incrementally (a window of the last tokens, as text-generation-
         inference does, so a long reply costs O(n), and a character split over tokens waits for its last byte)."""
         produced: list[int] = []
@@ -176,14 +186,14 @@ class ChatEngine:
         try:
             for token in tokens:
                 produced.append(token)
-                before = self.tokenizer.decode(produced[start:read], skip_special_tokens=True)
-                after = self.tokenizer.decode(produced[start:], skip_special_tokens=True)
+                before = tokenizer.decode(produced[start:read], skip_special_tokens=True)
+                after = tokenizer.decode(produced[start:], skip_special_tokens=True)
                 if len(after) > len(before) and not after.endswith("\ufffd"):
                     text += after[len(before):]
                     start, read = read, len(produced)
                     yield text
-            before = self.tokenizer.decode(produced[start:read], skip_special_tokens=True)
-            after = self.tokenizer.decode(produced[start:], skip_special_tokens=True)
+            before = tokenizer.decode(produced[start:read], skip_special_tokens=True)
+            after = tokenizer.decode(produced[start:], skip_special_tokens=True)
             if len(after) > len(before):  # a last character left incomplete: shown as the tokenizer decodes it
                 yield text + after[len(before):]
         finally:

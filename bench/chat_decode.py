@@ -133,6 +133,16 @@ def raw_measure(model: str, kind: str, data_dir: Path, new_tokens: int):
     return tokenizer, measure
 
 
+def forget_cached_conversations(loaded) -> None:
+    """Drop every conversation the llama.cpp engine keeps cached (each conversation's KV cells stay between
+    turns), so the next request reads its whole prompt."""
+    sequences = getattr(loaded.engine, "sequences", None)
+    if sequences is not None:
+        with loaded.engine.lock:
+            while sequences.evict_one():
+                pass
+
+
 def app_measure(model: str, kind: str, data_dir: Path, new_tokens: int):
     """(tokenizer, measure) for the app's ChatEngine, as the app serves ``model`` for ``kind``."""
     from assistant.adapter_runtime import AdapterRuntime
@@ -149,8 +159,7 @@ def app_measure(model: str, kind: str, data_dir: Path, new_tokens: int):
     engine.reply("Hi", settings=GenerationSettings(temperature=0, max_new_tokens=4), adapter=adapter)
 
     def measure(prompt):
-        if hasattr(loaded.engine, "llm"):
-            loaded.engine.llm.reset()  # no reuse of the previous run's KV cache
+        forget_cached_conversations(loaded)  # no reuse of the previous run's KV cache
         prompt_ids, _ = engine.prompt_ids(engine.conversation(prompt, [], ""), new_tokens)
         began = time.perf_counter()
         first, text = None, ""

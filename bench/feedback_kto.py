@@ -104,7 +104,8 @@ def rate(work: Path, max_tokens: int) -> None:
     print(f"rated {len(QUESTIONS)} replies through /v1/feedback in {time.perf_counter() - began:.0f} s: {counts}")
 
 
-def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int, learning_rate: float) -> None:
+def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int, learning_rate: float,
+          eval_limit: int) -> None:
     from assistant.feedback.dataset import plan_training, write_dataset
     from assistant.feedback.store import FeedbackStore
 
@@ -115,7 +116,7 @@ def train(work: Path, max_steps: int, batch_size: int, max_seq_len: int, learnin
     command = [sys.executable, "-m", "finetune", "--method", "preference", "--preference-loss", "kto", "--data",
                str(data), "--base", MODEL, "--max-steps", str(max_steps), "--batch-size", str(batch_size),
                "--max-seq-len", str(max_seq_len), "--validation-split", "0.25", "--learning-rate", str(learning_rate),
-               "--eval-limit", "12", "--eval-every", str(max_steps), "--output", "feedback-kto",
+               "--eval-limit", str(eval_limit), "--eval-every", str(max_steps), "--output", "feedback-kto",
                "--data-dir", str(work / "data")]  # one validation, at the end: each took ~7 min on a busy 2-core CPU
     began = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -157,13 +158,14 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-seq-len", type=int, default=192)
+    parser.add_argument("--eval-limit", type=int, default=12, help="train: held-out rows scored (a quarter is held out)")
     parser.add_argument("--questions", type=int, default=len(HELD_OUT), help="compare: how many new questions")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.phase == "rate":
         rate(args.work, args.max_tokens)
     elif args.phase == "train":
-        train(args.work, args.max_steps, args.batch_size, args.max_seq_len, args.learning_rate)
+        train(args.work, args.max_steps, args.batch_size, args.max_seq_len, args.learning_rate, args.eval_limit)
     else:
         compare(args.work, args.max_tokens, args.questions)
 

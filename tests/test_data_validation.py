@@ -319,3 +319,16 @@ def test_split_without_labels_and_bad_fraction():
     assert split_train_validation(rows, 0.0) == (rows, [])
     with pytest.raises(InputError, match="fraction"):
         split_train_validation(rows, 1.0)
+
+
+def test_rows_sharing_a_prompt_stay_on_one_side_of_the_split():
+    # KTO rows from ratings: 10 questions with a rated reply (False) and its better answer (True), 6 with one reply up
+    rows = [{"prompt": f"q{i}", "completion": f"{kind}{i}", "label": kind == "better"}
+            for i in range(10) for kind in ("rated", "better")]
+    rows += [{"prompt": f"solo{i}", "completion": f"up{i}", "label": True} for i in range(6)]
+    train, val = split_train_validation(rows, 0.25, seed=0)
+    assert len(train) + len(val) == len(rows)
+    assert not {r["prompt"] for r in train} & {r["prompt"] for r in val}
+    held_pairs = {r["prompt"] for r in val if not r["label"]}
+    assert len(held_pairs) == 2 and all(sum(r["prompt"] == p for r in val) == 2 for p in held_pairs)
+    assert {r["prompt"] for r in val} - held_pairs  # the single "up" answers are held out too (their own stratum)

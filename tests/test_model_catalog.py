@@ -101,3 +101,17 @@ def test_downloads_are_refused_offline_unallowed_or_malformed_before_anything_is
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     assert download_field_state(("*",)) == "" and check_download(" any/repo ", ("*",)) == "any/repo"
     assert sorted(p.name for p in models.iterdir()) == ["tiny.gguf"]  # nothing was written
+
+
+
+def test_the_default_model_is_listed_by_its_short_name_with_its_memory_known_before_it_is_assembled(tmp_path):
+    from assistant.core.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS
+    from assistant.core.split_files import part_file
+
+    split = EMBEDDED_MODELS[DEFAULT_CHAT_MODEL].split
+    before = ModelCatalog(tmp_path / "models", tmp_path / "empty-cache").find(DEFAULT_CHAT_MODEL)  # nothing assembled
+    assert before.usable and before.reference == DEFAULT_CHAT_MODEL and before.size_bytes == split.size
+    assert before.kv_bytes_per_token > 0 and before.vocab_size > 100_000  # read from the first part's header
+    assert before.memory_needed(4096) > split.size + 4096 * before.kv_bytes_per_token
+    with pytest.raises(InputError, match="cut short"):  # the first part alone is no whole GGUF file
+        read_header(part_file(split.parts[0], split))

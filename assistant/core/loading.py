@@ -69,6 +69,11 @@ class LoadedModel:
     def engine_name(self) -> str:
         return self.engine.name
 
+    def current(self) -> "LoadedModel":
+        """This model. (``ActiveModel``, the UI's handle on a switchable model, answers the model it points at
+        now, so one request can fix its model once with ``loaded.current()`` whichever handle it holds.)"""
+        return self
+
     def describe(self) -> str:
         """One line for the UI header: name, engine, device, precision, memory, replies decoded at once."""
         at_once = self.engine.concurrency

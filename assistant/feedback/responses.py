@@ -5,7 +5,9 @@
     log.get(produced.id)                                   # -> Produced, or None (never produced, or forgotten)
     log.find("session-or-login", conversation, "the reply")  # the Chat tab's thumbs: matched on the session's replies
 
-Kept in memory, the newest ``capacity`` replies (a restart forgets them: rate before restarting). Ids are
+Kept in memory, the newest ``capacity`` replies: a restart forgets them, so a reply is rated before the server
+restarts. On purpose: a reply nobody rated is never written to disk (the server keeps no log of conversations;
+only a rating, which the user chose to send, is stored, in ``assistant.feedback.store``). Ids are
 random (``chat-`` + 24 hex digits, or the ``/v1`` response's own ``chatcmpl-...`` id), so an id cannot be
 guessed. Tests: ``pytest tests/test_feedback_store.py -q``.
 """

@@ -163,12 +163,16 @@ def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
 
 def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, opened: Opener | None = None) -> None:
     """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one."""
-    from assistant.ui.finetune_tab import build_finetune_tab
+    from assistant.ui.finetune_tab import base_choice_list, build_finetune_tab
 
-    bases = [e.reference for e in services.pool.catalog.entries() if e.usable] if services.pool is not None else None
+    bases = _usable_models(services)
     if in_tabs:
         with gr.Tab(tr("finetune.tab"), id="finetune") as finetune_page:
             finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
+        if bases is not None:  # a model copied into the models folder since the page was built is listed
+            finetune_page.select(lambda current: gr.Dropdown(choices=base_choice_list(_usable_models(services)),
+                                                             value=current), finetune.base, finetune.base,
+                                 api_visibility="private")
         with gr.Tab(tr("adapters.title"), id="adapters") as adapters_page:
             adapters = adapters_panel.build_adapters_panel(services.store)
             if services.feedback is not None:
@@ -197,9 +201,20 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, 
                                          api_visibility="private")
 
 
+def _usable_models(services: Services) -> list[str] | None:
+    """The usable entries of the app's model list (the model picker's list), or None without a pool."""
+    return [e.reference for e in services.pool.catalog.entries() if e.usable] if services.pool is not None else None
+
+
 def _feedback_view(services: Services):
-    return feedback_panel.build_feedback_panel(services.feedback.store, services.jobs,
-                                               services.served_model or services.engine.loaded.name)
+    """Trains the model picked above the tabs when Train is pressed (without a pool: the one served)."""
+
+    def base() -> str:
+        if services.pool is not None:
+            return services.engine.loaded.reference
+        return services.served_model or services.engine.loaded.name
+
+    return feedback_panel.build_feedback_panel(services.feedback.store, services.jobs, base)
 
 
 def _picker_after_training(services: Services, current: str, quick_job: str | None):

@@ -2,7 +2,7 @@
 delete, download as a dataset, and "Train on feedback".
 
     with gr.Blocks() as demo:
-        build_feedback_panel(feedback.store, jobs, base="smollm2-135m-instruct")
+        build_feedback_panel(feedback.store, jobs, base=lambda: "smollm2-135m-instruct")
 
 Built only where training is (behind the operator password when one is set), so deleting a rating and
 training are locked with it. Logic: ``assistant.ui.feedback_view``. Tests: ``pytest tests/test_feedback_dataset.py
@@ -49,8 +49,9 @@ class FeedbackPanel:
     """The adapter of this session's "Train on feedback" run, set once when it has finished (else None)."""
 
 
-def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
-    """Lay out the view inside the current Blocks; ``base``: the model runs train (the served one)."""
+def build_feedback_panel(store, jobs, base: Callable[[], str]) -> FeedbackPanel:
+    """Lay out the view inside the current Blocks; ``base()``: the model a run trains, read when the plan is shown
+    and when Train is pressed (the model picked above the tabs at that moment)."""
     first = store.read()
     models, languages = filter_choices(first.ratings)
     newest = filter_ratings(first.ratings)
@@ -101,7 +102,7 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
     private = {"api_visibility": "private"}
 
     def on_plan(chosen_method):
-        return plan_markdown(store.read().ratings, chosen_method, base, jobs.data_dir)
+        return plan_markdown(store.read().ratings, chosen_method, base(), jobs.data_dir)
 
     def on_delete(rating_id, sure, *values):
         try:
@@ -123,7 +124,7 @@ def build_feedback_panel(store, jobs, base: str) -> FeedbackPanel:
 
     def on_train(chosen_method, request: gr.Request):
         try:
-            job_id, chosen = train_on_feedback(jobs, store.read().ratings, chosen_method, base,
+            job_id, chosen = train_on_feedback(jobs, store.read().ratings, chosen_method, base(),
                                                owner=f"feedback:{getattr(request, 'session_hash', '')}")
         except UserError as exc:
             raise shown(exc) from None

@@ -40,6 +40,7 @@ class FinetuneTab:
     adapter_names: gr.State  # what the "exists already" note checks the output name against
     store: AdapterStore
     quick_job: gr.State | None = None  # a one-click run whose adapter the app selects when it ends (quickstart)
+    base: gr.Dropdown | None = None  # the base model picker (the app refreshes its list from the model list)
 
     def refresh_adapters_on(self, *triggers) -> None:
         """Re-read the adapter names on ``triggers`` (e.g. the adapters panel's rename/delete counter
@@ -58,12 +59,17 @@ def _text(name: str, **kwargs):
                       elem_id=f"ft-{name.replace('_', '-')}", **kwargs)
 
 
+def base_choice_list(models: list[str] | None = None) -> list[str]:
+    """The base picker's choices: the app's model list (usable entries), then the embedded bases not in it."""
+    return list(dict.fromkeys([*(models or []), *EMBEDDED_BASES]))
+
+
 def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: list[str] | None = None,
                        default_base: str | None = None, poll_seconds: float = 1.0) -> FinetuneTab:
     """Lay out the Fine-tune tab inside the current ``gr.Blocks`` and wire its events."""
     if Path(store.root) != jobs.data_dir / "adapters":
         raise ValueError(f"The adapter store ({store.root}) must be {jobs.data_dir / 'adapters'}: the jobs save there.")
-    bases = list(dict.fromkeys([*(base_choices or []), *EMBEDDED_BASES]))
+    bases = base_choice_list(base_choices)
     form: dict[str, gr.components.Component] = {}
 
     quick = build_quickstart()
@@ -139,7 +145,7 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
     events = FinetuneEvents(jobs, store, w)
     _wire(events, w, timer, upload, sample)
     quick.wire(jobs, w.browser, progress, form, sample, events.on_sample, w.dataset_outputs, timer)
-    return FinetuneTab(w.adapters_changed, timer, w.adapter_names, store, quick.pending)
+    return FinetuneTab(w.adapters_changed, timer, w.adapter_names, store, quick.pending, form["base"])
 
 
 def _wire(events: FinetuneEvents, w: FinetuneWidgets, timer: gr.Timer, upload: gr.File, sample: gr.Dropdown) -> None:

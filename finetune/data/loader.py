@@ -163,23 +163,33 @@ def preview_records(records: list[dict], max_chars: int = 300) -> list[dict[str,
 
 def split_train_validation(rows: Sequence[dict], fraction: float = 0.1, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Split rows into (train, validation), both in the original order. Stratified by ``label`` when the rows
-    have one: every class with at least 2 rows gets at least 1 validation row and keeps 1 training row."""
+    have one: every class with at least 2 rows gets at least 1 validation row and keeps 1 training row.
+
+    Rows with the same ``prompt`` (KTO: a question's rated reply and its better answer) stay on one side, so no
+    answer is trained on while its pair is held out, and held-out pairs can be compared; such a group counts as
+    one unit, stratified by the set of labels it holds."""
     if not 0 <= fraction < 1:
         raise InputError(f"the validation fraction must be at least 0 and below 1; got {fraction}.")
     if fraction == 0 or len(rows) < 2:
         return list(rows), []
     rng = random.Random(seed)
-    groups: dict[Any, list[int]] = defaultdict(list)
     stratify = all("label" in r for r in rows)
+    units: dict[Any, list[int]] = {}
     for index, row in enumerate(rows):
-        groups[row["label"] if stratify else None].append(index)
+        key = ("prompt", json.dumps(row["prompt"], sort_keys=True, default=str)) if "prompt" in row else index
+        units.setdefault(key, []).append(index)
+    groups: dict[Any, list[list[int]]] = defaultdict(list)
+    for members in units.values():
+        kind = tuple(sorted({str(rows[i]["label"]) for i in members})) if stratify else None
+        groups[kind[0] if stratify and len(kind) == 1 else kind].append(members)
     val_indices: set[int] = set()
     for key in sorted(groups, key=str):
         members = groups[key]
         if len(members) < 2:
             continue
         take = min(len(members) - 1, max(1, round(len(members) * fraction)))
-        val_indices.update(rng.sample(members, take))
+        for unit in rng.sample(members, take):
+            val_indices.update(unit)
     train = [r for i, r in enumerate(rows) if i not in val_indices]
     val = [r for i, r in enumerate(rows) if i in val_indices]
     return train, val

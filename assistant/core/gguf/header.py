@@ -121,15 +121,17 @@ class _Reader:
         self.handle.seek(length, 1)
 
 
-def read_header(path: str | Path) -> GgufHeader:
+def read_header(path: str | Path, whole_size: int | None = None) -> GgufHeader:
     """The header of the GGUF file ``path``; ``InputError`` when it is not a complete GGUF file. Remembered
-    while the file keeps its size and modification time (a model's vocabulary takes a while to skip)."""
+    while the file keeps its size and modification time (a model's vocabulary takes a while to skip).
+    ``whole_size``: ``path`` is only the first part of a file of that many bytes (a model shipped in parts,
+    read before it is assembled); the header must fit in it and describe exactly that size."""
     path = Path(path)
     try:
         stat = path.stat()
     except OSError as exc:
         raise InputError(f"Cannot read '{path}': {exc.strerror or exc}. Check the file's permissions.") from None
-    return _read_header(path, stat.st_size, stat.st_mtime_ns)
+    return _read_header(path, whole_size or stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=256)
