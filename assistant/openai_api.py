@@ -29,11 +29,9 @@ This module is the logic (``OpenAIService``); ``assistant.openai_requests`` read
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine
@@ -41,8 +39,9 @@ from assistant.core.engines.json_grammar import schema_grammar
 from assistant.core.engines.json_schema_limits import check_schema
 from assistant.core.errors import InputError, UserError
 from assistant.model_pool import ModelPool, ServedModel
-from assistant.openai_requests import (ApiError, chat_messages, parse_call, sampling, stop_sequences, streams,
-                                       tool_choice, tool_schema, tools_prompt)
+from assistant.openai_replies import EventStream, chat_events, complete, complete_each, queue_position, usage
+from assistant.openai_requests import (ApiError, chat_messages, choice_count, parse_call, sampling, stop_sequences,
+                                       streams, tool_choice, tool_schema, tools_prompt)
 
 EMBEDDING_MODEL = "minilm-l6-v2"
 
@@ -129,8 +128,8 @@ class OpenAIService:
             return None
         return info.base_model
 
-    def chat(self, body: dict, stop_event: threading.Event | None = None) -> tuple[dict | None, Iterator[str] | None]:
-        """(response, None) or, for ``stream``, (None, server-sent event lines). Setting ``stop_event`` (the
+    def chat(self, body: dict, stop_event: threading.Event | None = None) -> tuple[dict | None, EventStream | None]:
+        """(response, None) or, for ``stream``, (None, the server-sent event lines). Setting ``stop_event`` (the
         client went away) ends the generation at the next token."""
         stop_event = stop_event or threading.Event()
         messages = chat_messages(body)
@@ -145,6 +144,7 @@ class OpenAIService:
         calls_tool = schema is not None and choice != "auto"
         settings = sampling(body, schema if calls_tool else response_schema)
         stops = stop_sequences(body.get("stop"))
+        count = choice_count(body, allowed=not stream)
         if stream and calls_tool:
             raise ApiError(400, "Streaming a required tool call is not supported; send stream=false.", param="stream")
         served, adapter = self._route(body.get("model"))
@@ -156,19 +156,22 @@ class OpenAIService:
             raise ApiError(400, str(exc), param="messages") from None
         meta = {"id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "model": body["model"]}
         if stream:
-            return None, self._chat_events(engine, ids, settings, stops, adapter, meta, stop_event,
-                                           lambda text: self._remember(meta, messages, text, served, adapter))
-        text, finish = self._complete(engine, ids, settings, stops, adapter, stop_event)
-        self._remember(meta, messages, text, served, adapter)
-        message = {"role": "assistant", "content": text}
-        if schema is not None:
-            call = parse_call(text, tool_names)
-            if call is not None:
-                message = {"role": "assistant", "content": None, "tool_calls": [call]}
-                finish = "tool_calls"
-        usage = self._usage(engine, ids, text)
-        return {**meta, "object": "chat.completion", "choices": [{"index": 0, "message": message,
-                                                                    "finish_reason": finish}], "usage": usage}, None
+            lines = chat_events(engine, ids, settings, stops, adapter, meta, stop_event,
+                                      lambda text: self._remember(meta, messages, text, served, adapter))
+            return None, EventStream(lines, queue_position(engine))
+        replies = complete_each(engine, ids, settings, stops, adapter, stop_event, count)
+        self._remember(meta, messages, replies[0][0], served, adapter)  # a rating of this id rates the first choice
+        choices = []
+        for index, (text, finish) in enumerate(replies):
+            message = {"role": "assistant", "content": text}
+            if schema is not None:
+                call = parse_call(text, tool_names)
+                if call is not None:
+                    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+                    finish = "tool_calls"
+            choices.append({"index": index, "message": message, "finish_reason": finish})
+        counted = usage(engine, ids, [text for text, _ in replies])
+        return {**meta, "object": "chat.completion", "choices": choices, "usage": counted}, None
 
     @staticmethod
     def _check_schema(engine: ChatEngine, schema: dict | None, param: str) -> None:
@@ -200,59 +203,6 @@ class OpenAIService:
                             "{\"type\": \"json_schema\", \"json_schema\": {\"name\", \"schema\"}}.",
                        param="response_format")
 
-    @staticmethod
-    def _usage(engine: ChatEngine, ids: list[int], text: str) -> dict:
-        completion = len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return {"prompt_tokens": len(ids), "completion_tokens": completion, "total_tokens": len(ids) + completion}
-
-    @staticmethod
-    def _pieces(engine, ids, settings, stops, adapter, stop_event) -> Iterator[tuple[str, str | None]]:
-        """(new text, finish reason) as the reply grows; the reason comes with the last piece."""
-        hold = max((len(stop) - 1 for stop in stops), default=0)  # a tail that may begin a stop sequence
-        sent = text = ""
-        try:
-            for text in engine.stream_ids(ids, settings, stop_event, adapter):
-                cut = min((text.find(stop) for stop in stops if stop in text), default=-1)
-                if cut >= 0:
-                    yield text[len(sent):max(cut, len(sent))], "stop"
-                    return
-                if len(text) - hold > len(sent):
-                    yield text[len(sent):len(text) - hold], None
-                    sent = text[:len(text) - hold]
-        except UserError as exc:
-            raise ApiError(400, str(exc)) from None
-        finally:
-            stop_event.set()  # also when the client went away mid-stream
-        produced = len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
-        yield text[len(sent):], "length" if produced >= settings.max_new_tokens else "stop"
-
-    def _complete(self, engine, ids, settings, stops, adapter, stop_event) -> tuple[str, str]:
-        text, finish = "", "stop"
-        for piece, reason in self._pieces(engine, ids, settings, stops, adapter, stop_event):
-            text, finish = text + piece, reason or finish
-        return text, finish
-
-    def _chat_events(self, engine, ids, settings, stops, adapter, meta, stop_event, finished=None) -> Iterator[str]:
-        def chunk(delta: dict, finish=None) -> str:
-            payload = {**meta, "object": "chat.completion.chunk",
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-        yield chunk({"role": "assistant", "content": ""})
-        try:
-            finish, text = "stop", ""
-            for piece, reason in self._pieces(engine, ids, settings, stops, adapter, stop_event):
-                if piece:
-                    text += piece
-                    yield chunk({"content": piece})
-                finish = reason or finish
-            if finished is not None:
-                finished(text)
-            yield chunk({}, finish)
-        except ApiError as exc:
-            yield f"data: {json.dumps(exc.body())}\n\n"
-        yield "data: [DONE]\n\n"
-
     def completions(self, body: dict, stop_event: threading.Event | None = None) -> dict:
         prompt = body.get("prompt")
         try:
@@ -262,6 +212,7 @@ class OpenAIService:
         if streams(body):
             raise ApiError(400, "Streaming is offered on /v1/chat/completions; send stream=false here.",
                            param="stream")
+        choice_count(body, allowed=False)
         settings = sampling(body)
         served, adapter = self._route(body.get("model"))
         engine = served.engine
@@ -270,13 +221,13 @@ class OpenAIService:
         if not ids or len(ids) > budget:
             raise ApiError(400, f"The prompt has {len(ids)} tokens; this model allows 1 to {budget} with "
                                 f"max_tokens={settings.max_new_tokens}.", param="prompt")
-        text, finish = self._complete(engine, ids, settings, stop_sequences(body.get("stop")), adapter,
-                                      stop_event or threading.Event())
+        text, finish = complete(engine, ids, settings, stop_sequences(body.get("stop")), adapter,
+                                stop_event or threading.Event())
         meta = {"id": f"cmpl-{secrets.token_hex(12)}"}
         self._remember(meta, [{"role": "user", "content": prompt}], text, served, adapter)
         return {"id": meta["id"], "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "choices": [{"index": 0, "text": text, "finish_reason": finish,
-                                                     "logprobs": None}], "usage": self._usage(engine, ids, text)}
+                                                     "logprobs": None}], "usage": usage(engine, ids, [text])}
 
     def embeddings(self, body: dict) -> dict:
         from assistant.faq.embeddings import default_encoder

@@ -73,13 +73,22 @@ def streams(body: dict) -> bool:
     raise ApiError(400, f"'stream' must be true or false; got {json.dumps(value)[:40]}.", param="stream")
 
 
-def one_choice(body: dict) -> None:
-    """``n`` must be 1 (or absent): this server returns one choice per request."""
+MAX_CHOICES = 8
+
+
+def choice_count(body: dict, allowed: bool = True) -> int:
+    """``n``: how many choices to return (1 when absent). ``allowed`` False: the endpoint returns one choice only."""
     value = body.get("n")
-    if value is None or (not isinstance(value, bool) and isinstance(value, (int, float)) and value == 1):
-        return
-    raise ApiError(400, f"'n' must be 1 for now; got {json.dumps(value)[:40]}. This server returns one choice per "
-                        "request: leave n out and send the request again for another choice.", param="n")
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not value >= 1:
+        raise ApiError(400, f"'n' must be a whole number from 1; got {json.dumps(value)[:40]}.", param="n")
+    if value > 1 and not allowed:
+        raise ApiError(400, "'n' above 1 is supported by non-streamed /v1/chat/completions only: leave n out, or "
+                            "send the request several times.", param="n")
+    if value > MAX_CHOICES:
+        raise ApiError(400, f"'n' is {int(value)}; at most {MAX_CHOICES} choices per request.", param="n")
+    return int(value)
 
 
 def max_tokens(body: dict) -> int:
@@ -94,8 +103,7 @@ def max_tokens(body: dict) -> int:
 
 
 def sampling(body: dict, json_schema: dict | None = None) -> GenerationSettings:
-    """The generation settings of a request (also refuses n > 1 and max tokens below 1)."""
-    one_choice(body)
+    """The generation settings of a request (also refuses max tokens below 1)."""
     tokens = max_tokens(body)
     try:
         return GenerationSettings(

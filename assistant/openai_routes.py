@@ -24,8 +24,8 @@ class StoppingEventStream(StreamingResponse):
     """Server-sent events whose generation stops (``stop`` is set) as soon as the client disconnects, and in any
     case when the response ends: Starlette neither closes the iterator nor waits for it to finish."""
 
-    def __init__(self, events, stop: threading.Event):
-        super().__init__(iterate_in_threadpool(events), media_type="text/event-stream")
+    def __init__(self, events, stop: threading.Event, headers: dict | None = None):
+        super().__init__(iterate_in_threadpool(events), media_type="text/event-stream", headers=headers)
         self.stop = stop
 
     async def listen_for_disconnect(self, receive) -> None:
@@ -108,8 +108,9 @@ def routes(service: OpenAIService, feedback=None):
             response, events = await _run_stoppable(request, service.chat, await body_of(request), stop)
         except ApiError as exc:
             return failure(exc)
-        if events is not None:
-            return StoppingEventStream(events, stop)
+        if events is not None:  # X-Queue-Position: 0 decodes at once, k waits k-th in line for a slot
+            place = events.queue_position
+            return StoppingEventStream(events, stop, None if place is None else {"X-Queue-Position": str(place)})
         return response
 
     @router.post("/completions")

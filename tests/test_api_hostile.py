@@ -57,7 +57,7 @@ V1_HOSTILE = {
     "content 900 lists deep": {**_V1_CHAT, "messages": [{"role": "user", "content": _nested(900, "hi")}]},
     "tool_choice function a string": {**_V1_CHAT, "tools": [{"type": "function", "function": {"name": "w"}}],
                                       "tool_choice": {"type": "function", "function": "w"}},
-    "n 3": {**_V1_CHAT, "n": 3}, "max_tokens 0": {**_V1_CHAT, "max_tokens": 0},
+    "n 9": {**_V1_CHAT, "n": 9}, "max_tokens 0": {**_V1_CHAT, "max_tokens": 0},
     "stream yes": {**_V1_CHAT, "stream": "yes"},
     "minLength 1e9": {**_V1_CHAT, "response_format": {"type": "json_schema", "json_schema": {
         "schema": {"type": "string", "minLength": 1_000_000_000}}}},

@@ -186,3 +186,32 @@ def test_an_unloaded_engine_is_freed_when_its_last_reply_ends(tiny, prompts, sol
     assert alive() is None, "nothing else holds the engine once its last reply ended"
     loop.join(timeout=30)
     assert not loop.is_alive(), "the decode loop ended with its engine"
+
+
+def test_a_v1_stream_says_its_place_in_line_for_a_slot(tiny, tmp_path):
+    import httpx
+
+    from assistant.core.loading import load_served_model
+    from tests.openai_server import serving_api
+
+    loaded = load_served_model(str(tiny[0]), cache_dir=tmp_path, parallel=1)
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "The quick brown fox"}], "max_tokens": 8,
+            "temperature": 0, "stream": True}
+    try:
+        with serving_api(loaded, "tiny") as url, httpx.Client(timeout=60) as client:
+            with loaded.engine.lock:  # no decode step can run: every stream waits for the one slot
+                places, streams = [], []
+                for expected_busy in (1, 2, 3):
+                    stream = client.stream("POST", url + "/chat/completions", json=body)
+                    response = stream.__enter__()
+                    streams.append((stream, response))
+                    places.append(response.headers["x-queue-position"])
+                    deadline = time.monotonic() + 30
+                    while loaded.engine.scheduler.busy() < expected_busy and time.monotonic() < deadline:
+                        time.sleep(0.01)  # the body's first read submits the request
+            assert places == ["0", "1", "2"]
+            for stream, response in streams:
+                assert response.read().endswith(b"data: [DONE]\n\n")
+                stream.__exit__(None, None, None)
+    finally:
+        loaded.engine.close()

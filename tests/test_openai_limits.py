@@ -72,8 +72,10 @@ HOSTILE = {
                                "JSON schema object"),
     "too many tools": (chat_body(tools=[{**TOOL, "function": {"name": f"t{i}"}} for i in range(MAX_TOOLS + 1)]),
                        "tools", f"at most {MAX_TOOLS}"),
-    "n=3": (chat_body(n=3), "n", "'n' must be 1"),
-    "n=true": (chat_body(n=True), "n", "'n' must be 1"),
+    "n=9": (chat_body(n=9), "n", "at most 8 choices"),
+    "n=true": (chat_body(n=True), "n", "'n' must be a whole number from 1"),
+    "n=0": (chat_body(n=0), "n", "'n' must be a whole number from 1"),
+    "n=2 streamed": (chat_body(n=2, stream=True), "n", "non-streamed /v1/chat/completions only"),
     "max_tokens 0": (chat_body(max_tokens=0), "max_tokens", "'max_tokens' must be a whole number from 1"),
     "max_completion_tokens -5": (chat_body(max_completion_tokens=-5), "max_completion_tokens", "from 1"),
     "stream yes": (chat_body(stream="yes"), "stream", "'stream' must be true or false"),
@@ -134,8 +136,8 @@ def test_the_bearer_scheme_is_case_insensitive(api):
 
 def test_the_openai_client_reports_the_limits(api):
     client = openai.OpenAI(base_url=api, api_key="k1", max_retries=0)
-    with pytest.raises(openai.BadRequestError, match="'n' must be 1"):
-        client.chat.completions.create(model=MODEL, messages=HI, n=3, max_tokens=4)
+    with pytest.raises(openai.BadRequestError, match="at most 8 choices"):
+        client.chat.completions.create(model=MODEL, messages=HI, n=9, max_tokens=4)
     with pytest.raises(openai.BadRequestError, match="'max_tokens' must be"):
         client.chat.completions.create(model=MODEL, messages=HI, max_tokens=0)
     with pytest.raises(openai.BadRequestError, match=f"from 0 to {MAX_REPEAT}"):
@@ -215,3 +217,18 @@ def test_the_grammar_keeps_the_schemas_property_order():
                               "required": ["zebra", "apple"]})._grammar
     root = next(line for line in grammar.splitlines() if line.startswith("root ::="))
     assert root.index("zebra") < root.index("apple"), root
+
+
+def test_n_choices_are_generated_together_each_its_own_reply(api):
+    client = openai.OpenAI(base_url=api, api_key="k1", max_retries=0)
+    greedy = client.chat.completions.create(model=MODEL, messages=HI, n=3, max_tokens=6, temperature=0)
+    alone = client.chat.completions.create(model=MODEL, messages=HI, max_tokens=6, temperature=0)
+    assert [c.index for c in greedy.choices] == [0, 1, 2]
+    assert [c.message.content for c in greedy.choices] == [alone.choices[0].message.content] * 3
+    assert greedy.usage.prompt_tokens == alone.usage.prompt_tokens  # the prompt counts once
+    assert greedy.usage.completion_tokens == 3 * alone.usage.completion_tokens
+    sampled = client.chat.completions.create(model=MODEL, messages=HI, n=4, max_tokens=12, temperature=1.5, seed=7)
+    again = client.chat.completions.create(model=MODEL, messages=HI, n=4, max_tokens=12, temperature=1.5, seed=7)
+    texts = [c.message.content for c in sampled.choices]
+    assert len(set(texts)) > 1  # choice i samples with seed + i: the choices differ
+    assert texts == [c.message.content for c in again.choices]  # and the request is reproducible
