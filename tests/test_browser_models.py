@@ -51,5 +51,5 @@ def test_picking_the_other_embedded_model_switches_the_page_while_an_api_stream_
                                timeout=120000)
         assert is_chinese(bot.inner_text())  # Qwen answers; SmolLM2 cannot write Chinese
         page.locator("#model-picker input").click()
-        assert page.get_by_role("option", name=DEFAULT_CHAT_MODEL).inner_text().startswith("● ")  # marked loaded
+        assert "● " in page.get_by_role("option", name=DEFAULT_CHAT_MODEL).inner_text()  # marked loaded
         page.close()
