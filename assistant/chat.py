@@ -150,7 +150,7 @@ class ChatEngine:
         message = text_arg(message, "message", optional=True).strip()
         system_prompt = text_arg(system_prompt, "system_prompt", optional=True)
         if not message:
-            raise InputError("Type a message first: an empty message cannot be answered.")
+            raise InputError.keyed("chat.empty_message")
         settings = settings or GenerationSettings()
         ids, _ = self.prompt_ids(self.conversation(message, history or [], system_prompt), settings.max_new_tokens)
         return self.stream_ids(ids, settings, stop_event, adapter)
