@@ -80,8 +80,7 @@ class AdapterRuntime:
         except UserError as exc:
             log.info("adapter %r requested but not usable: %s", name, exc)
             shown = name if len(name) <= 64 else name[:61] + "..."
-            raise InputError(f"There is no usable adapter named {shown!r} here. Pick one from the adapter menu, "
-                             "or leave it empty for the base model.") from None
+            raise InputError.keyed("adapters.not_usable", name=shown) from None
 
     def generative(self, name: str | None):
         """The info of the generative adapter ``name`` usable on the served model (None: the base model), for an

@@ -153,7 +153,7 @@ class ChatEngine:
         message = text_arg(message, "message", optional=True).strip()
         system_prompt = text_arg(system_prompt, "system_prompt", optional=True)
         if not message:
-            raise InputError("Type a message first: an empty message cannot be answered.")
+            raise InputError.keyed("chat.empty_message")
         settings = settings or GenerationSettings()
         # One model for the whole request: the UI's handle follows the model picker, a reply in flight must not
         # (its prompt, tokens and text all belong to the model it started on).

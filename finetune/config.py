@@ -145,10 +145,10 @@ class FinetuneConfig:
             (1 <= self.lora_r <= 512, f"--lora-r must be between 1 and 512; got {self.lora_r}."),
             (self.lora_alpha > 0, f"--lora-alpha must be positive; got {self.lora_alpha}."),
             (0 <= self.lora_dropout < 1, f"--lora-dropout must be in [0, 1); got {self.lora_dropout}."),
-            (0 < self.learning_rate <= 1, f"--learning-rate must be in (0, 1]; got {self.learning_rate}."),
-            (self.epochs > 0 or self.max_steps > 0, "Set --epochs above 0 or --max-steps above 0."),
-            (self.max_steps >= 0, f"--max-steps must be 0 or more; got {self.max_steps}."),
-            (1 <= self.batch_size <= 1024, f"--batch-size must be between 1 and 1024; got {self.batch_size}."),
+            (0 < self.learning_rate <= 1, InputError.keyed("config.learning_rate", value=self.learning_rate)),
+            (self.epochs > 0 or self.max_steps > 0, InputError.keyed("config.epochs_or_steps")),
+            (self.max_steps >= 0, InputError.keyed("config.max_steps", value=self.max_steps)),
+            (1 <= self.batch_size <= 1024, InputError.keyed("config.batch_size", value=self.batch_size)),
             (1 <= self.grad_accum <= 1024, f"--grad-accum must be between 1 and 1024; got {self.grad_accum}."),
             (16 <= self.max_seq_len <= 32768, f"--max-seq-len must be between 16 and 32768; got {self.max_seq_len}."),
             (0 < self.validation_split < 0.9, f"--validation-split must be in (0, 0.9); got {self.validation_split}."),
@@ -162,9 +162,9 @@ class FinetuneConfig:
             (0 < self.pseudo_label_threshold <= 1,
              f"--pseudo-label-threshold must be in (0, 1]; got {self.pseudo_label_threshold}."),
         ]
-        for ok, message in checks:
+        for ok, problem in checks:  # a message, or an error keyed for the page's language
             if not ok:
-                raise InputError(message)
+                raise problem if isinstance(problem, InputError) else InputError(problem)
 
     def _coerce_types(self) -> None:
         for f in fields(self):

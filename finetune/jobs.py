@@ -160,7 +160,7 @@ class JobManager:
     def _enqueue(self, job: JobRecord) -> str:
         with self._lock:
             if self._closing:
-                raise UserError("The server is shutting down; start the run again after it restarts.")
+                raise UserError.keyed("jobs.shutting_down")
             self._jobs[job.job_id] = self._latest[job.run_id] = job
             self._queue.append(job)
             self._log(job, f"Queued ({'resume of ' if job.resume else ''}run {job.run_id}).")
@@ -270,8 +270,8 @@ class JobManager:
     @staticmethod
     def _check_owner(job: JobRecord, owner: str, action: str) -> None:
         if job.owner is not None and job.owner != owner:
-            raise NotOwnerError(f"Only the browser session that started job {job.job_id} may {action} it; "
-                                "you can watch its progress here.")
+            key = {"stop": "jobs.not_owner_stop", "resume": "jobs.not_owner_resume"}[action]
+            raise NotOwnerError.keyed(key, job=job.job_id)
 
     def _position(self, job: JobRecord) -> int | None:
         if job.state != "queued" or job not in self._queue:

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from assistant.core.errors import InputError
-from assistant.ui.errors_zh import to_chinese
+from assistant.core.user_messages import translated
 from assistant.feedback.dataset import MIN_ROWS, plan_training, write_dataset
 from assistant.ui.feedback_view import download_dataset, filter_ratings, plan_markdown, table_rows, train_on_feedback
 from assistant.ui.finetune_forms import inspect_dataset
@@ -70,7 +70,7 @@ def test_auto_picks_the_method_from_the_ratings_and_says_why():
 def test_too_few_ratings_say_how_many_more_are_needed():
     with pytest.raises(InputError, match=f"needs at least {MIN_ROWS} rated answers; there are 4 .* Rate 6 more") as raised:
         plan_training([rating(i, ["up", "down"][i % 2]) for i in range(4)])
-    assert to_chinese(str(raised.value)) == "用反馈训练（KTO）至少需要 10 条样本，目前只有 4 条：请再评价 6 条。"
+    assert translated(raised.value, "zh") == "用反馈训练（KTO）至少需要 10 条样本，目前只有 4 条：请再评价 6 条。"
     with pytest.raises(InputError, match="thumbs-down with a better answer; there are 2 .* Rate 8 more"):
         plan_training([rating(0, "fixed"), rating(1, "fixed"), rating(2, "down")], "dpo")
     with pytest.raises(InputError, match="none is rated up"):

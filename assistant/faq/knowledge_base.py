@@ -124,7 +124,7 @@ def parse_located(path: str | Path, limits: UploadLimits | None = None) -> Locat
                          f"{limits.max_bytes / 1e6:.1f} MB. Split the file or raise the limit.")
     text = decode_utf8(path.read_bytes(), name)
     if not text.strip():
-        raise InputError(f"'{name}' is empty: add at least one question and its answer.")
+        raise InputError.keyed("faq.empty_upload", name=name)
     located = parsers[suffix](text, name)
     if not located:
         raise InputError(f"'{name}' has no questions and answers: it contains only a header or blank lines.")

@@ -100,10 +100,8 @@ def plan_training(ratings: list[dict], wanted: str = "auto") -> Plan:
     rows = BUILDERS[method](ratings)
     if len(rows) < MIN_ROWS:
         more = MIN_ROWS - len(rows)
-        what = {"kto": "rated answers", "dpo": "thumbs-down with a better answer",
-                "sft": "liked answers or better answers"}[method]
-        raise InputError(f"Train on feedback ({NAMES[method]}) needs at least {MIN_ROWS} {what}; there are "
-                         f"{len(rows)} ({seen}). Rate {more} more.")
+        key = {"kto": "feedback.too_few_kto", "dpo": "feedback.too_few_dpo", "sft": "feedback.too_few_sft"}[method]
+        raise InputError.keyed(key, method=NAMES[method], least=MIN_ROWS, count=len(rows), seen=seen, more=more)
     if method == "kto" and (all(r["label"] for r in rows) or not any(r["label"] for r in rows)):
         side = "down" if all(r["label"] for r in rows) else "up"
         raise InputError(f"KTO needs answers rated up and down; none is rated {side} ({seen}). Rate some {side}, "

@@ -39,13 +39,11 @@ def checked_rating(value) -> str:
 def checked_better_answer(value, reply: str) -> str:
     text = text_arg(value, "better_answer").strip()
     if not text:
-        raise InputError("The better answer is empty: write the answer you wanted, or keep the thumbs-down "
-                         "without one.")
+        raise InputError.keyed("feedback.better_empty")
     if len(text) > MAX_BETTER_CHARS:
-        raise InputError(f"The better answer has {len(text):,} characters; the limit is {MAX_BETTER_CHARS:,}. "
-                         "Shorten it to the answer itself.")
+        raise InputError.keyed("feedback.better_too_long", count=len(text), limit=MAX_BETTER_CHARS)
     if " ".join(text.split()) == " ".join(reply.split()):
-        raise InputError("The better answer is the same as the rated reply: change it, or rate the reply up.")
+        raise InputError.keyed("feedback.better_same")
     return text
 
 
@@ -61,7 +59,7 @@ class Feedback:
             raise InputError(f"No reply with id {response_id[:80]!r} was produced by this server recently: rate the "
                              "id of a reply it gave (the 'id' of a /v1 response), before a restart.")
         if session is not None and found.session != session:
-            raise InputError("That reply was not produced in this session: you can rate only the answers you got.")
+            raise InputError.keyed("feedback.not_this_session")
         return found
 
     def rate(self, response_id, rating, better_answer=None, session: str | None = None, rated_by: str = "") -> dict:

@@ -39,15 +39,14 @@ def parse_labels(labels: str | Sequence[str]) -> list[str]:
             f"(got {len(cleaned)})."
         )
     if len(cleaned) > MAX_LABELS:
-        raise InputError(f"Too many labels: {len(cleaned)}; at most {MAX_LABELS} are allowed. Merge or drop some.")
+        raise InputError.keyed("classify.too_many_labels", count=len(cleaned), limit=MAX_LABELS)
     seen: dict[str, str] = {}
     for label in cleaned:
         if len(label) > MAX_LABEL_CHARS or "\n" in label:
-            raise InputError(f"Label '{label[:40]}…' is too long or has a line break: keep labels to one line "
-                             f"of at most {MAX_LABEL_CHARS} characters.")
+            raise InputError.keyed("classify.label_too_long", label=label[:40], limit=MAX_LABEL_CHARS)
         key = label.casefold()
         if key in seen:
-            raise InputError(f"Duplicate label '{label}' (same as '{seen[key]}'): each label must appear once.")
+            raise InputError.keyed("classify.duplicate_label", label=label, same_as=seen[key])
         seen[key] = label
     return cleaned
 
@@ -56,10 +55,10 @@ def check_text(text: str) -> str:
     """The text, stripped; InputError if empty or over the size limit."""
     text = (text or "").strip()
     if not text:
-        raise InputError("The text is empty: type or paste the text to classify.")
+        raise InputError.keyed("classify.empty_text")
     size = len(text.encode("utf-8"))
     if size > MAX_TEXT_BYTES:
-        raise InputError(f"The text is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes (100 KB). Shorten it.")
+        raise InputError.keyed("classify.text_too_big", size=size, limit=MAX_TEXT_BYTES)
     return text
 
 
@@ -183,7 +182,7 @@ def _delimiter(path: Path) -> str | None:
         return "," if suffix == ".csv" else "\t"
     if suffix == ".txt":
         return None
-    raise InputError(f"'{path.name}' is not a .csv, .tsv or .txt file. Save the table as CSV or TSV.")
+    raise InputError.keyed("classify.not_a_table", name=path.name)
 
 
 def read_text_table(path: str | Path, max_rows: int | None = None) -> tuple[list[str], list[list[str]], int]:
@@ -227,7 +226,7 @@ def read_text_table(path: str | Path, max_rows: int | None = None) -> tuple[list
                         raise InputError(f"'{path.name}' line {line}: the '{header[column]}' column is empty. "
                                          "Fill it in or delete the row.")
     except UnicodeDecodeError:
-        raise InputError(f"'{path.name}' is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
+        raise InputError.keyed("upload.not_utf8", name=path.name) from None
     except csv.Error as exc:
         raise InputError(f"'{path.name}' is not a valid table: the row starting at line {row_end + 1} cannot be read "
                          f"({exc}). Check its quotes: a text holding a double quote must be quoted, with the quote "
@@ -245,7 +244,7 @@ def _text_column(header: list[str], rows: list[list[str]], name: str) -> int:
         values = [row[index].strip() for row in rows if index < len(row) and row[index].strip()]
         if values and not all(re.fullmatch(r"[-+]?\d+(\.\d+)?", value) for value in values):
             return index
-    raise InputError(f"'{name}' has no text column: name one column 'text'.")
+    raise InputError.keyed("classify.no_text_column", name=name)
 
 
 def write_predictions(path: str | Path, header: list[str], rows: list[list[str]], results: Sequence[dict]) -> Path:

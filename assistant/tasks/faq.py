@@ -62,10 +62,9 @@ def not_covered_message(lang: str) -> str:
 def check_question(question: str) -> str:
     question = (question or "").strip()
     if not question:
-        raise InputError("Type a question first: an empty question cannot be answered.")
+        raise InputError.keyed("faq.empty_question")
     if len(question) > MAX_QUESTION_CHARS:
-        raise InputError(f"The question has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}. "
-                         "Shorten it.")
+        raise InputError.keyed("faq.question_too_long", count=len(question), limit=MAX_QUESTION_CHARS)
     return question
 
 

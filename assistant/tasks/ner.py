@@ -45,13 +45,13 @@ def parse_entity_types(types: str | Sequence[str] | None) -> list[str]:
         types = re.split(r"[,，]", types)
     cleaned = [str(t).strip() for t in types if str(t).strip()]
     if len(cleaned) > MAX_ENTITY_TYPES:
-        raise InputError(f"Too many entity types: {len(cleaned)}; at most {MAX_ENTITY_TYPES} are allowed.")
+        raise InputError.keyed("ner.too_many_types", count=len(cleaned), limit=MAX_ENTITY_TYPES)
     seen = set()
     for name in cleaned:
         if len(name) > 40 or re.search(r"[:：\n]", name):
-            raise InputError(f"Entity type '{name[:40]}' is not usable: keep it under 40 characters, without ':'.")
+            raise InputError.keyed("ner.type_not_usable", name=name[:40])
         if name.casefold() in seen:
-            raise InputError(f"Entity type '{name}' is listed twice: give each type once.")
+            raise InputError.keyed("ner.type_listed_twice", name=name)
         seen.add(name.casefold())
     return cleaned
 
@@ -59,10 +59,9 @@ def parse_entity_types(types: str | Sequence[str] | None) -> list[str]:
 def check_text(text: str) -> str:
     """The text unchanged (offsets refer to it); InputError if blank or too long."""
     if not (text or "").strip():
-        raise InputError("The text is empty: type or paste the text to find entities in.")
+        raise InputError.keyed("ner.empty_text")
     if len(text) > MAX_TEXT_CHARS:
-        raise InputError(f"The text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. "
-                         "Split it into paragraphs and run them one at a time.")
+        raise InputError.keyed("ner.text_too_long", count=len(text), limit=MAX_TEXT_CHARS)
     return text
 
 

@@ -45,7 +45,7 @@ def language_code(value: str, allow_auto: bool = False) -> str:
         return _NAMES[key]
     valid = ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
     extra = f", or {AUTO} to detect the source language" if allow_auto else ""
-    raise InputError(f"Unknown language '{value}'. Valid codes: {valid}{extra}.")
+    raise InputError.keyed("translate.unknown_language", value=value, codes=valid + extra)
 
 
 def detect_language(text: str) -> str:
@@ -63,8 +63,7 @@ def detect_language(text: str) -> str:
     if is_chinese(text):
         return "zh"
     if not LATIN.search(text):
-        raise InputError("Could not detect the source language (no Latin, Chinese or Japanese letters). "
-                         "Choose the source language instead of auto.")
+        raise InputError.keyed("translate.cannot_detect")
     lowered = text.lower()
     words = re.findall(r"[a-z\u00c0-\u024f]+", lowered)
     scores = {code: sum(word in stopwords for word in words) for code, stopwords in _STOPWORDS.items()}
@@ -78,12 +77,12 @@ def check_text(text: str) -> str:
     """The text with \\r\\n as \\n; InputError if blank or over the size limits."""
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise InputError("The text is empty: type or paste the text to translate.")
+        raise InputError.keyed("translate.empty_text")
     if len(text) > MAX_TEXT_CHARS:
-        raise InputError(f"The text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. Split it up.")
+        raise InputError.keyed("translate.text_too_long", count=len(text), limit=MAX_TEXT_CHARS)
     lines = text.count("\n") + 1
     if lines > MAX_LINES:
-        raise InputError(f"The text has {lines:,} lines; the limit is {MAX_LINES:,}. Split it into smaller files.")
+        raise InputError.keyed("translate.too_many_lines", count=lines, limit=MAX_LINES)
     return text
 
 
@@ -153,7 +152,7 @@ def translate_lines(loaded: LoadedModel, lines: Sequence[str], source_lang: str,
     lines = [line.strip() for line in lines]
     todo = [i for i, line in enumerate(lines) if line]
     if not todo:
-        raise InputError("The text is empty: type or paste the text to translate.")
+        raise InputError.keyed("translate.empty_text")
     source, target = resolve_languages("\n".join(lines), source_lang, target_lang)
     if source == target:
         return list(lines)

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from assistant.adapter_runtime import AdapterRuntime
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 
 BASE_MODEL_CHOICE = "(base model)"
 """The picker's label for running without an adapter: display only, never passed past the UI."""
@@ -31,23 +31,21 @@ def picker_choices(runtime: AdapterRuntime | None, heads: bool = False) -> list[
     return [BASE_MODEL_CHOICE, *(runtime.adapter_names(heads=heads) if runtime is not None else [])]
 
 
+@shows_user_errors
 def run_with_adapter(runtime: AdapterRuntime | None, adapter: str | None, task: str, fn: Callable,
                      head_fn: Callable | None = None):
     """``fn()`` with ``adapter`` (a picker value) active, or ``head_fn(head)`` for a head adapter of this task."""
     adapter = picked_adapter(adapter)
     if runtime is None or adapter is None:
         return fn()
-    try:
-        info = runtime.info(adapter)
-        if info.kind == "encoder-head-lora":
-            if head_fn is None or info.task != task:
-                raise InputError(f"'{adapter}' is a {info.task} head; it cannot run the {task} task. "
-                                 f"Pick '{BASE_MODEL_CHOICE}' or an adapter trained for this task.")
-            return head_fn(runtime.head(adapter))
-        with runtime.using(adapter):
-            return fn()
-    except UserError as exc:
-        raise shown(exc) from exc
+    info = runtime.info(adapter)
+    if info.kind == "encoder-head-lora":
+        if head_fn is None or info.task != task:
+            raise InputError.keyed("adapters.head_for_other_task", adapter=adapter, head_task=info.task, task=task,
+                                   base=BASE_MODEL_CHOICE)
+        return head_fn(runtime.head(adapter))
+    with runtime.using(adapter):
+        return fn()
 
 
 def picker_inputs(picker: gr.Dropdown | None) -> list:

@@ -18,8 +18,8 @@ from pathlib import Path
 import gradio as gr
 
 from assistant.ui.downloads import download_path
-from assistant.ui.user_errors import shown
-from assistant.core.errors import InputError, UserError
+from assistant.ui.user_errors import shows_user_errors
+from assistant.core.errors import InputError
 from assistant.ui.i18n import tr
 from finetune.adapters import AdapterInfo, AdapterStore
 from finetune.export import export_merged, zip_export
@@ -98,15 +98,15 @@ def adapter_rows(store: AdapterStore) -> list[list[str]]:
 
 def rename_adapter(store: AdapterStore, name: str | None, new_name: str) -> str:
     if not name:
-        raise InputError("Pick the adapter to rename first.")
+        raise InputError.keyed("adapters.pick_to_rename")
     return store.rename(name, new_name or "").name
 
 
 def delete_adapter(store: AdapterStore, name: str | None, confirmed: bool) -> None:
     if not name:
-        raise InputError("Pick the adapter to delete first.")
+        raise InputError.keyed("adapters.pick_to_delete")
     if not confirmed:
-        raise InputError(f"Tick the confirmation box to delete '{name}': deleting cannot be undone.")
+        raise InputError.keyed("adapters.confirm_delete", name=name)
     store.delete(name)
 
 
@@ -114,7 +114,7 @@ def publish_adapter(store: AdapterStore, name: str | None, repo_id: str, private
                     api=None) -> str:
     """Publish ``name`` to ``repo_id``; a Markdown line with the repo URL. An empty token means HF_TOKEN."""
     if not name:
-        raise InputError("Pick the adapter to publish first.")
+        raise InputError.keyed("adapters.pick_to_publish")
     url = publish(store.get(name), repo_id, token or None, private=bool(private), api=api)
     return f"Published **{name}** to [{url}]({url})"
 
@@ -122,7 +122,7 @@ def publish_adapter(store: AdapterStore, name: str | None, repo_id: str, private
 def export_adapter(store: AdapterStore, name: str | None, merged_root: Path) -> Path:
     """Merge ``name`` into its base as ``merged_root/<name>`` (an earlier export is replaced); its zip."""
     if not name:
-        raise InputError("Pick the adapter to merge and export first.")
+        raise InputError.keyed("adapters.pick_to_merge")
     info = store.get(name)
     return zip_export(export_merged(info, Path(merged_root) / info.name, overwrite=True))
 
@@ -130,7 +130,7 @@ def export_adapter(store: AdapterStore, name: str | None, merged_root: Path) -> 
 def export_adapter_gguf(store: AdapterStore, name: str | None, merged_root: Path) -> Path:
     """Merge ``name`` into one q8_0 GGUF file with a Modelfile, as ``merged_root/<name>-gguf``; its zip."""
     if not name:
-        raise InputError("Pick the adapter to export as GGUF first.")
+        raise InputError.keyed("adapters.pick_to_export_gguf")
     info = store.get(name)
     return zip_export(export_gguf(info, Path(merged_root) / f"{info.name}-gguf", quant="q8_0", overwrite=True))
 
@@ -195,19 +195,15 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
     if allow_manage:
         _build_publish_section(store, picker)
 
+    @shows_user_errors
     def on_export(name):
         if not name:
-            raise shown("Pick the adapter to download first.")
-        try:
-            return str(store.export_zip(name, exports or download_path(name).parent))
-        except UserError as exc:
-            raise shown(exc) from exc
+            raise InputError.keyed("adapters.pick_to_download")
+        return str(store.export_zip(name, exports or download_path(name).parent))
 
+    @shows_user_errors
     def on_merge(name, export=export_adapter):
-        try:
-            return str(export(store, name, merged_root))
-        except UserError as exc:
-            raise shown(exc) from exc
+        return str(export(store, name, merged_root))
 
     refresh_button.click(lambda name: refresh(name), picker, outputs, **private)
     export.click(on_export, picker, zip_file, **private)
@@ -226,18 +222,14 @@ def _build_manage_rows(store: AdapterStore, picker, changed, outputs, refresh) -
         confirm = gr.Checkbox(label=tr("adapters.confirm"), value=False, elem_id="adapters-confirm", scale=2)
         delete = gr.Button(tr("adapters.delete"), variant="stop", elem_id="adapters-delete", scale=1)
 
+    @shows_user_errors
     def on_rename(name, wanted, count):
-        try:
-            renamed = rename_adapter(store, name, wanted)
-        except UserError as exc:
-            raise shown(exc) from exc
+        renamed = rename_adapter(store, name, wanted)
         return (*refresh(renamed), "", count + 1)
 
+    @shows_user_errors
     def on_delete(name, confirmed, count):
-        try:
-            delete_adapter(store, name, confirmed)
-        except UserError as exc:
-            raise shown(exc) from exc
+        delete_adapter(store, name, confirmed)
         return (*refresh(), False, count + 1)
 
     rename.click(on_rename, [picker, new_name, changed], [*outputs, new_name, changed], api_visibility="private")
@@ -255,10 +247,8 @@ def _build_publish_section(store: AdapterStore, picker) -> None:
         publish_button = gr.Button(tr("adapters.publish"), variant="primary", elem_id="adapters-publish")
         result = gr.Markdown(elem_id="adapters-publish-result")
 
+    @shows_user_errors  # publish() already replaced the token by *** in its messages
     def on_publish(name, repo, is_private, secret):
-        try:
-            return publish_adapter(store, name, repo, is_private, secret)
-        except UserError as exc:  # publish() already replaced the token by *** in the message
-            raise shown(exc) from None
+        return publish_adapter(store, name, repo, is_private, secret)
 
     publish_button.click(on_publish, [picker, repo_id, private_repo, token], result, api_visibility="private")

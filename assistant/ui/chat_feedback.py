@@ -18,9 +18,9 @@ import gradio as gr
 
 from assistant.arguments import text_arg
 from assistant.chat import message_text
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.ui.i18n import tr
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 
 TRANSLATIONS = {
     "en": {"chatfb.better": "Write a better answer (optional): what should the reply have said?",
@@ -53,7 +53,7 @@ def rate_liked(feedback, session: str, history: list, index, liked) -> tuple[str
         raise InputError("Only the assistant's replies can be rated.")
     produced = feedback.responses.find(session, history[:index], message_text(message.get("content")))
     if produced is None:
-        raise InputError("That reply was not produced in this session: you can rate only the answers you got.")
+        raise InputError.keyed("feedback.not_this_session")
     if liked is True:
         feedback.rate(produced.id, "up", session=session)
         return None, "👍 Saved: this reply is rated up."
@@ -74,20 +74,16 @@ def build_chat_feedback(chatbot: gr.Chatbot, feedback) -> None:
             skip = gr.Button(tr("chatfb.skip"), elem_id="chat-better-skip")
     note = gr.Markdown(elem_id="chat-feedback-note")
 
+    @shows_user_errors
     def on_like(history, data: gr.LikeData, request: gr.Request):
-        try:
-            response_id, message = rate_liked(feedback, session_of(request), history, data.index, data.liked)
-        except UserError as exc:
-            raise shown(exc) from None
+        response_id, message = rate_liked(feedback, session_of(request), history, data.index, data.liked)
         return response_id, gr.update(visible=response_id is not None), "", message
 
+    @shows_user_errors
     def on_save(response_id, text, request: gr.Request):
-        try:
-            if not response_id:
-                raise InputError("Rate a reply down first, then write its better answer.")
-            feedback.correct(response_id, text, session=session_of(request))
-        except UserError as exc:
-            raise shown(exc) from None
+        if not response_id:
+            raise InputError.keyed("feedback.rate_down_first")
+        feedback.correct(response_id, text, session=session_of(request))
         return None, gr.update(visible=False), "", "✍️ Saved: the better answer is stored with the thumbs-down."
 
     outputs = [pending, box, better, note]
@@ -95,13 +91,11 @@ def build_chat_feedback(chatbot: gr.Chatbot, feedback) -> None:
     save.click(on_save, [pending, better], outputs, api_visibility="private")
     skip.click(lambda: (None, gr.update(visible=False), "", ""), None, outputs, api_visibility="private")
 
+    @shows_user_errors
     def rate(response_id: str, rating: str, better_answer: str = "") -> dict:
         """Rate a reply this server produced, by its id (the ``id`` of a /v1 chat completion): ``rating`` up or
         down, ``better_answer`` optional (with down). Returns the stored rating's id, rating and time."""
-        try:
-            stored = feedback.rate(text_arg(response_id, "response_id"), rating, better_answer, session=API_SESSION)
-        except UserError as exc:
-            raise shown(exc) from None
+        stored = feedback.rate(text_arg(response_id, "response_id"), rating, better_answer, session=API_SESSION)
         return {"id": stored["id"], "rating": stored["rating"], "better_answer": stored["better_answer"],
                 "time": stored["time"]}
 

@@ -7,10 +7,10 @@ import threading
 import gradio as gr
 
 from assistant.ui import examples
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
 from assistant.chat import ChatEngine, GenerationSettings, message_text
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.core.loading import human_bytes
 from assistant.ui.adapter_choice import picked_adapter, picker_inputs
 from assistant.feedback.responses import plain_turns
@@ -118,9 +118,10 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label=tr("chat.max_new"))
             repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=tr("chat.repetition"))
 
+    @shows_user_errors
     def add_user_message(text: str, history: list):
         if not (text or "").strip():
-            raise shown("Type a message first: an empty message cannot be answered.")
+            raise InputError.keyed("chat.empty_message")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
     def tool_reply(last: str, adapter, uploads=None):
@@ -136,6 +137,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             step = agent.tool_step(route, uploads)
         return step, agent.reply_for(step, last)
 
+    @shows_user_errors
     def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, with_agent, adapter, uploads,
                 request: gr.Request = None):
         history = history or []
@@ -160,8 +162,6 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             for text in engine.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
                 produced["text"] = text
                 yield history + [{"role": "assistant", "content": text}]
-        except UserError as exc:
-            raise shown(exc) from exc
         finally:  # a stopped reply stays in the chat, so it can be rated too
             if feedback is not None and produced["text"]:
                 system = (system_prompt or "").strip()
@@ -191,34 +191,30 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     compare_panel = build_compare_panel(engine, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
+    @shows_user_errors
     def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
              adapter: str = "") -> str:
         """Answer one message (no history) and return the whole reply; ``adapter`` picks a trained adapter."""
-        try:
-            settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
-            adapter = text_arg(adapter, "adapter", optional=True)
-            return engine.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
-                                settings, adapter=picked_adapter(adapter))
-        except UserError as exc:
-            raise shown(exc) from exc
+        settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
+        adapter = text_arg(adapter, "adapter", optional=True)
+        return engine.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
+                            settings, adapter=picked_adapter(adapter))
 
     gr.api(chat, api_name="chat", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     if agent is None:
         return info, compare_panel
 
+    @shows_user_errors
     def agent_api(message: str, adapter: str = "") -> dict:
         """Agent mode on one message: {"reply": str, "steps": [{"tool", "input", "output"}]} (no steps: no tool)."""
-        try:
-            message, adapter = text_arg(message, "message").strip(), text_arg(adapter, "adapter", optional=True)
-            if not message:
-                raise InputError("Type a message first: an empty message cannot be answered.")
-            tooled = tool_reply(message, picked_adapter(adapter))
-            if tooled is not None:
-                return {"reply": tooled[1], "steps": [tooled[0].to_dict()]}
-            settings = GenerationSettings(temperature=0.0, max_new_tokens=256)
-            return {"reply": engine.reply(message, [], "", settings, adapter=picked_adapter(adapter)), "steps": []}
-        except UserError as exc:
-            raise shown(exc) from None
+        message, adapter = text_arg(message, "message").strip(), text_arg(adapter, "adapter", optional=True)
+        if not message:
+            raise InputError.keyed("chat.empty_message")
+        tooled = tool_reply(message, picked_adapter(adapter))
+        if tooled is not None:
+            return {"reply": tooled[1], "steps": [tooled[0].to_dict()]}
+        settings = GenerationSettings(temperature=0.0, max_new_tokens=256)
+        return {"reply": engine.reply(message, [], "", settings, adapter=picked_adapter(adapter)), "steps": []}
 
     gr.api(agent_api, api_name="agent", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     return info, compare_panel

@@ -15,10 +15,10 @@ from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
 from assistant.ui.downloads import download_path
 from assistant.ui.uploads import uploaded_file
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_label_scores
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.core.loading import LoadedModel
 from assistant.tasks import classification
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
@@ -58,27 +58,23 @@ TRANSLATIONS = {
 }
 
 
+@shows_user_errors
 def classify_for_ui(loaded: LoadedModel, text: str, labels: str) -> dict[str, float]:
     """{label: probability} for ``gr.Label``; bad input becomes ``gr.Error``."""
-    try:
-        return classification.classify(loaded, text, labels)["scores"]
-    except UserError as exc:
-        raise shown(exc) from exc
+    return classification.classify(loaded, text, labels)["scores"]
 
 
+@shows_user_errors
 def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=None) -> str:
     """Classify every row of an uploaded table; return the path of the table with predictions."""
-    try:
-        if not path:
-            raise InputError("Upload a CSV, TSV or .txt file first.")
-        path = str(uploaded_file(path))
-        label_list = classification.parse_labels(labels)
-        header, rows, column = classification.read_text_table(path, max_rows=MAX_FILE_ROWS)
-        texts = classification.check_texts([row[column] for row in rows], Path(path).name)
-        tick = (lambda done, total: progress((done, total), desc="Classifying", unit="rows")) if progress else None
-        results = classification.classify_many(loaded, texts, label_list, tick)
-    except UserError as exc:
-        raise shown(exc) from exc
+    if not path:
+        raise InputError.keyed("classify.upload_first")
+    path = str(uploaded_file(path))
+    label_list = classification.parse_labels(labels)
+    header, rows, column = classification.read_text_table(path, max_rows=MAX_FILE_ROWS)
+    texts = classification.check_texts([row[column] for row in rows], Path(path).name)
+    tick = (lambda done, total: progress((done, total), desc="Classifying", unit="rows")) if progress else None
+    results = classification.classify_many(loaded, texts, label_list, tick)
     source = Path(path)
     suffix = ".tsv" if source.suffix.lower() == ".tsv" else ".csv"
     target = download_path(f"{source.stem}-predictions{suffix}")
@@ -123,11 +119,9 @@ def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | 
                       tr("classify.examples"), MODEL_QUEUE, ["Text / 文本", "Labels / 标签"])
     run_file.click(on_classify_file, [upload, labels], download, **queue)
 
+    @shows_user_errors
     def classify(text: str, labels: str = DEFAULT_LABELS) -> dict:
         """Classify one text; labels are comma-separated. Returns {"label": str, "scores": {label: prob}}."""
-        try:
-            return classification.classify(loaded, text_arg(text, "text"), text_arg(labels, "labels"))
-        except UserError as exc:
-            raise shown(exc) from exc
+        return classification.classify(loaded, text_arg(text, "text"), text_arg(labels, "labels"))
 
     gr.api(classify, api_name="classify", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

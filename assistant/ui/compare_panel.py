@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from assistant.chat import ChatEngine, GenerationSettings
-from assistant.core.errors import UserError
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.ui.i18n import tr
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 
 TRANSLATIONS = {
     "en": {"compare.title": "Compare side by side (base vs adapter, or two adapters)", "compare.left": "Left",
@@ -64,12 +63,10 @@ def build_compare_panel(engine: ChatEngine, queue_id: str) -> ComparePanel:
             right_answer = gr.Textbox(label=tr("compare.right"), placeholder=tr("compare.empty"), lines=6,
                                       interactive=False, elem_id="compare-right-answer")
 
+    @shows_user_errors
     def on_run(text, a, b):
-        try:
-            for answers in compare(engine, text, [picked_adapter(a), picked_adapter(b)]):
-                yield answers[0], answers[1]
-        except UserError as exc:
-            raise shown(exc) from None
+        for answers in compare(engine, text, [picked_adapter(a), picked_adapter(b)]):
+            yield answers[0], answers[1]
 
     for dropdown in (left, right):
         dropdown.focus(lambda current: gr.Dropdown(choices=choices(), value=current), dropdown, dropdown,

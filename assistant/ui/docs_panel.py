@@ -26,7 +26,7 @@ from assistant.ui.ask_row import build_ask_row
 from assistant.ui.chat_tab import MODEL_QUEUE
 from assistant.ui.i18n import tr
 from assistant.ui.uploads import uploaded_file
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 
 SOURCE_COLUMNS = ["file", "page / section", "passage", "score"]
 MAX_SESSION_FILES = 20
@@ -97,7 +97,7 @@ def status(index: DocumentIndex | None, operator: DocumentIndex | None, report: 
 def ask_documents(question: str, indexes: list, loaded, use_model: bool) -> dict:
     question, use_model = text_arg(question, "question"), bool_arg(use_model, "use_model")
     if use_model and loaded is None:
-        raise InputError("No chat model is loaded: untick 'Phrase the answer with the model'.")
+        raise InputError.keyed("answer.no_model")
     return doc_answer.answer(question, indexes, loaded, use_model)
 
 
@@ -153,11 +153,9 @@ def build_docs_panel(loaded, operator: DocumentIndex | None = None, limits: Docu
             index.close()
         return None, status(None, operator, [])
 
+    @shows_user_errors
     def on_ask(question_value, index, use_model_value):
-        try:
-            result = ask_documents(question_value, [index, operator], loaded, use_model_value)
-        except UserError as exc:
-            raise shown(exc) from exc
+        result = ask_documents(question_value, [index, operator], loaded, use_model_value)
         return doc_answer.as_markdown_text(result["answer"]), source_table(result["sources"])  # document text as text
 
     upload.upload(on_upload, [upload, session], [session, state_line], api_visibility="private")
@@ -166,13 +164,11 @@ def build_docs_panel(loaded, operator: DocumentIndex | None = None, limits: Docu
         trigger(on_ask, [question, session, use_model], [answer_box, sources], concurrency_id=MODEL_QUEUE,
                 concurrency_limit=1, api_visibility="private")
 
+    @shows_user_errors
     def docs_ask_api(files, question, use_model=False) -> dict:  # parameter names are the API's (README)
         """Answer from the given files (and the operator's folder): {"answer": str, "sources": [{"file", "page",
         "text", "score"}]}, plus "problems" (one message per file that could not be read) when there are any."""
-        try:
-            return docs_ask(files, question, loaded, operator, limits, use_model)
-        except UserError as exc:
-            raise shown(exc) from None
+        return docs_ask(files, question, loaded, operator, limits, use_model)
 
     with gr.Group(visible=False):  # the endpoint's inputs: gradio_client uploads handle_file(...) items first
         api_files = gr.File(label="files", file_count="multiple", type="filepath")

@@ -14,9 +14,9 @@ import pandas as pd
 
 from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shown, shows_user_errors
 from assistant.arguments import bool_arg, text_arg
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.faq.knowledge_base import KnowledgeBase, UploadLimits, load_upload
 from assistant.faq.retrieval import RetrievalSettings, get_index
 from assistant.core.loading import LoadedModel
@@ -74,27 +74,23 @@ def source_table(sources: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([[s["id"], s["question"], s["score"]] for s in sources], columns=SOURCE_COLUMNS)
 
 
+@shows_user_errors
 def ask_for_ui(question: str, kb: KnowledgeBase, loaded: LoadedModel | None, use_model: bool,
                settings: RetrievalSettings | None = None) -> tuple[str, pd.DataFrame]:
     """(answer Markdown, sources table); bad input becomes ``gr.Error``."""
-    try:
-        result = faq.answer(question, kb, loaded, bool(use_model), settings)
-    except UserError as exc:
-        raise shown(exc) from exc
+    result = faq.answer(question, kb, loaded, bool(use_model), settings)
     return result["answer"], source_table(result["sources"])
 
 
+@shows_user_errors
 def upload_for_ui(path: str | None, mode: str, kb_default: KnowledgeBase, limits: UploadLimits | None = None,
                   settings: RetrievalSettings | None = None) -> tuple[KnowledgeBase, str]:
     """(new session knowledge base, status line): the upload replacing or extending ``kb_default``, indexed
     now so problems show at upload time. No file: ``kb_default``. Bad files become ``gr.Error``."""
     if not path:
         return kb_default, status_line(kb_default)
-    try:
-        kb = load_upload(uploaded_file(path), kb_default, mode, limits)
-        get_index(kb, settings)  # embed now: the first question is then one encoder pass
-    except UserError as exc:
-        raise shown(exc) from exc
+    kb = load_upload(uploaded_file(path), kb_default, mode, limits)
+    get_index(kb, settings)  # embed now: the first question is then one encoder pass
     return kb, status_line(kb)
 
 
@@ -117,7 +113,7 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
 
     def on_ask(question_value, kb, use_model_value):
         if use_model_value and loaded is None:
-            raise shown(InputError("No chat model is loaded: untick 'Phrase the answer with the model'."))
+            raise shown(InputError.keyed("answer.no_model"))
         return ask_for_ui(question_value, kb, loaded, use_model_value, settings)
 
     def on_upload(path, mode_value):
@@ -132,15 +128,13 @@ def build_faq_tab(loaded: LoadedModel | None, kb_default: KnowledgeBase, setting
         trigger(on_upload, [upload, mode], [kb_state, status], api_visibility="private")
     upload.clear(lambda: (kb_default, status_line(kb_default)), None, [kb_state, status], api_visibility="private")
 
+    @shows_user_errors
     def faq_api(question: str, use_model: bool = False) -> dict:
         """Answer from the built-in FAQ: {"answer": str, "sources": [{"id", "question", "score"}]}."""
-        try:
-            question, use_model = text_arg(question, "question"), bool_arg(use_model, "use_model")
-            if use_model and loaded is None:
-                raise InputError("No chat model is loaded: call /faq with use_model=false.")
-            return faq.answer(question, kb_default, loaded, use_model, settings)
-        except UserError as exc:
-            raise shown(exc) from exc
+        question, use_model = text_arg(question, "question"), bool_arg(use_model, "use_model")
+        if use_model and loaded is None:
+            raise InputError("No chat model is loaded: call /faq with use_model=false.")
+        return faq.answer(question, kb_default, loaded, use_model, settings)
 
     gr.api(faq_api, api_name="faq", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
     return kb_state

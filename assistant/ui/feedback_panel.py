@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.ui.feedback_view import (ALL, COLUMNS, download_dataset, filter_choices, filter_ratings, plan_markdown,
                                         summary_markdown, table_rows, train_on_feedback)
 from assistant.ui.finetune_view import progress_line
 from assistant.ui.i18n import tr
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 
 TRANSLATIONS = {
     "en": {"fbview.title": "### Feedback: ratings from Chat and the API", "fbview.produced": "Model + adapter",
@@ -104,30 +104,24 @@ def build_feedback_panel(store, jobs, base: Callable[[], str]) -> FeedbackPanel:
     def on_plan(chosen_method):
         return plan_markdown(store.read().ratings, chosen_method, base(), jobs.data_dir)
 
+    @shows_user_errors
     def on_delete(rating_id, sure, *values):
-        try:
-            if not rating_id:
-                raise InputError("Pick the rating to delete first (its id, from the table).")
-            if not sure:
-                raise InputError("Tick the confirmation box to delete the rating: deleting cannot be undone.")
-            if not store.delete(rating_id):
-                raise InputError(f"There is no rating {rating_id!r} any more: refresh the list.")
-        except UserError as exc:
-            raise shown(exc) from None
+        if not rating_id:
+            raise InputError("Pick the rating to delete first (its id, from the table).")
+        if not sure:
+            raise InputError.keyed("feedback.confirm_delete_rating")
+        if not store.delete(rating_id):
+            raise InputError(f"There is no rating {rating_id!r} any more: refresh the list.")
         return (*listing(*values), False)
 
+    @shows_user_errors
     def on_download(which):
-        try:
-            return str(download_dataset(store.read().ratings, which))
-        except UserError as exc:
-            raise shown(exc) from None
+        return str(download_dataset(store.read().ratings, which))
 
+    @shows_user_errors
     def on_train(chosen_method, request: gr.Request):
-        try:
-            job_id, chosen = train_on_feedback(jobs, store.read().ratings, chosen_method, base(),
-                                               owner=f"feedback:{getattr(request, 'session_hash', '')}")
-        except UserError as exc:
-            raise shown(exc) from None
+        job_id, chosen = train_on_feedback(jobs, store.read().ratings, chosen_method, base(),
+                                           owner=f"feedback:{getattr(request, 'session_hash', '')}")
         return job_id, f"Started: {chosen.reason}", gr.Timer(active=True)
 
     def on_tick(job_id, request: gr.Request):

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.ui.finetune_forms import (FORM_FIELDS, SAMPLES_DIR, DatasetView, estimate_markdown, inspect_dataset,
                                          preview_command, role_slots, sample_files, start_training)
 from assistant.ui.finetune_view import log_text, loss_frame, metrics_markdown, progress_line
 from assistant.ui.uploads import uploaded_file
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shown, shows_user_errors
 from finetune.adapters import AdapterStore
 from finetune.jobs import JobManager, JobSnapshot
 from finetune.tasks import data_task, task_and_method, task_for_method
@@ -102,13 +102,11 @@ def dataset_updates(w: FinetuneWidgets, view: DatasetView | None, set_task: bool
     return updates
 
 
+@shows_user_errors
 def checked(path, task: str | None, roles: dict | None = None, auto_roles: dict | None = None,
             fallback_task: str = "classification") -> DatasetView:
     """``inspect_dataset`` with its refusals shown to the user."""
-    try:
-        return inspect_dataset(path, task, roles, auto_roles, fallback_task)
-    except UserError as exc:
-        raise shown(exc) from exc
+    return inspect_dataset(path, task, roles, auto_roles, fallback_task)
 
 
 class FinetuneEvents:
@@ -117,14 +115,12 @@ class FinetuneEvents:
     def __init__(self, jobs: JobManager, store: AdapterStore, widgets: FinetuneWidgets):
         self.jobs, self.store, self.w = jobs, store, widgets
 
+    @shows_user_errors
     def on_file(self, path, task, method) -> dict:
         """An uploaded file (only a path this server received as an upload is read)."""
         if not path:
             return dataset_updates(self.w, None)
-        try:
-            path = uploaded_file(path)
-        except UserError as exc:
-            raise shown(exc) from exc
+        path = uploaded_file(path)
         return self._on_dataset(path, task, method)
 
     def on_sample(self, name, task, method) -> dict:
@@ -165,35 +161,29 @@ class FinetuneEvents:
             text += f"\n\nAn adapter named **{name}** exists already: this one will be saved as {name}-2."
         return {self.w.plan: text, self.w.command: preview_command(view, form_values, self.jobs.data_dir)}
 
+    @shows_user_errors
     def on_start(self, view, session: dict | None, **form_values) -> dict:
         owner = owner_of(session)
-        try:
-            job_id = start_training(self.jobs, view, form_values, owner)
-        except UserError as exc:
-            raise shown(exc) from exc
+        job_id = start_training(self.jobs, view, form_values, owner)
         return {self.w.browser: {"owner": owner, "job": job_id},
                 self.w.progress: progress_line(self.jobs.get(job_id), owner)}
 
+    @shows_user_errors
     def on_stop(self, session: dict | None) -> None:
         running = self.jobs.current()
         key = (session or {}).get("job") or (running.job_id if running else "")
         if not key:
-            raise shown("There is no job to stop.")
-        try:
-            self.jobs.stop(key, owner_of(session))
-        except UserError as exc:
-            raise shown(exc) from exc
+            raise InputError.keyed("finetune.no_job_to_stop")
+        self.jobs.stop(key, owner_of(session))
         gr.Info("Stopping after the current step; the checkpoint is kept for Resume.")
 
+    @shows_user_errors
     def on_resume(self, session: dict | None, selected) -> dict:
         owner = owner_of(session)
         key = selected or (session or {}).get("job")
         if not key:
-            raise shown("Pick a stopped run to resume in the list next to the button.")
-        try:
-            job_id = self.jobs.resume(key, owner)
-        except UserError as exc:
-            raise shown(exc) from exc
+            raise InputError.keyed("finetune.pick_run_to_resume")
+        job_id = self.jobs.resume(key, owner)
         return {self.w.browser: {"owner": owner, "job": job_id}}
 
     def watched_job(self, owner: str, key: str) -> JobSnapshot | None:

@@ -158,19 +158,17 @@ def build_config(form: dict, data: str, data_dir: str | Path) -> FinetuneConfig:
 def check_ready(view: DatasetView | None) -> None:
     """InputError unless ``view`` is a dataset that can be trained on."""
     if view is None:
-        raise InputError("Upload a dataset or pick a sample first: there is nothing to train on yet.")
+        raise InputError.keyed("finetune.nothing_to_train")
     if not view.ok:
         reason = view.error or "; ".join(view.first_errors) or "the validation report lists the problems"
-        raise InputError(f"{Path(view.path).name} cannot be trained on: {reason}. Fix the file (or the column "
-                         "mapping) first.")
+        raise InputError.keyed("finetune.cannot_train_on", name=Path(view.path).name, reason=reason)
 
 
 def start_training(jobs: JobManager, view: DatasetView | None, form: dict, owner: str) -> str:
     """Queue a job for this dataset and form; refuses with the reason when the data has errors."""
     check_ready(view)
     if data_task(form.get("task", "classification"), form.get("method", "supervised")) != view.task:
-        raise InputError(f"The dataset was checked for task {view.task}, not for the task and method chosen now; "
-                         "choose the task again so it is re-validated.")
+        raise InputError.keyed("finetune.checked_for_other_task", task=view.task)
     config = build_config(form, view.path, jobs.data_dir)  # validate the form before copying any data
     from finetune.recipe import check_approach  # the recipe's own rule, checked before queueing
 

@@ -19,7 +19,7 @@ from assistant.core.byte_sizes import human_bytes
 from assistant.core.errors import InputError, UserError
 from assistant.model_download import download, download_field_state
 from assistant.ui.i18n import tr
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 
 TRANSLATIONS = {
     "en": {"models.picker": "Model", "models.picker_info":
@@ -105,14 +105,12 @@ def build_download(pool, picker: gr.Dropdown, unlocked: gr.State | None) -> None
             fetch = gr.Button(tr("models.fetch"), interactive=not off, scale=1, elem_id="model-fetch")
         status = gr.Markdown(elem_id="model-fetch-status")
 
+    @shows_user_errors
     def fetched(name, is_unlocked, progress=gr.Progress(track_tqdm=True)):
-        try:
-            if unlocked is not None and not is_unlocked:
-                raise InputError("Only the operator can download models: enter the operator password in the "
-                                 "Fine-tune tab first.")
-            path = download(name, pool.catalog.models_dir, allowed)
-        except UserError as exc:
-            raise shown(exc) from None
+        if unlocked is not None and not is_unlocked:
+            raise InputError("Only the operator can download models: enter the operator password in the "
+                             "Fine-tune tab first.")
+        path = download(name, pool.catalog.models_dir, allowed)
         return f"Downloaded to `{path}`: pick it in the model list.", gr.Dropdown(choices=model_choices(pool))
 
     fetch.click(fetched, [hub_id, unlocked if unlocked is not None else gr.State(True)], [status, picker],

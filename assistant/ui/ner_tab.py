@@ -10,10 +10,9 @@ import gradio as gr
 
 from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
 from assistant.adapter_runtime import head_entities
-from assistant.core.errors import UserError
 from assistant.core.loading import LoadedModel
 from assistant.tasks import ner
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
@@ -48,12 +47,10 @@ TRANSLATIONS = {
 }
 
 
+@shows_user_errors
 def entities_for_ui(loaded: LoadedModel, text: str, entity_types: str) -> tuple[dict, list[dict]]:
     """(HighlightedText value, entity list); bad input becomes ``gr.Error``."""
-    try:
-        entities = ner.extract_entities(loaded, text, entity_types)
-    except UserError as exc:
-        raise shown(exc) from exc
+    entities = ner.extract_entities(loaded, text, entity_types)
     return highlighted_value(text, entities), entities
 
 
@@ -95,11 +92,9 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
     examples_that_run(examples.NER, [text, types], on_run, [text, types, *picker_inputs(picker)], [highlighted, found],
                       tr("ner.examples"), MODEL_QUEUE, ["Text / 文本", "Types / 类型"])
 
+    @shows_user_errors
     def extract(text: str, entity_types: str = DEFAULT_TYPES) -> list[dict]:
         """Named entities in ``text``: [{"text", "type", "start", "end"}] with text[start:end] == entity text."""
-        try:
-            return ner.extract_entities(loaded, text_arg(text, "text"), text_arg(entity_types, "entity_types"))
-        except UserError as exc:
-            raise shown(exc) from exc
+        return ner.extract_entities(loaded, text_arg(text, "text"), text_arg(entity_types, "entity_types"))
 
     gr.api(extract, api_name="ner", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from assistant.core.errors import UserError
 from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, SAMPLES_DIR, inspect_dataset, start_training
 from assistant.ui.i18n import tr
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from finetune.jobs import JobManager, JobSnapshot
 
 
@@ -109,13 +108,11 @@ class QuickstartPanel:
         names = list(FORM_FIELDS)
         private = {"api_visibility": "private"}
 
+        @shows_user_errors
         def on_click(name: str, state: dict | None):
             state = dict(state or {})
             owner = state.get("owner") or secrets.token_urlsafe(16)
-            try:
-                job_id = start_quickstart(jobs, name, owner)
-            except UserError as exc:
-                raise shown(exc) from exc
+            job_id = start_quickstart(jobs, name, owner)
             values = quickstart_form(name)
             return {browser: {"owner": owner, "job": job_id}, self.job: job_id, self.pending: job_id,
                     progress: progress_line(jobs.get(job_id), owner), self.status: status_line(jobs.get(job_id)),

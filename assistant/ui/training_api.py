@@ -17,11 +17,11 @@ from __future__ import annotations
 import gradio as gr
 
 from assistant.arguments import number_arg, text_arg
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.ui.admin_lock import AdminLock
 from assistant.ui.finetune_forms import inspect_dataset, start_training
 from assistant.ui.uploads import uploaded_file
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from finetune.tasks import checked_task_and_method, data_task
 
 API_OWNER = "api"
@@ -48,47 +48,39 @@ def register_training_api(jobs, admin_password: str = "") -> None:
         if not ok:
             raise InputError(message + " Pass the operator password as admin_password.")
 
+    @shows_user_errors
     def start(data_file, task, base, approach, method, max_steps, epochs, output, admin_password,
               request: gr.Request = None) -> dict:
-        try:
-            check(admin_password, request)
-            if not data_file:
-                raise InputError("'data_file' is required: upload the training data (CSV, TSV, JSON Lines, ...).")
-            task, method = checked_task_and_method(text_arg(task, "task"), text_arg(method, "method"))
-            view = inspect_dataset(uploaded_file(data_file, "data_file"), data_task(task, method))
-            form = {"task": task, "method": method, "approach": text_arg(approach, "approach") or "auto",
-                    "max_steps": number_arg(max_steps or 0, "max_steps", 0, 1_000_000, integer=True),
-                    "epochs": number_arg(epochs or 1.0, "epochs", 0.01, 100), "output": text_arg(output, "output",
-                                                                                                optional=True)}
-            if text_arg(base, "base", optional=True).strip():
-                form["base"] = base.strip()
-            job_id = start_training(jobs, view, form, owner=API_OWNER)
-            return {"job_id": job_id, "run_id": jobs.get(job_id).run_id}
-        except UserError as exc:
-            raise shown(exc) from None
+        check(admin_password, request)
+        if not data_file:
+            raise InputError("'data_file' is required: upload the training data (CSV, TSV, JSON Lines, ...).")
+        task, method = checked_task_and_method(text_arg(task, "task"), text_arg(method, "method"))
+        view = inspect_dataset(uploaded_file(data_file, "data_file"), data_task(task, method))
+        form = {"task": task, "method": method, "approach": text_arg(approach, "approach") or "auto",
+                "max_steps": number_arg(max_steps or 0, "max_steps", 0, 1_000_000, integer=True),
+                "epochs": number_arg(epochs or 1.0, "epochs", 0.01, 100), "output": text_arg(output, "output",
+                                                                                            optional=True)}
+        if text_arg(base, "base", optional=True).strip():
+            form["base"] = base.strip()
+        job_id = start_training(jobs, view, form, owner=API_OWNER)
+        return {"job_id": job_id, "run_id": jobs.get(job_id).run_id}
 
+    @shows_user_errors
     def follow(job_id, admin_password, request: gr.Request = None) -> dict:
-        try:
-            check(admin_password, request)
-            return status(jobs, text_arg(job_id, "job_id"))
-        except UserError as exc:
-            raise shown(exc) from None
+        check(admin_password, request)
+        return status(jobs, text_arg(job_id, "job_id"))
 
+    @shows_user_errors
     def stop(job_id, admin_password, request: gr.Request = None) -> dict:
-        try:
-            check(admin_password, request)
-            jobs.stop(text_arg(job_id, "job_id"), owner=API_OWNER)
-            return status(jobs, job_id)
-        except UserError as exc:
-            raise shown(exc) from None
+        check(admin_password, request)
+        jobs.stop(text_arg(job_id, "job_id"), owner=API_OWNER)
+        return status(jobs, job_id)
 
+    @shows_user_errors
     def resume(job_id, admin_password, request: gr.Request = None) -> dict:
-        try:
-            check(admin_password, request)
-            new_id = jobs.resume(text_arg(job_id, "job_id"), owner=API_OWNER)
-            return {"job_id": new_id, "run_id": jobs.get(new_id).run_id}
-        except UserError as exc:
-            raise shown(exc) from None
+        check(admin_password, request)
+        new_id = jobs.resume(text_arg(job_id, "job_id"), owner=API_OWNER)
+        return {"job_id": new_id, "run_id": jobs.get(new_id).run_id}
 
     with gr.Group(visible=False):
         data_file = gr.File(label="data_file", type="filepath")

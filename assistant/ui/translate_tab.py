@@ -15,9 +15,9 @@ from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
 from assistant.ui.downloads import download_path
 from assistant.ui.uploads import uploaded_file
-from assistant.ui.user_errors import shown
+from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
-from assistant.core.errors import InputError, UserError
+from assistant.core.errors import InputError
 from assistant.core.loading import LoadedModel
 from assistant.tasks import translation
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
@@ -62,37 +62,33 @@ TRANSLATIONS = {
 LANGUAGE_CHOICES = [(f"{name} ({code})", code) for code, name in translation.LANGUAGES.items()]
 
 
+@shows_user_errors
 def translate_for_ui(loaded: LoadedModel, text: str, source_lang: str, target_lang: str) -> tuple[str, str]:
     """(translation, the source language used); bad input becomes ``gr.Error``."""
-    try:
-        text = translation.check_text(text)
-        source, target = translation.resolve_languages(text, source_lang, target_lang)
-        result = "\n".join(translation.translate_lines(loaded, text.split("\n"), source, target))
-    except UserError as exc:
-        raise shown(exc) from exc
+    text = translation.check_text(text)
+    source, target = translation.resolve_languages(text, source_lang, target_lang)
+    result = "\n".join(translation.translate_lines(loaded, text.split("\n"), source, target))
     return result, f"{translation.LANGUAGES[source]} ({source})"
 
 
+@shows_user_errors
 def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, target_lang: str, progress=None) -> str:
     """Translate an uploaded text file line by line; return the path of the translated file."""
+    if not path:
+        raise InputError.keyed("translate.upload_first")
+    source = uploaded_file(path)
+    if source.suffix.lower() != ".txt":
+        raise InputError(f"'{source.name}' is not a .txt file: upload plain text, one sentence per line.")
+    if source.stat().st_size > 4 * translation.MAX_TEXT_CHARS:  # 4 bytes per character at most in UTF-8
+        raise InputError(f"'{source.name}' is larger than the {translation.MAX_TEXT_CHARS:,} characters "
+                         "translated at once. Split it into smaller files.")
     try:
-        if not path:
-            raise InputError("Upload a .txt file first.")
-        source = uploaded_file(path)
-        if source.suffix.lower() != ".txt":
-            raise InputError(f"'{source.name}' is not a .txt file: upload plain text, one sentence per line.")
-        if source.stat().st_size > 4 * translation.MAX_TEXT_CHARS:  # 4 bytes per character at most in UTF-8
-            raise InputError(f"'{source.name}' is larger than the {translation.MAX_TEXT_CHARS:,} characters "
-                             "translated at once. Split it into smaller files.")
-        try:
-            text = translation.check_text(source.read_text(encoding="utf-8-sig"))
-        except UnicodeDecodeError:
-            raise InputError(f"'{source.name}' is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
-        tick = (lambda done, total: progress((done, total), desc="Translating", unit="lines")) if progress else None
-        lines = translation.translate_lines(loaded, text.rstrip("\n").split("\n"), source_lang, target_lang,
-                                            progress=tick)
-    except UserError as exc:
-        raise shown(exc) from exc
+        text = translation.check_text(source.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError.keyed("upload.not_utf8", name=source.name) from None
+    tick = (lambda done, total: progress((done, total), desc="Translating", unit="lines")) if progress else None
+    lines = translation.translate_lines(loaded, text.rstrip("\n").split("\n"), source_lang, target_lang,
+                                        progress=tick)
     code = translation.language_code(target_lang)
     target = download_path(f"{source.stem}-{code}.txt")
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -139,12 +135,10 @@ def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown |
                       [text, source_lang, target_lang, *picker_inputs(picker)], [output, detected],
                       tr("translate.examples"), MODEL_QUEUE, ["Text / 文本", "From / 源语言", "To / 目标语言"])
 
+    @shows_user_errors
     def translate(text: str, source_lang: str = translation.AUTO, target_lang: str = "en") -> str:
         """Translate ``text`` line by line (empty lines kept). Languages: en, zh, de, fr, es, ja; source may be auto."""
-        try:
-            return translation.translate(loaded, text_arg(text, "text"), text_arg(source_lang, "source_lang"),
-                                         text_arg(target_lang, "target_lang"))
-        except UserError as exc:
-            raise shown(exc) from exc
+        return translation.translate(loaded, text_arg(text, "text"), text_arg(source_lang, "source_lang"),
+                                     text_arg(target_lang, "target_lang"))
 
     gr.api(translate, api_name="translate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
