@@ -144,7 +144,7 @@ def load_services(settings: AppSettings):
     documents = open_shared(settings.docs_dir, settings.data_dir, settings.qdrant_url, limits,
                             log=lambda line: print(line, file=sys.stderr))
     docs_router = DocsRouter(documents) if documents is not None else None
-    agent = Agent(loaded, AgentRouter(router, default_encoder), router, docs_router)
+    agent = Agent(loaded, AgentRouter(router, default_encoder), router, docs_router, adapters=runtime)
     return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
                     admin_password=settings.admin_password, agent=agent, documents=documents, docs_limits=limits,
                     pool=pool, feedback=Feedback(FeedbackStore(settings.data_dir)), served_model=settings.model)

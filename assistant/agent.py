@@ -1,15 +1,18 @@
 """Agent-style chat: per message, route to a studio tool (translate, classify, NER, FAQ search, document
 search over the operator's shared documents and the session's uploads), run it and answer with its
-result; otherwise the model answers as in plain chat.
+result; otherwise the model answers as in plain chat. The Chat tab, ``/agent`` and the tests all go through
+``Agent.run``.
 
 Each tool call is a step ``{"tool", "input", "output"}``; the Chat tab shows it as a collapsible
 message, ``/agent`` returns it. A tool that fails (an empty text to translate, say) becomes a step
 whose output is the error, and the reply says so: the chat goes on. Tools run on the shared model
 with the request's adapter, exactly as their tabs run them.
 
-    agent = Agent(loaded, router, faq_router, DocsRouter(shared_index))
+    agent = Agent(loaded, router, faq_router, DocsRouter(shared_index), adapters=runtime)
     reply, steps = agent.run("Translate 'good morning' into German")
-    reply, steps = agent.run("What does my manual say about backups?", session_docs=uploads_index)
+    reply, steps = agent.run("What does my manual say about backups?", uploads_index, "my-adapter")
+
+Tests: ``pytest tests/test_agent.py tests/test_agent_docs.py -q``.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ class Step:
 
 
 class Agent:
-    def __init__(self, loaded, router: AgentRouter, faq_router=None, docs: DocsRouter | None = None):
+    def __init__(self, loaded, router: AgentRouter, faq_router=None, docs: DocsRouter | None = None, adapters=None):
         """``docs``: the document-search tool over the operator's shared documents (None: none shared; a
-        session's uploads, passed to ``route``/``tool_step``/``run``, still are searched)."""
+        session's uploads, passed to ``route``/``tool_step``/``run``, still are searched). ``adapters``: the
+        ``AdapterRuntime`` a request's adapter runs on (None: tools always run on the base model)."""
         self.loaded, self.router, self.faq_router, self.docs = loaded, router, faq_router, docs
+        self.adapters = adapters
 
     def tool_step(self, route: Route, session_docs=None) -> Step:
         """Run the routed tool; a user error (bad input) becomes a failed step, not an exception.
@@ -81,10 +86,18 @@ class Agent:
     def route(self, message: str, session_docs=None) -> Route:
         return self.router.route(message, docs_router_for(self.docs, session_docs))
 
-    def run(self, message: str, reply_with_model=None, session_docs=None) -> tuple[str, list[Step]]:
-        """(reply, steps) for one message; ``reply_with_model(message)`` answers when no tool fits."""
+    def run(self, message: str, session_docs=None, adapter: str | None = None,
+            reply_with_model=None) -> tuple[str, list[Step]]:
+        """(reply, steps) for one message; ``reply_with_model(message)`` answers when no tool fits (without it:
+        ``("", [])``, so the caller answers itself). ``session_docs``: the session's uploaded ``DocumentIndex``.
+        ``adapter``: the request's adapter (None: the base model); the model-run tools (translate, classify,
+        NER) run with it active, the FAQ and document search need no model."""
         route = self.route(message, session_docs)
         if route.tool is None:
             return (reply_with_model(message) if reply_with_model else ""), []
-        step = self.tool_step(route, session_docs)
+        if adapter and self.adapters is not None and route.tool not in ("faq", "docs"):
+            with self.adapters.using(adapter):
+                step = self.tool_step(route, session_docs)
+        else:
+            step = self.tool_step(route, session_docs)
         return self.reply_for(step, message), [step]

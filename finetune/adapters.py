@@ -1,4 +1,5 @@
-"""The on-disk store of trained adapters: publish atomically, list, get, rename, delete, export as zip.
+"""The on-disk store of trained adapters: publish atomically, list, get, rename, delete, export as zip, and
+a cheap ``version()`` that tells a poll whether anything changed (in this process or another).
 
     store = AdapterStore(Path("adapters"))
     staging = store.staging("sentiment-v1")          # the name is checked here, before training starts
@@ -107,6 +108,23 @@ class AdapterStore:
                     continue
         return sorted(infos, key=lambda info: (-(timestamp(info.created) or 0.0), info.name))
 
+    def version(self) -> tuple[tuple[str, int], ...]:
+        """A value that changes whenever an adapter is saved, renamed or deleted, by this process or another
+        (the training child process publishes into this folder): each visible folder's name and inode number,
+        read by one ``scandir`` (no file is opened, nothing is parsed), so a once-a-second poll can afford it.
+        Compare two versions for equality only.
+
+        Why not a counter or the folder's mtime: a counter in this process misses the child's writes, and the
+        mtime moves on hidden work folders too and ticks too coarsely to tell two changes within a few
+        milliseconds apart. Every change of the store is one ``rename`` of a visible folder, which changes
+        this listing; an adapter deleted and saved again under its name gets a new folder, so a new inode.
+        Edits inside an adapter's folder by hand are not seen (the Refresh button reads them)."""
+        return tuple((path.name, inode) for path, inode in self._folders_with_inodes())
+
+    def names(self) -> tuple[str, ...]:
+        """The names of the visible adapter folders, broken ones included, without reading them."""
+        return tuple(path.name for path in self._folders())
+
     def get(self, name: str, *, allow_broken: bool = False) -> AdapterInfo:
         """The adapter called ``name``; InputError if there is none, UserError if broken (unless allowed)."""
         with self._lock:
@@ -165,9 +183,15 @@ class AdapterStore:
     # --- internals -------------------------------------------------------------------------------
 
     def _folders(self) -> Iterator[Path]:
-        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-            if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                yield Path(entry.path)
+        for path, _ in self._folders_with_inodes():
+            yield path
+
+    def _folders_with_inodes(self) -> Iterator[tuple[Path, int]]:
+        with os.scandir(self.root) as entries:
+            visible = [entry for entry in entries if not entry.name.startswith(".")
+                       and entry.is_dir(follow_symlinks=False)]
+        for entry in sorted(visible, key=lambda e: e.name):
+            yield Path(entry.path), entry.inode()
 
     def _existing(self, clean: str) -> Path:
         path = self.root / clean

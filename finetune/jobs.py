@@ -62,7 +62,6 @@ class JobManager:
         self._queue: deque[JobRecord] = deque()
         self._running: JobRecord | None = None
         self._closing = False
-        self.finished_count = 0  # bumps when an adapter is published: lists of adapters refresh on it
         self._restore()
         self._worker = threading.Thread(target=self._work, name="finetune-jobs", daemon=True)
         self._worker.start()
@@ -230,8 +229,6 @@ class JobManager:
                 log.error("Job %s failed with an internal error; traceback in %s", job.job_id,
                           self.runs_dir / job.run_id / "job.log")
                 append_log(self.runs_dir / job.run_id, trace)
-            if state == "finished":
-                self.finished_count += 1
             self._touch(job)
 
     # --- helpers (called with the lock held) ------------------------------------------------------

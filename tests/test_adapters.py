@@ -276,3 +276,37 @@ def test_real_peft_adapter_publishes_and_loads_back(store, tiny_llm_dir):
     for name, param in loaded.named_parameters():
         if "lora_" in name:
             assert torch.equal(param, saved[name])
+
+
+def test_the_version_moves_on_every_change_by_any_process_and_only_then(store, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.adapter_files import REPO_ROOT
+
+    empty = store.version()
+    first = publish(store, "first")
+    assert store.version() != empty
+    saved = store.version()
+    store.list(), store.get("first"), store.metadata("first"), store.names(), store.export_zip("first", tmp_path)
+    with pytest.raises(ValueError):
+        with store.staging("abandoned") as folder:  # a hidden work folder comes and goes: no visible change
+            write_adapter(folder)
+            assert store.version() == saved
+            raise ValueError("cancelled")
+    assert store.version() == saved == AdapterStore(store.root).version()
+    store.rename("first", "renamed")
+    renamed = store.version()
+    assert renamed != saved and store.names() == ("renamed",)
+    store.delete("renamed")
+    assert store.version() == empty
+    publish(store, "first")
+    assert store.version() != saved, "saved again under its old name: a new folder, a new version"
+    before = store.version()
+    child = ("import shutil, sys\nfrom finetune.adapters import AdapterStore\n"
+             "store = AdapterStore(sys.argv[1])\n"
+             "with store.staging('from-child') as folder:\n"
+             "    shutil.copytree(sys.argv[2], folder, dirs_exist_ok=True)\n")
+    subprocess.run([sys.executable, "-c", child, str(store.root), str(first.path.parent / "first")], cwd=REPO_ROOT,
+                   check=True)
+    assert store.version() != before and set(store.names()) == {"first", "from-child"}

@@ -54,6 +54,28 @@ def test_the_agent_runs_the_tool_and_a_failing_tool_is_a_visible_step(tiny_loade
     assert (reply, steps) == ("model says hi", [])
 
 
+def test_the_request_s_adapter_runs_the_model_tools_and_not_the_faq(tiny_loaded, tmp_path):
+    """The Chat tab and /agent pass their adapter to ``Agent.run``: a model-run tool runs with it active (an
+    unknown one is refused as in the other tabs), the FAQ needs no model and ignores it."""
+    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.core.errors import InputError
+    from finetune.adapters import AdapterStore
+
+    class Faq:
+        def covers(self, message):
+            return "LoRA" in message
+
+        def route(self, question):
+            return "LoRA trains two small matrices per layer."
+
+    runtime = AdapterRuntime(tiny_loaded, AdapterStore(tmp_path / "adapters"), "tiny")
+    agent = Agent(tiny_loaded, AgentRouter(Faq()), Faq(), adapters=runtime)
+    with pytest.raises(InputError, match="no usable adapter named 'missing'"):
+        agent.run("Is this review positive or negative: 'a wonderful film'", adapter="missing")
+    reply, steps = agent.run("What is LoRA and how does it work?", None, "missing")
+    assert reply == "LoRA trains two small matrices per layer." and [s.tool for s in steps] == ["faq"]
+
+
 def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_path):
     from assistant.adapter_runtime import AdapterRuntime
     from assistant.chat import ChatEngine, GenerationSettings

@@ -35,7 +35,7 @@ def app_url(tmp_path_factory, tiny_llm_dir):
                                      poll_seconds=0.5)
         with gr.Tab("Adapters"):
             panel = build_adapters_panel(store)
-        panel.refresh_on(tab.adapters_changed)
+        tab.follow_adapters(panel=panel)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         i18n=build_i18n(TRANSLATIONS, ADAPTER_LABELS))

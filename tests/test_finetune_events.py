@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets, adapter_names, dataset_updates
+from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets, dataset_updates
 from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, ROLE_SLOTS
 from finetune.adapters import AdapterStore
 from finetune.jobs import JobManager
@@ -33,8 +33,7 @@ def widgets() -> FinetuneWidgets:
             report=gr.Markdown(), preview=gr.Dataframe(), roles=[gr.Dropdown() for _ in range(ROLE_SLOTS)],
             plan=gr.Markdown(), command=gr.Code(), start=gr.Button(), stop=gr.Button(), resume=gr.Button(),
             resumable=gr.Dropdown(), progress=gr.Markdown(), loss_plot=gr.LinePlot(), log=gr.Textbox(),
-            metrics=gr.Markdown(), browser=gr.BrowserState(), watched=gr.State(None), adapters_changed=gr.State(0),
-            adapter_names=gr.State(()))
+            metrics=gr.Markdown(), browser=gr.BrowserState(), watched=gr.State(None), adapters_seen=gr.State(None))
 
 
 @pytest.fixture
@@ -81,21 +80,16 @@ def test_task_visibility_shows_only_the_fields_of_the_task(events, widgets):
     assert semi[widgets.form["labels"]]["visible"] and semi[widgets.form["pseudo_label_threshold"]]["visible"]
 
 
-def test_the_plan_warns_of_a_taken_name_from_the_names_it_is_given(events, widgets, monkeypatch):
+def test_the_plan_warns_of_a_taken_name_from_the_store_s_names(events, widgets, monkeypatch):
     form = {**{name: DEFAULTS[name] for name in FORM_FIELDS}, "output": "mine"}
+    publish(events.store, "mine"), publish(events.store, "other")
     monkeypatch.setattr(AdapterStore, "list", lambda self: pytest.fail("the plan must not list the adapters"))
-    plan = events.on_plan(None, ("mine", "other"), **form)
+    plan = events.on_plan(None, **form)
     assert set(plan) == {widgets.plan, widgets.command}
     assert "An adapter named **mine** exists already" in plan[widgets.plan]
-    assert "exists already" not in events.on_plan(None, ("other",), **form)[widgets.plan]
+    events.store.delete("mine")
+    assert "exists already" not in events.on_plan(None, **form)[widgets.plan]
     assert "python -m finetune" in plan[widgets.command]
-
-
-def test_adapter_names_are_read_from_the_store(tmp_path):
-    store = AdapterStore(tmp_path / "adapters")
-    assert adapter_names(store) == ()
-    publish(store, "sentiment-v1")
-    assert adapter_names(store) == ("sentiment-v1",)
 
 
 def test_start_gets_the_form_by_name_then_the_poll_keys_every_update_and_skips_an_unchanged_tick(
@@ -116,7 +110,7 @@ def test_start_gets_the_form_by_name_then_the_poll_keys_every_update_and_skips_a
 
     first = events.poll({"owner": "alice", "job": ""}, None, None)
     assert set(first) == set(widgets.poll_outputs)
-    assert first[widgets.browser] == {"owner": "alice", "job": ""} and first[widgets.adapters_changed] == 0
+    assert first[widgets.browser] == {"owner": "alice", "job": ""}
     assert "No training job yet" in first[widgets.progress]
     assert events.poll({"owner": "alice", "job": ""}, first[widgets.watched], None) == gr.skip()
     assert widgets.browser not in events.poll({}, None, None), "a tick never hands out an owner token of its own"

@@ -70,7 +70,8 @@ def test_jobs_queue_in_order_a_bad_one_fails_readably_and_the_next_one_finishes(
     assert wait_until_done(jobs, after).state == "finished", "the queue goes on after a failed job"
     names = sorted(a.name for a in AdapterStore(tmp_path / "data" / "adapters").list())
     assert names == ["after-the-failure", "sentiment-test"]
-    assert jobs.finished_count == 2 and jobs.current() is None
+    assert [jobs.get(j).state for j in (good, bad, after)] == ["finished", "failed", "finished"]
+    assert jobs.current() is None
     assert [s.job_id for s in jobs.jobs_for("alice")] == [bad, good] and jobs.jobs_for("carol") == []
 
 

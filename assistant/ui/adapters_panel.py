@@ -4,8 +4,10 @@ merge into the base and download the merged model, publish to the Hugging Face H
     with gr.Blocks() as demo:
         panel = build_adapters_panel(store)                       # merged exports go to DATA_DIR/exports/<name>
         panel = build_adapters_panel(store, allow_manage=False)   # a public Space: no rename, delete or publish
-        panel.refresh_on(some_component)     # refresh the list when that component's value changes
-        panel.changed.change(refresh_other_pickers, None, [...])   # after a rename or delete
+        finetune_tab.follow_adapters(panel=panel)   # redrawn when the store changes, here or in a training run
+
+A rename or delete redraws the panel at once; the other adapter lists see it through the store's version
+(``assistant.ui.adapter_lists``).
 
 Tests: ``pytest tests/test_finetune_tab.py tests/test_publish.py tests/test_export.py -q``.
 """
@@ -141,13 +143,8 @@ class AdaptersPanel:
 
     table: gr.Dataframe
     picker: gr.Dropdown
-    changed: gr.State  # a counter that goes up after every rename or delete
-    refresh: object  # () -> updates for ``outputs``
+    refresh: object  # (selected=None) -> updates for ``outputs``, keeping ``selected`` picked if it still exists
     outputs: list
-
-    def refresh_on(self, component) -> None:
-        """Refresh the list whenever ``component``'s value changes (e.g. the Fine-tune tab's job counter)."""
-        component.change(self.refresh, None, self.outputs, api_visibility="private", show_progress="hidden")
 
 
 def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = None, *, allow_manage: bool = True,
@@ -177,11 +174,10 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
         picker = gr.Dropdown(choices=[r[0] for r in rows], value=None, label=tr("adapters.pick"),
                              elem_id="adapters-pick", scale=2)
         refresh_button = gr.Button(tr("adapters.refresh"), elem_id="adapters-refresh", scale=1)
-    changed = gr.State(0)
     outputs = [table, picker]
     private = {"api_visibility": "private"}
     if allow_manage:
-        _build_manage_rows(store, picker, changed, outputs, refresh)
+        _build_manage_rows(store, picker, outputs, refresh)
     with gr.Row():
         export = gr.Button(tr("adapters.export"), elem_id="adapters-export", scale=1)
         zip_file = gr.File(label=tr("adapters.zip"), interactive=False, elem_id="adapters-zip", scale=2)
@@ -210,10 +206,10 @@ def build_adapters_panel(store: AdapterStore, export_dir: str | Path | None = No
     merge.click(on_merge, picker, merged_zip, concurrency_id="model", concurrency_limit=1, **private)
     gguf.click(lambda name: on_merge(name, export_adapter_gguf), picker, gguf_zip, concurrency_id="model",
                concurrency_limit=1, **private)
-    return AdaptersPanel(table, picker, changed, refresh, outputs)
+    return AdaptersPanel(table, picker, refresh, outputs)
 
 
-def _build_manage_rows(store: AdapterStore, picker, changed, outputs, refresh) -> None:
+def _build_manage_rows(store: AdapterStore, picker, outputs, refresh) -> None:
     """Rename and delete: only built when the operator allows managing adapters."""
     with gr.Row():
         new_name = gr.Textbox(label=tr("adapters.new_name"), elem_id="adapters-new-name", scale=2)
@@ -223,17 +219,17 @@ def _build_manage_rows(store: AdapterStore, picker, changed, outputs, refresh) -
         delete = gr.Button(tr("adapters.delete"), variant="stop", elem_id="adapters-delete", scale=1)
 
     @shows_user_errors
-    def on_rename(name, wanted, count):
+    def on_rename(name, wanted):
         renamed = rename_adapter(store, name, wanted)
-        return (*refresh(renamed), "", count + 1)
+        return (*refresh(renamed), "")
 
     @shows_user_errors
-    def on_delete(name, confirmed, count):
+    def on_delete(name, confirmed):
         delete_adapter(store, name, confirmed)
-        return (*refresh(), False, count + 1)
+        return (*refresh(), False)
 
-    rename.click(on_rename, [picker, new_name, changed], [*outputs, new_name, changed], api_visibility="private")
-    delete.click(on_delete, [picker, confirm, changed], [*outputs, confirm, changed], api_visibility="private")
+    rename.click(on_rename, [picker, new_name], [*outputs, new_name], api_visibility="private")
+    delete.click(on_delete, [picker, confirm], [*outputs, confirm], api_visibility="private")
 
 
 def _build_publish_section(store: AdapterStore, picker) -> None:

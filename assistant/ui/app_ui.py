@@ -13,6 +13,7 @@ from assistant.ui import (adapters_panel, chat_feedback, chat_tab, classify_tab,
                           feedback_panel, finetune_labels, model_picker, ner_tab, empty_states, quickstart,
                           translate_tab)
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picker_choices
+from assistant.ui.adapter_lists import refreshed_picker
 from assistant.ui.i18n import build_i18n, tr
 from assistant.ui.training_api import register_training_api
 
@@ -97,7 +98,7 @@ def build_app(services: Services) -> gr.Blocks:
         if services.jobs is not None:
             register_training_api(services.jobs, services.admin_password)
         if picker is not None:
-            demo.load(lambda current: _refreshed_picker(runtime, current), picker, picker, api_visibility="private")
+            demo.load(lambda current: refreshed_picker(runtime, current), picker, picker, api_visibility="private")
         if models is not None:
             _wire_models(services, engine, models, header, unlocked, picker, info)
             demo.load(lambda: model_picker.current_view(services.pool), None, [models, header],
@@ -112,7 +113,7 @@ def _wire_models(services: Services, engine: ChatEngine, models, header, unlocke
     def refresh(_info, *adapter):
         updates = [chat_tab.model_info(engine.loaded)]
         if picker is not None:
-            updates.append(_refreshed_picker(services.runtime, adapter[0]))
+            updates.append(refreshed_picker(services.runtime, adapter[0]))
         return updates
 
     model_picker.wire_model_picker(models, header, services.pool, unlocked, refresh, others)
@@ -156,13 +157,9 @@ def _tabs(services: Services, picker, uploads, tabs: gr.Tabs, unlocked) -> gr.Ma
     return info
 
 
-def _refreshed_picker(runtime: AdapterRuntime, current: str) -> gr.Dropdown:
-    names = picker_choices(runtime, heads=True)
-    return gr.Dropdown(choices=names, value=current if current in names else BASE_MODEL_CHOICE)
-
-
 def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, opened: Opener | None = None) -> None:
-    """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one."""
+    """The Fine-tune tab and the adapters panel, as two tabs or (when locked) inside one; the adapter lists
+    (picker, panel, the tab's name check) follow the adapter store from one check on the tab's poll."""
     from assistant.ui.finetune_tab import base_choice_list, build_finetune_tab
 
     bases = _usable_models(services)
@@ -181,24 +178,16 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, 
                     feedback.refresh_on(adapters_page.select)
                     if opened is not None:
                         opened.on_finished(feedback.finished)
-        finetune.refresh_adapters_on(adapters.changed.change, finetune_page.select)
     else:
         finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
         with gr.Accordion(tr("adapters.title"), open=True):
             adapters = adapters_panel.build_adapters_panel(services.store)
-        finetune.refresh_adapters_on(adapters.changed.change)
         if services.feedback is not None:
             with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
                 feedback = _feedback_view(services)
                 if opened is not None:
                     opened.on_finished(feedback.finished)
-    adapters.refresh_on(finetune.adapters_changed)
-    if picker is not None:
-        adapters.changed.change(lambda current: _refreshed_picker(services.runtime, current), picker, picker,
-                                api_visibility="private")
-        finetune.adapters_changed.change(lambda current, job: _picker_after_training(services, current, job),
-                                         [picker, finetune.quick_job], [picker, finetune.quick_job],
-                                         api_visibility="private")
+    finetune.follow_adapters(panel=adapters, picker=picker, runtime=services.runtime)
 
 
 def _usable_models(services: Services) -> list[str] | None:
@@ -215,15 +204,6 @@ def _feedback_view(services: Services):
         return services.served_model or services.engine.loaded.name
 
     return feedback_panel.build_feedback_panel(services.feedback.store, services.jobs, base)
-
-
-def _picker_after_training(services: Services, current: str, quick_job: str | None):
-    """The refreshed picker; once this session's one-click run has finished, its adapter selected (once)."""
-    wanted = quickstart.adapter_to_select(services.jobs, quick_job)
-    names = picker_choices(services.runtime, heads=True)
-    if wanted in names:
-        return gr.Dropdown(choices=names, value=wanted), None
-    return _refreshed_picker(services.runtime, current), gr.skip()
 
 
 def _locked_training_tabs(services: Services, picker: gr.Dropdown | None, unlocked: gr.State,

@@ -124,19 +124,6 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise InputError.keyed("chat.empty_message")
         return "", (history or []) + [{"role": "user", "content": text.strip()}]
 
-    def tool_reply(last: str, adapter, uploads=None):
-        """(step, reply) when agent mode routes ``last`` to a tool, else None; ``uploads``: the session's documents."""
-        route = agent.route(last, uploads)
-        if route.tool is None:
-            return None
-        runtime = engine.adapters
-        if runtime is not None and adapter and route.tool not in ("faq", "docs"):
-            with runtime.using(adapter):
-                step = agent.tool_step(route, uploads)
-        else:
-            step = agent.tool_step(route, uploads)
-        return step, agent.reply_for(step, last)
-
     @shows_user_errors
     def respond(history, system_prompt, temp, p, max_new, penalty, from_faq, with_agent, adapter, uploads,
                 request: gr.Request = None):
@@ -148,10 +135,10 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         adapter = picked_adapter(adapter)
         produced = {"text": "", "source": "chat"}
         try:
-            tooled = tool_reply(last, adapter, uploads) if agent is not None and with_agent else None
-            if tooled is not None:
-                produced.update(text=tooled[1], source="tool")
-                yield history + [step_message(tooled[0]), {"role": "assistant", "content": tooled[1]}]
+            reply, steps = agent.run(last, uploads, adapter) if agent is not None and with_agent else ("", [])
+            if steps:
+                produced.update(text=reply, source="tool")
+                yield history + [*map(step_message, steps), {"role": "assistant", "content": reply}]
                 return
             routed = faq.route(last) if faq is not None and from_faq else None
             if routed is not None:
@@ -210,11 +197,11 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
         message, adapter = text_arg(message, "message").strip(), text_arg(adapter, "adapter", optional=True)
         if not message:
             raise InputError.keyed("chat.empty_message")
-        tooled = tool_reply(message, picked_adapter(adapter))
-        if tooled is not None:
-            return {"reply": tooled[1], "steps": [tooled[0].to_dict()]}
+        adapter = picked_adapter(adapter)
         settings = GenerationSettings(temperature=0.0, max_new_tokens=256)
-        return {"reply": engine.reply(message, [], "", settings, adapter=picked_adapter(adapter)), "steps": []}
+        reply, steps = agent.run(message, adapter=adapter, reply_with_model=lambda text: engine.reply(
+            text, [], "", settings, adapter=adapter))
+        return {"reply": reply, "steps": [step.to_dict() for step in steps]}
 
     gr.api(agent_api, api_name="agent", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     return info, compare_panel

@@ -50,8 +50,7 @@ class FinetuneWidgets:
     metrics: gr.Markdown
     browser: gr.BrowserState  # {"owner": token, "job": id}, kept across reloads
     watched: gr.State  # what the last poll rendered, to skip unchanged updates
-    adapters_changed: gr.State  # the job manager's count of published adapters, as last polled
-    adapter_names: gr.State  # the names in the adapter store, re-read only when they can have changed
+    adapters_seen: gr.State  # what of the adapter store this session last drew (adapter_lists.seen_key)
 
     @property
     def form_inputs(self) -> dict[str, gr.components.Component]:
@@ -69,15 +68,11 @@ class FinetuneWidgets:
     @property
     def poll_outputs(self) -> list:
         return [self.browser, self.watched, self.progress, self.loss_plot, self.log, self.metrics, self.stop,
-                self.resume, self.resumable, self.adapters_changed]
+                self.resume, self.resumable]
 
 
 def red(markdown: str) -> str:
     return f"<span style='color:#dc2626'>{markdown}</span>"
-
-
-def adapter_names(store: AdapterStore) -> tuple[str, ...]:
-    return tuple(info.name for info in store.list())
 
 
 def dataset_updates(w: FinetuneWidgets, view: DatasetView | None, set_task: bool = True) -> dict:
@@ -154,10 +149,10 @@ class FinetuneEvents:
         return {**{form[name]: gr.update(visible=task in tasks) for name, tasks in TASK_FIELDS.items()},
                 form["pseudo_label_threshold"]: gr.update(visible=method == "semi-supervised")}
 
-    def on_plan(self, view, names: tuple[str, ...], **form_values) -> dict:
+    def on_plan(self, view, **form_values) -> dict:
         text = estimate_markdown(view, form_values, self.jobs.data_dir)
         name = (form_values.get("output") or "").strip()
-        if name and name in (names or ()):
+        if name and name in self.store.names():  # the folder names only: no adapter is read
             text += f"\n\nAn adapter named **{name}** exists already: this one will be saved as {name}-2."
         return {self.w.plan: text, self.w.command: preview_command(view, form_values, self.jobs.data_dir)}
 
@@ -195,7 +190,8 @@ class FinetuneEvents:
         return snapshot or self.jobs.current()
 
     def poll(self, session: dict | None, last, selected):
-        """Redraw the watched job, the resumable runs and the adapter counter when any of them moved."""
+        """Redraw the watched job and the resumable runs when any of them moved (the adapter lists follow the
+        store on their own: ``adapter_lists``)."""
         w, jobs = self.w, self.jobs
         state = dict(session or {})
         owner = state.get("owner") or owner_of(None)
@@ -204,7 +200,7 @@ class FinetuneEvents:
             state["job"] = snapshot.job_id
         runs = [(f"{s.run_id} · step {s.step}/{s.total_steps}", s.run_id) for s in jobs.resumable()]
         seen = (snapshot.job_id, snapshot.version, snapshot.queue_position) if snapshot else None
-        key = (state.get("owner"), state.get("job"), seen, jobs.finished_count, tuple(runs))
+        key = (state.get("owner"), state.get("job"), seen, tuple(runs))
         if key == last:
             return gr.skip()  # one skip for all outputs
         mine = snapshot is not None and snapshot.owner in (None, owner)
@@ -214,8 +210,7 @@ class FinetuneEvents:
         updates = {w.watched: key, w.progress: progress_line(snapshot, owner), w.loss_plot: loss_frame(snapshot),
                    w.log: log_text(snapshot), w.metrics: metrics_markdown(snapshot.metrics if snapshot else None),
                    w.stop: gr.update(interactive=bool(mine and snapshot.active)),
-                   w.resume: gr.update(interactive=bool(runs)), w.resumable: gr.update(choices=runs, value=choice),
-                   w.adapters_changed: jobs.finished_count}
+                   w.resume: gr.update(interactive=bool(runs)), w.resumable: gr.update(choices=runs, value=choice)}
         # Only Start (or a one-click run) gives a session its owner token: a tick that began before that click
         # and wrote a fresh token of its own would orphan the job just started.
         if state.get("owner"):

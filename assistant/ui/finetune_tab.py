@@ -3,7 +3,7 @@
     with gr.Blocks() as demo:
         tab = build_finetune_tab(jobs, store)          # jobs: finetune.jobs.JobManager over DATA_DIR
         panel = build_adapters_panel(store)            # store: AdapterStore(DATA_DIR / "adapters")
-        panel.refresh_on(tab.adapters_changed)
+        tab.follow_adapters(panel=panel)               # once: the lists follow the store (adapter_lists)
 
 Logic lives in ``finetune_forms`` (dataset, config, start) and ``finetune_view`` (rendering a job); this
 file lays out widgets and wires them. A page reload reconnects through a token kept in ``gr.BrowserState``;
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets, adapter_names
+from assistant.ui.adapter_lists import follow_adapters
+from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets
 from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, ROLE_SLOTS, sample_files
 from assistant.ui.finetune_labels import FIELD_HELP, TRANSLATIONS
 from assistant.ui.finetune_view import loss_frame, progress_line
@@ -35,18 +36,19 @@ SERIES_COLORS = {"train": "#2563eb", "validation": "#f97316", "kept": "#16a34a"}
 
 @dataclass
 class FinetuneTab:
-    adapters_changed: gr.State  # goes up by one each time a job publishes an adapter
+    adapters_seen: gr.State  # what of the adapter store this session last drew (adapter_lists.seen_key)
     timer: gr.Timer
-    adapter_names: gr.State  # what the "exists already" note checks the output name against
     store: AdapterStore
-    quick_job: gr.State | None = None  # a one-click run whose adapter the app selects when it ends (quickstart)
+    jobs: JobManager
+    quick_job: gr.State  # the session's one-click run: the app selects its adapter when it ends (quickstart)
     base: gr.Dropdown | None = None  # the base model picker (the app refreshes its list from the model list)
 
-    def refresh_adapters_on(self, *triggers) -> None:
-        """Re-read the adapter names on ``triggers`` (e.g. the adapters panel's rename/delete counter
-        ``.change``, the tab's ``.select``): the only other times the names can change."""
-        gr.on(list(triggers), lambda: adapter_names(self.store), None, self.adapter_names, show_progress="hidden",
-              api_visibility="private")
+    def follow_adapters(self, panel=None, picker: gr.Dropdown | None = None, runtime=None) -> None:
+        """Call once: on this tab's timer, redraw the adapters ``panel``, the app's adapter ``picker`` (listing
+        ``runtime``'s adapters; the one-click run's adapter selected when it ends) and this tab's "exists
+        already" note whenever the adapter store changed."""
+        follow_adapters(self.timer, self.adapters_seen, self.store, panel=panel, picker=picker, runtime=runtime,
+                        jobs=self.jobs, quick_job=self.quick_job)
 
 
 def _number(name: str, **kwargs):
@@ -140,12 +142,12 @@ def build_finetune_tab(jobs: JobManager, store: AdapterStore, *, base_choices: l
         command=command, start=start, stop=stop, resume=resume, resumable=resumable, progress=progress,
         loss_plot=loss_plot, log=log, metrics=metrics,
         browser=gr.BrowserState({"owner": "", "job": ""}, storage_key="finetune-session"), watched=gr.State(None),
-        adapters_changed=gr.State(jobs.finished_count), adapter_names=gr.State(lambda: adapter_names(store)))
+        adapters_seen=gr.State(None))
     timer = gr.Timer(poll_seconds)
     events = FinetuneEvents(jobs, store, w)
     _wire(events, w, timer, upload, sample)
     quick.wire(jobs, w.browser, progress, form, sample, events.on_sample, w.dataset_outputs, timer)
-    return FinetuneTab(w.adapters_changed, timer, w.adapter_names, store, quick.pending, form["base"])
+    return FinetuneTab(w.adapters_seen, timer, store, jobs, quick.job, form["base"])
 
 
 def _wire(events: FinetuneEvents, w: FinetuneWidgets, timer: gr.Timer, upload: gr.File, sample: gr.Dropdown) -> None:
@@ -158,9 +160,9 @@ def _wire(events: FinetuneEvents, w: FinetuneWidgets, timer: gr.Timer, upload: g
     gr.on([r.input for r in w.roles], events.on_roles, [w.view_state, *w.roles], w.dataset_outputs, **private)
     gr.on([w.form["task"].change, w.form["method"].change], events.task_visibility, task_and_method,
           w.task_outputs, show_progress="hidden", **private)
-    plan_triggers = [w.view_state.change, w.adapter_names.change, *(c.change for c in w.form_inputs.values())]
-    gr.on(plan_triggers, events.on_plan, inputs_kwargs={"view": w.view_state, "names": w.adapter_names,
-                                                        **w.form_inputs},
+    # The "exists already" note reads the store's names: redrawn when the form or the adapters moved.
+    plan_triggers = [w.view_state.change, w.adapters_seen.change, *(c.change for c in w.form_inputs.values())]
+    gr.on(plan_triggers, events.on_plan, inputs_kwargs={"view": w.view_state, **w.form_inputs},
           outputs=[w.plan, w.command], show_progress="hidden", **private)
     w.start.click(events.on_start, inputs_kwargs={"view": w.view_state, "session": w.browser, **w.form_inputs},
                   outputs=[w.browser, w.progress], **private)
@@ -168,6 +170,3 @@ def _wire(events: FinetuneEvents, w: FinetuneWidgets, timer: gr.Timer, upload: g
     w.resume.click(events.on_resume, [w.browser, w.resumable], w.browser, **private)
     timer.tick(events.poll, [w.browser, w.watched, w.resumable], w.poll_outputs, show_progress="hidden",
                concurrency_limit=None, **private)
-    # A finished job has published an adapter: its name now counts for the "exists already" note.
-    w.adapters_changed.change(lambda: adapter_names(events.store), None, w.adapter_names, show_progress="hidden",
-                              **private)

@@ -96,8 +96,8 @@ def adapter_to_select(jobs: JobManager, job_id: str | None) -> str | None:
 class QuickstartPanel:
     buttons: dict
     status: gr.Markdown
-    job: gr.State  # the quickstart job this session started: the status line follows it
-    pending: gr.State  # the same job until the app has selected its adapter (the app clears it then)
+    job: gr.State  # the quickstart job this session started: the status line follows it, and the app selects
+    # its adapter once it has finished (assistant.ui.adapter_lists)
 
     def wire(self, jobs: JobManager, browser: gr.BrowserState, progress, form: dict, sample: gr.Dropdown,
              load_sample, dataset_outputs: list, timer: gr.Timer) -> None:
@@ -114,11 +114,11 @@ class QuickstartPanel:
             owner = state.get("owner") or secrets.token_urlsafe(16)
             job_id = start_quickstart(jobs, name, owner)
             values = quickstart_form(name)
-            return {browser: {"owner": owner, "job": job_id}, self.job: job_id, self.pending: job_id,
+            return {browser: {"owner": owner, "job": job_id}, self.job: job_id,
                     progress: progress_line(jobs.get(job_id), owner), self.status: status_line(jobs.get(job_id)),
                     sample: QUICKSTARTS[name].sample, **{form[n]: values[n] for n in names}}
 
-        outputs = [browser, self.job, self.pending, progress, self.status, sample, *(form[n] for n in names)]
+        outputs = [browser, self.job, progress, self.status, sample, *(form[n] for n in names)]
         for name, button in self.buttons.items():
             button.click(lambda state, name=name: on_click(name, state), browser, outputs, **private).then(
                 load_sample, [sample, form["task"], form["method"]], dataset_outputs, **private)
@@ -141,4 +141,4 @@ def build_quickstart() -> QuickstartPanel:
             buttons = {name: gr.Button(tr(f"quickstart.{name}"), variant="primary" if name == "sentiment" else
                                        "secondary", elem_id=f"quickstart-{name}") for name in QUICKSTARTS}
         status = gr.Markdown(tr("quickstart.idle"), elem_id="quickstart-status")
-    return QuickstartPanel(buttons, status, gr.State(None), gr.State(None))
+    return QuickstartPanel(buttons, status, gr.State(None))
