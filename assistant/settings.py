@@ -145,10 +145,10 @@ class AppSettings:
                 setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))
 
     def runtime(self):
-        """The device, cache, trust setting and data dir that serving and every training process share."""
+        """The device, cache and trust setting that serving and every training process share."""
         from assistant.core.runtime import Runtime
 
-        return Runtime(self.device, self.cache_dir, bool(self.trust_remote_code), self.data_dir)
+        return Runtime(self.device, self.cache_dir, bool(self.trust_remote_code))
 
     def models_path(self) -> Path:
         """The models folder: ``--models-dir``, or DATA_DIR/models."""

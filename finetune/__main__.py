@@ -3,7 +3,7 @@
     python -m finetune --task classification --data finetune/samples/sentiment_en.csv \\
         --base smollm2-135m-instruct --output sentiment --max-steps 30
     python -m finetune --config finetune/configs/classification.yaml --max-steps 10
-    python -m finetune --resume classification-20261128-120000      # continue a stopped run
+    python -m finetune --resume classification-20261128-120000-a3f0   # continue a stopped run
 
     torchrun --nproc_per_node 2 -m finetune --task classification --data data.csv   # data parallel
     accelerate launch --config_file finetune/configs/accelerate/ddp_multi_gpu.yaml -m finetune --config ...  # GPUs
@@ -57,7 +57,7 @@ def load_config(args: argparse.Namespace):
 
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", args.resume) or ".." in args.resume:
             raise UserError(f"--resume takes the id of a stopped run (a folder name under DATA_DIR/runs, such as "
-                            f"classification-20261128-120000), not a path; got {args.resume[:80]!r}.")
+                            f"classification-20261128-120000-a3f0), not a path; got {args.resume[:80]!r}.")
         saved = Path(args.data_dir or default_data_dir()) / "runs" / args.resume / "config.json"
         if not saved.is_file():
             raise UserError(f"No stopped run '{args.resume}' (looked for {saved}). List them under data/runs/.")
@@ -94,7 +94,13 @@ def _run(args: argparse.Namespace) -> int:
         config = load_config(args)
         from tqdm import tqdm
 
-        from finetune.recipe import run
+        from assistant.core.runtime import Runtime
+        from finetune.distributed import from_main
+        from finetune.recipe import check_approach, run
+        from finetune.run_ids import new_run_id, run_folder
+
+        check_approach(config)
+        run_id = args.resume or from_main(new_run_id(config.task))  # under torchrun, rank 0's id on every rank
 
         bar = None
 
@@ -110,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
             elif kind == "status":
                 (bar.write if bar else print)(payload["message"])
 
-        summary = run(config, on_event, resume_run=args.resume)
+        summary = run(config, run_folder(config.data_dir, run_id), Runtime.from_env(), bool(args.resume), on_event)
         if bar:
             bar.close()
         from finetune.distributed import is_main_process

@@ -38,11 +38,14 @@ from finetune.job_files import append_log, load_points, restore_records, write_j
 from finetune.job_state import STATES, JobRecord, JobSnapshot, eta_seconds
 from finetune.process_runner import TrainingProcessEnded, run_in_process
 from finetune.recipe import RunSummary
+from finetune.run_ids import new_run_id, run_folder
 
 log = logging.getLogger(__name__)
 
 __all__ = ["STATES", "JobManager", "JobSnapshot", "NotOwnerError", "eta_seconds"]
 Runner = Callable[..., RunSummary]
+"""``runner(config, run_dir, resume, on_event, stop_event)``: ``finetune.recipe.run``'s contract (the recipe in a
+child process by default); ``resume`` is False for a new job and True for ``JobManager.resume``."""
 
 
 class NotOwnerError(UserError):
@@ -69,11 +72,10 @@ class JobManager:
     # --- public API -----------------------------------------------------------------------------
 
     def submit(self, config: FinetuneConfig, owner: str) -> str:
-        """Queue a new run of ``config``; returns the job id (the run id is derived from the task and time)."""
+        """Queue a new run of ``config``; returns the job id (the run id: ``finetune.run_ids.new_run_id``)."""
         config = copy.copy(config)
         config.data_dir = str(self.data_dir)
-        run_id = f"{config.task}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-        return self._enqueue(JobRecord(_new_id(), run_id, owner, config))
+        return self._enqueue(JobRecord(_new_id(), new_run_id(config.task), owner, config))
 
     def resume(self, key: str, owner: str) -> str:
         """Queue a job that continues the stopped run ``key`` (a job id or run id) from its checkpoint."""
@@ -175,11 +177,12 @@ class JobManager:
                     return
                 job = self._running = self._queue.popleft()
                 job.state, job.began = "running", time.monotonic()
-                (self.runs_dir / job.run_id).mkdir(parents=True, exist_ok=True)
+                run_dir = run_folder(self.data_dir, job.run_id)
+                run_dir.mkdir(parents=True, exist_ok=True)
                 self._log(job, "Started.")
             try:
-                summary = self._runner(job.config, lambda kind, payload: self._on_event(job, kind, payload),
-                                       job.stop_event, resume_run=job.run_id)
+                summary = self._runner(job.config, run_dir, job.resume,
+                                       lambda kind, payload: self._on_event(job, kind, payload), job.stop_event)
                 self._end(job, summary.status)
             except TrainingProcessEnded as exc:  # killed, crashed: how it ended, and resumable with a checkpoint
                 self._end(job, "stopped" if exc.resumable else "failed", str(exc))

@@ -56,11 +56,11 @@ def _cheap_dropout_on_cpu(model) -> None:
         use_byte_dropout(model)  # nn.Dropout's float RNG was a large share of a CPU QLoRA step
 
 
-def build_generative(config: FinetuneConfig) -> tuple[torch.nn.Module, LoadedModel]:
-    """(peft model, the LoadedModel wrapping it for task evaluation)."""
+def build_generative(config: FinetuneConfig, runtime: Runtime) -> tuple[torch.nn.Module, LoadedModel]:
+    """(peft model, the LoadedModel wrapping it for task evaluation), loaded on ``runtime``'s device, cache
+    and trust setting."""
     from peft import get_peft_model
 
-    runtime = Runtime.from_env()  # the server's device, cache and trust setting (finetune.process_runner)
     loaded = load_causal_lm(config.base, config.quant if config.quant == "nf4" else "fp32", runtime.device,
                             runtime.trust_remote_code, runtime.cache_dir)
     model = _prepare(loaded.model, config.quant == "nf4")
@@ -70,11 +70,10 @@ def build_generative(config: FinetuneConfig) -> tuple[torch.nn.Module, LoadedMod
     return model, loaded
 
 
-def build_head(config: FinetuneConfig, labels: list[str], token_level: bool):
-    """(peft model, tokenizer) for sequence or token classification on an encoder."""
+def build_head(config: FinetuneConfig, labels: list[str], token_level: bool, runtime: Runtime):
+    """(peft model, tokenizer) for sequence or token classification on an encoder, loaded per ``runtime``."""
     from peft import get_peft_model
 
-    runtime = Runtime.from_env()
     location = resolve_model(config.base, runtime.cache_dir).location
     device = pick_device(runtime.device)
     kwargs = {"trust_remote_code": runtime.trust_remote_code}

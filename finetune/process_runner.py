@@ -52,17 +52,17 @@ def _how_it_ended(returncode: int, stderr_tail: list[str]) -> str:
 
 def process_runner(runtime: Runtime | None = None):
     """A ``JobManager`` runner whose training processes load models with ``runtime`` (the server's)."""
-    def runner(config, on_event, stop_event, resume_run=None) -> RunSummary:
-        return run_in_process(config, on_event, stop_event, resume_run, runtime)
+    def runner(config, run_dir, resume, on_event, stop_event) -> RunSummary:
+        return run_in_process(config, run_dir, resume, on_event, stop_event, runtime)
 
     return runner
 
 
-def run_in_process(config: FinetuneConfig, on_event, stop_event: threading.Event, resume_run: str | None = None,
+def run_in_process(config: FinetuneConfig, run_dir: Path, resume: bool, on_event, stop_event: threading.Event,
                    runtime: Runtime | None = None) -> RunSummary:
-    """``finetune.recipe.run``'s contract, in a child process: events, Stop, the summary or an error."""
-    run_id = resume_run or "run"
-    folder = Path(config.data_dir) / "runs" / run_id
+    """``finetune.recipe.run``'s contract, in a child process: events, Stop, the summary or an error.
+    The machine settings reach the child through its environment only (``runtime``, else this process's)."""
+    folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "worker-config.json"
     config_path.write_text(json.dumps(config.to_dict(), ensure_ascii=False), encoding="utf-8")
@@ -70,8 +70,9 @@ def run_in_process(config: FinetuneConfig, on_event, stop_event: threading.Event
            "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     stderr_tail: deque[str] = deque(maxlen=40)
+    command = [sys.executable, "-m", "finetune.worker", str(config_path)] + (["--resume"] if resume else [])
     with open(folder / "worker.stderr", "w", encoding="utf-8") as stderr_file:
-        child = subprocess.Popen([sys.executable, "-m", "finetune.worker", str(config_path), "--run-id", run_id],
+        child = subprocess.Popen(command,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
 
         def forward_stop():

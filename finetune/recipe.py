@@ -3,9 +3,11 @@
     load data -> load 4-bit base -> prepare_model_for_kbit_training -> LoRA -> train
     -> (semi-supervised: pseudo-label, train again) -> evaluate base vs adapter -> save
 
-The CLI (``python -m finetune``) and the Fine-tune tab both call ``run``. Progress reaches the
-caller through ``on_event(kind, payload)``; ``stop_event`` ends training at the next step
-with a checkpoint that ``run(..., resume_run=run_id)`` continues from.
+The CLI (``python -m finetune``) and the Fine-tune tab (through ``finetune.worker``) both call
+``run(config, run_dir, runtime, resume)``: the caller names the run folder (``finetune.run_ids``), passes the
+machine settings it was given and says whether this is a new run or a resume. Progress reaches the caller
+through ``on_event(kind, payload)``; ``stop_event`` ends training at the next step with a checkpoint that
+``run(config, run_dir, runtime, resume=True)`` continues from. Tests: ``pytest tests/test_finetune_recipe.py -q``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from assistant.core.runtime import Runtime
 from finetune.adapters import AdapterStore, write_metadata
 from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig
-from finetune.distributed import agree, from_main, is_distributed, is_main_process, wait_for_everyone, world_size
+from finetune.distributed import agree, is_distributed, is_main_process, wait_for_everyone, world_size
 from finetune.data import load_dataset_file, split_train_validation
 from finetune.early_stopping import EarlyStopping
 from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
@@ -33,7 +35,7 @@ from finetune.evaluate import base_vs_adapter
 from finetune.loop import LoopSettings, steps_for, train
 from finetune.models import build_generative, build_head, encode_head_examples, head_predict
 from finetune.kto import kto_rows
-from finetune.preference import check_preference_rows, encode_pairs, preference_metrics, train_preference
+from finetune.preference import TRAINER_DIR, check_preference_rows, encode_pairs, preference_metrics, train_preference
 from finetune.tasks import data_task
 
 Event = Callable[[str, dict], None]
@@ -53,10 +55,6 @@ class RunSummary:
     round_2: dict | None = None  # semi-supervised: {"pseudo_labels", "examples", "steps"} of the second round
     best_step: int | None = None  # the step whose weights the adapter holds (lowest validation loss)
     stopped_early: bool = False  # validation loss stopped improving before the last step
-
-
-def runs_dir(config: FinetuneConfig) -> Path:
-    return Path(config.data_dir) / "runs"
 
 
 def _task_options(config: FinetuneConfig, rows: list[dict]) -> dict:
@@ -89,6 +87,8 @@ def _encode(config, rows, tokenizer, options) -> list[dict]:
 
 
 def check_approach(config: FinetuneConfig) -> None:
+    """InputError unless the approach fits task and base: checked once, where a run is accepted (the CLI,
+    ``start_training``), not in ``run``; ``--base auto`` then picks a base that fits (``choose_base``)."""
     if config.resolved_approach == "head" and config.task not in ("classification", "ner"):
         raise InputError(f"A classifier head fits classification and NER, not '{config.task}'. "
                          "Use --approach generative with a causal LM base.")
@@ -147,20 +147,31 @@ def _kept_step_line(result, patience: int) -> str:
     return f"Trained {result.steps} steps; {kept}."
 
 
-def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threading.Event | None = None,
-        resume_run: str | None = None) -> RunSummary:
-    """Run one fine-tuning job; returns when it finished (adapter saved) or was stopped (checkpoint kept)."""
+def has_checkpoint(config: FinetuneConfig, run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint this run's trainer continues from."""
+    if config.method == "preference":
+        return any((run_dir / TRAINER_DIR).glob("checkpoint-*"))
+    return (run_dir / "checkpoint.pt").is_file()
+
+
+def run(config: FinetuneConfig, run_dir: Path, runtime: Runtime, resume: bool, on_event: Event | None = None,
+        stop_event: threading.Event | None = None) -> RunSummary:
+    """Run one fine-tuning job in ``run_dir`` (its name is the run id) on the machine ``runtime`` describes;
+    ``resume`` continues from the checkpoint there. Returns when it finished (adapter saved) or was stopped
+    (checkpoint kept). ``config`` has passed ``check_approach``."""
     emit = on_event or (lambda kind, payload: None)
     began = time.perf_counter()
-    check_approach(config)
+    run_dir, run_id = Path(run_dir), Path(run_dir).name
+    if resume and not has_checkpoint(config, run_dir):
+        raise InputError(f"Run {run_id} has no checkpoint to resume from (nothing in {run_dir}): it stopped "
+                         "before its first checkpoint. Start it again as a new run instead.")
 
     # 1. Data: detect, validate (nothing trains on a file with errors), split; --base auto is decided here.
     emit("status", {"message": f"Reading {Path(config.data).name}"})
     dataset = _load_agreed(config)
-    config, choice = resolve_auto(config, dataset.rows, pick_device(Runtime.from_env().device))
+    config, choice = resolve_auto(config, dataset.rows, pick_device(runtime.device))
     if choice is not None:
         emit("status", {"message": f"Base {choice.describe()}"})
-        check_approach(config)
     if config.eval_data:
         held_out = load_dataset_file(config.eval_data, task=config.task)
         held_out.raise_if_invalid()
@@ -176,9 +187,9 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
     loaded = None
     if config.resolved_approach == "head":
         labels = options["labels"] if config.task == "classification" else options["tag_labels"]
-        model, tokenizer = build_head(config, labels, token_level=config.task == "ner")
+        model, tokenizer = build_head(config, labels, config.task == "ner", runtime)
     else:
-        model, loaded = build_generative(config)
+        model, loaded = build_generative(config, runtime)
         tokenizer = loaded.tokenizer
     train_examples = _encode(config, train_rows, tokenizer, options)
     val_examples = _encode(config, val_rows, tokenizer, options)
@@ -186,8 +197,6 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
         raise InputError(f"{config.data}: no training examples after encoding. Add rows or lower --max-seq-len.")
 
     # 3. Train (resumable).
-    run_id = from_main(resume_run or f"{config.task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    run_dir = runs_dir(config) / run_id
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, ensure_ascii=False))
@@ -205,13 +214,13 @@ def run(config: FinetuneConfig, on_event: Event | None = None, stop_event: threa
                        "val_examples": len(val_rows), "command": config.cli_command()})
         result = train_preference(config, model, tokenizer, train_rows, run_dir, total,
                                   on_step=lambda record: emit("step", record), stop_event=stop_event,
-                                  resume=resume_run is not None, val_rows=val_rows[: config.eval_limit])
+                                  resume=resume, val_rows=val_rows[: config.eval_limit])
     else:
         emit("start", {"run_id": run_id, "total_steps": total, "train_examples": len(train_examples),
                        "val_examples": len(val_examples), "command": config.cli_command()})
         result = train(model, train_examples, val_examples[: config.eval_limit], settings, tokenizer.pad_token_id,
                        run_dir, on_step=lambda record: emit("step", record), stop_event=stop_event,
-                       resume=resume_run is not None and (run_dir / "checkpoint.pt").is_file())
+                       resume=resume)
     if result.status == "stopped":
         emit("stopped", {"run_id": run_id, "step": result.steps})
         return RunSummary(run_id, "stopped", result.steps, seconds=result.seconds)

@@ -1,8 +1,10 @@
 """One training run in a process of its own, for the app's job manager (``finetune.process_runner``).
 
-    python -m finetune.worker RUN_DIR/worker-config.json --run-id RUN_ID
+    python -m finetune.worker RUN_DIR/worker-config.json [--resume]
 
-Runs ``finetune.recipe.run`` and writes one JSON line per event to stdout, each prefixed with
+Runs ``finetune.recipe.run`` in RUN_DIR (the config file's folder; ``--resume`` continues from its checkpoint)
+on the machine settings of its environment (``Runtime.from_env``, read here once: ``finetune.process_runner``
+sets them from the server's), and writes one JSON line per event to stdout, each prefixed with
 ``EVENT_PREFIX`` (anything else a library prints there is not an event), then the run's summary or
 its error. SIGTERM asks the run to stop at the next step with a checkpoint, as the tab's Stop does.
 Exit codes: 0 finished or stopped, 2 a user error (bad data, a name taken...), 1 an internal error.
@@ -30,20 +32,21 @@ def emit(record: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m finetune.worker")
     parser.add_argument("config", type=Path)
-    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     from assistant.core.errors import UserError
+    from assistant.core.runtime import Runtime
     from finetune.config import FinetuneConfig
     from finetune.failures import explain
     from finetune.recipe import run
 
     try:
         config = FinetuneConfig(**json.loads(args.config.read_text(encoding="utf-8")))
-        summary = run(config, lambda kind, payload: emit({"event": kind, "payload": payload}), stop,
-                      resume_run=args.run_id)
+        summary = run(config, args.config.parent, Runtime.from_env(), args.resume,
+                      lambda kind, payload: emit({"event": kind, "payload": payload}), stop)
     except UserError as exc:
         emit({"error": str(exc), "user": True})
         return 2

@@ -10,7 +10,7 @@ from assistant.core.errors import InputError
 from assistant.core.loading import load_causal_lm
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
-from finetune.recipe import run
+from tests.recipe_runs import run_new
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=12, repetition_penalty=1.0)
 
@@ -20,8 +20,8 @@ def trained(tmp_path_factory, tiny_llm_dir, tiny_bert_dir):
     data_dir = tmp_path_factory.mktemp("data")
     common = dict(data="finetune/samples/sentiment_en.csv", max_steps=3, batch_size=8, eval_limit=4,
                   learning_rate=5e-2, data_dir=str(data_dir))
-    run(FinetuneConfig(task="classification", base=str(tiny_llm_dir), output="sentiment", **common))
-    run(FinetuneConfig(task="classification", base=str(tiny_bert_dir), approach="head", output="head", **common))
+    run_new(FinetuneConfig(task="classification", base=str(tiny_llm_dir), output="sentiment", **common))
+    run_new(FinetuneConfig(task="classification", base=str(tiny_bert_dir), approach="head", output="head", **common))
     return AdapterStore(data_dir / "adapters")
 
 

@@ -83,9 +83,9 @@ def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_pat
     from assistant.ui.compare_panel import compare
     from finetune.adapters import AdapterStore
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
-    run(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base=str(tiny_llm_dir),
+    run_new(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base=str(tiny_llm_dir),
                        max_steps=3, batch_size=8, eval_limit=4, learning_rate=5e-2, data_dir=str(tmp_path),
                        output="cmp", eval_every=3))  # validated at the end only: the kept weights are step 3's
                                                      # (step 1 trains at warm-up's learning rate 0: the base itself)

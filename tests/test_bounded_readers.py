@@ -7,7 +7,8 @@ import pytest
 
 from assistant.core.errors import InputError
 from assistant.tasks.classification import read_text_table
-from finetune.data.readers import Limits, read_table
+from finetune.data.readers import read_table
+from finetune.data.table import Limits
 
 MB = 2**20
 

@@ -15,13 +15,13 @@ from tests.test_browser_finetune import wait_for_text
 pytestmark = [pytest.mark.browser]
 
 
-def stand_in(config, emit, stop, resume_run=None):
+def stand_in(config, run_dir, resume, emit, stop):
     from finetune.recipe import RunSummary
 
     emit("start", {"total_steps": 2, "train_examples": 90, "val_examples": 30, "command": "python -m finetune"})
     time.sleep(1.5)  # long enough for a poll to see it running
     emit("finished", {"adapter": config.output})
-    return RunSummary(run_id=resume_run or "run", status="finished", steps=2, adapter=config.output)
+    return RunSummary(run_id=run_dir.name, status="finished", steps=2, adapter=config.output)
 
 
 @pytest.fixture

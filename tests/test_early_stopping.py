@@ -21,7 +21,7 @@ from assistant.core.errors import InputError
 from finetune.config import FinetuneConfig
 from finetune.early_stopping import EarlyStopping, trainable_weights
 from finetune.loop import LoopSettings, load_checkpoint, train
-from finetune.recipe import run
+from tests.recipe_runs import run_new, run_resumed
 
 SAMPLES = "finetune/samples"
 LABELS = ["negative", "positive"]
@@ -198,7 +198,7 @@ def test_the_recipe_saves_the_best_adapter_and_records_the_kept_step(tmp_path, t
                             approach="head", quant="none", lora_dropout=0.0, max_steps=30, eval_every=1,
                             batch_size=6, learning_rate=1e-1, early_stopping_patience=2, labels="negative,positive",
                             eval_limit=12, data_dir=str(tmp_path / "data"), output="best")
-    summary = run(config, lambda kind, payload: events.append((kind, payload)))
+    summary = run_new(config, lambda kind, payload: events.append((kind, payload)))
     folder = tmp_path / "data" / "adapters" / "best"
     meta = json.loads((folder / "metadata.json").read_text())
     stopping = meta["early_stopping"]
@@ -218,7 +218,7 @@ def test_the_recipe_saves_the_best_adapter_and_records_the_kept_step(tmp_path, t
 
 
 def test_semi_supervised_round_2_must_beat_round_1_to_replace_its_weights(tmp_path, tiny_bert_dir):
-    summary = run(FinetuneConfig(task="classification", method="semi-supervised", approach="head",
+    summary = run_new(FinetuneConfig(task="classification", method="semi-supervised", approach="head",
                                  base=str(tiny_bert_dir), data=f"{SAMPLES}/sentiment_semi_en.csv", epochs=1.0,
                                  batch_size=16, pseudo_label_threshold=0.5, early_stopping_patience=1,
                                  data_dir=str(tmp_path), output="semi"))
@@ -248,9 +248,9 @@ def test_dpo_keeps_the_best_checkpoint_and_stops_early_across_a_stop_and_resume(
                             max_steps=20, eval_every=1, batch_size=4, learning_rate=5e-3, max_seq_len=96,
                             early_stopping_patience=3, data_dir=str(tmp_path / "data"), output="pref-best")
     stop = threading.Event()
-    first = run(config, lambda kind, payload: kind == "step" and stop.set(), stop_event=stop)
+    first = run_new(config, lambda kind, payload: kind == "step" and stop.set(), stop_event=stop)
     assert first.status == "stopped" and first.steps == 2
-    summary = run(config, resume_run=first.run_id)
+    summary = run_resumed(config, first.run_id)
     folder = tmp_path / "data" / "adapters" / "pref-best"
     stopping = json.loads((folder / "metadata.json").read_text())["early_stopping"]
     log = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]

@@ -25,12 +25,12 @@ TEXTS = ["The headphones are light and the battery lasts a week.", "Support neve
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tiny_llm_dir, tiny_bert_dir):
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
     data_dir = tmp_path_factory.mktemp("export-data")
     # A high learning rate, so that two steps move the logits well beyond the comparison tolerance.
     for base, name in ((tiny_llm_dir, "a"), (tiny_bert_dir, "head")):
-        run(FinetuneConfig(task="classification", data=SAMPLE, base=str(base), max_steps=2, eval_limit=4,
+        run_new(FinetuneConfig(task="classification", data=SAMPLE, base=str(base), max_steps=2, eval_limit=4,
                            learning_rate=0.05, data_dir=str(data_dir), output=name))
     return AdapterStore(data_dir / "adapters")
 

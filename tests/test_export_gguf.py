@@ -39,13 +39,13 @@ def base(tmp_path_factory):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, base, tiny_bert_dir):
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
     data_dir = tmp_path_factory.mktemp("gguf-export-data")
     common = dict(task="classification", data="finetune/samples/sentiment_en.csv", max_steps=3, batch_size=8,
                   eval_limit=4, learning_rate=5e-2, data_dir=str(data_dir))
-    run(FinetuneConfig(base=str(base[0]), output="tuned", **common))
-    run(FinetuneConfig(base=str(tiny_bert_dir), approach="head", output="head", **common))
+    run_new(FinetuneConfig(base=str(base[0]), output="tuned", **common))
+    run_new(FinetuneConfig(base=str(tiny_bert_dir), approach="head", output="head", **common))
     return AdapterStore(data_dir / "adapters")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from finetune.jobs import JobManager
-from finetune.recipe import run
+from tests.recipe_runs import run_new
 
 SAMPLE = str(Path("finetune/samples/sentiment_en.csv").resolve())
 
@@ -23,7 +23,7 @@ def finetune_cli(*args: str) -> subprocess.Popen:
 
 def test_kill_9_mid_training_keeps_adapters_and_the_run_resumes(tmp_path, tiny_llm_dir):
     data_dir = tmp_path / "data"
-    run(FinetuneConfig(task="classification", data=SAMPLE, base=str(tiny_llm_dir), max_steps=2, eval_limit=4,
+    run_new(FinetuneConfig(task="classification", data=SAMPLE, base=str(tiny_llm_dir), max_steps=2, eval_limit=4,
                        data_dir=str(data_dir), output="earlier"))
     store = AdapterStore(data_dir / "adapters")
     before = [(a.name, a.created) for a in store.list()]

@@ -1,5 +1,6 @@
 """``python -m finetune``: configs parse, flags override, bad input exits 2 with one line."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,8 @@ def test_cli_run_writes_the_adapter_folder(tmp_path, tiny_llm_dir):
     assert result.returncode == 0, result.stderr
     assert {"adapter_config.json", "adapter_model.safetensors", "metadata.json", "metrics.jsonl"} <= {
         p.name for p in out.iterdir()}
+    runs = [p.name for p in (tmp_path / "data" / "runs").iterdir()]  # named by finetune.run_ids, as the tab's jobs
+    assert len(runs) == 1 and re.fullmatch(r"classification-\d{8}-\d{6}-[0-9a-f]{4}", runs[0]), runs
 
 
 def test_runs_under_accelerate_launch(tmp_path, tiny_llm_dir):

@@ -9,9 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from assistant.core.errors import InputError
+from assistant.core.runtime import Runtime
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
-from finetune.recipe import run
+from tests.recipe_runs import run_new, run_resumed
 
 SAMPLES = "finetune/samples"
 
@@ -30,7 +31,7 @@ def test_qlora_changes_adapter_weights_and_not_the_base(tmp_path, tiny_llm_dir):
     from finetune.loop import LoopSettings, train
     from finetune.models import build_generative
 
-    model, _ = build_generative(config(tmp_path, tiny_llm_dir))
+    model, _ = build_generative(config(tmp_path, tiny_llm_dir), Runtime())
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules()), "QLoRA base must be 4-bit"
     probe = torch.tensor([[5, 17, 42, 99, 7]])
 
@@ -64,7 +65,7 @@ def _tok(folder):
 
 
 def test_run_saves_a_standard_peft_adapter_with_metadata(tmp_path, tiny_llm_dir):
-    summary = run(config(tmp_path, tiny_llm_dir))
+    summary = run_new(config(tmp_path, tiny_llm_dir))
     folder = tmp_path / "data" / "adapters" / "test-adapter"
     assert summary.status == "finished" and summary.adapter_path == str(folder.resolve())
     assert {"adapter_config.json", "adapter_model.safetensors", "metadata.json", "metrics.jsonl"} <= {
@@ -90,12 +91,12 @@ def test_stop_keeps_a_checkpoint_and_resume_continues_the_step_count(tmp_path, t
             if payload["step"] == 3:
                 stop.set()
 
-    first = run(cfg, on_event, stop_event=stop)
+    first = run_new(cfg, on_event, stop_event=stop)
     assert first.status == "stopped" and first.steps == 3 and seen == [1, 2, 3]
     assert AdapterStore(tmp_path / "data" / "adapters").list() == [], "a stopped run saves no adapter"
 
     resumed_steps = []
-    second = run(cfg, lambda k, p: k == "step" and resumed_steps.append(p["step"]), resume_run=first.run_id)
+    second = run_resumed(cfg, first.run_id, lambda k, p: k == "step" and resumed_steps.append(p["step"]))
     assert second.status == "finished" and resumed_steps == [4, 5, 6]
     log = (tmp_path / "data" / "runs" / first.run_id / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4, 5, 6]
@@ -104,7 +105,7 @@ def test_stop_keeps_a_checkpoint_and_resume_continues_the_step_count(tmp_path, t
 
 
 def test_a_failing_run_leaves_the_adapter_list_intact(tmp_path, tiny_llm_dir):
-    assert run(config(tmp_path, tiny_llm_dir, output="keeper", max_steps=2)).status == "finished"
+    assert run_new(config(tmp_path, tiny_llm_dir, output="keeper", max_steps=2)).status == "finished"
     store = AdapterStore(tmp_path / "data" / "adapters")
     before = [a.name for a in store.list()]
 
@@ -113,13 +114,13 @@ def test_a_failing_run_leaves_the_adapter_list_intact(tmp_path, tiny_llm_dir):
             raise RuntimeError("simulated crash while saving")
 
     with pytest.raises(RuntimeError):
-        run(config(tmp_path, tiny_llm_dir, output="broken", max_steps=2), explode)
+        run_new(config(tmp_path, tiny_llm_dir, output="broken", max_steps=2), explode)
     assert [a.name for a in AdapterStore(tmp_path / "data" / "adapters").list()] == before
     assert not [p for p in (tmp_path / "data" / "adapters").iterdir() if p.name.startswith(".")]
 
 
 def test_encoder_head_on_tiny_bert(tmp_path, tiny_bert_dir):
-    summary = run(config(tmp_path, tiny_bert_dir, approach="head", output="head", max_steps=3))
+    summary = run_new(config(tmp_path, tiny_bert_dir, approach="head", output="head", max_steps=3))
     meta = json.loads((tmp_path / "data" / "adapters" / "head" / "metadata.json").read_text())
     assert meta["kind"] == "encoder-head-lora" and summary.status == "finished"
     weights = load_file(tmp_path / "data" / "adapters" / "head" / "adapter_model.safetensors")
@@ -127,7 +128,7 @@ def test_encoder_head_on_tiny_bert(tmp_path, tiny_bert_dir):
 
 
 def test_unsupervised_continued_pretraining_reports_perplexity(tmp_path, tiny_llm_dir):
-    summary = run(config(tmp_path, tiny_llm_dir, task="unsupervised", method="unsupervised",
+    summary = run_new(config(tmp_path, tiny_llm_dir, task="unsupervised", method="unsupervised",
                          data=f"{SAMPLES}/domain_text.txt", output="cpt", max_steps=3, max_seq_len=64))
     assert set(summary.metrics["adapter"]) == {"loss", "perplexity"}
 
@@ -137,7 +138,7 @@ def test_semi_supervised_trains_a_second_round_on_its_pseudo_labels(tmp_path, ti
     at least 1/2, so a threshold of 0.5 keeps every unlabelled row, whatever the (random) tiny model predicts.
     With steps from epochs (max_steps 0) the second round's length follows from its rows (every step of it:
     early stopping off, tests/test_early_stopping.py covers round 2 with it)."""
-    summary = run(config(tmp_path, tiny_bert_dir, approach="head", method="semi-supervised", output="semi",
+    summary = run_new(config(tmp_path, tiny_bert_dir, approach="head", method="semi-supervised", output="semi",
                          data=f"{SAMPLES}/sentiment_semi_en.csv", max_steps=0, epochs=1.0, batch_size=16,
                          pseudo_label_threshold=0.5, early_stopping_patience=0))
     meta = json.loads((tmp_path / "data" / "adapters" / "semi" / "metadata.json").read_text())
@@ -152,7 +153,7 @@ def test_invalid_data_trains_and_saves_nothing(tmp_path, tiny_llm_dir):
     bad = tmp_path / "one_class.csv"
     bad.write_text("text,label\n" + "".join(f"row {i},positive\n" for i in range(20)))
     with pytest.raises(InputError):
-        run(config(tmp_path, tiny_llm_dir, data=str(bad)))
+        run_new(config(tmp_path, tiny_llm_dir, data=str(bad)))
     assert not (tmp_path / "data" / "adapters").exists() or not list((tmp_path / "data" / "adapters").iterdir())
 
 
@@ -163,7 +164,7 @@ def test_invalid_data_trains_and_saves_nothing(tmp_path, tiny_llm_dir):
     ("instruction", "faq_instructions.jsonl", "perplexity"),
 ])
 def test_every_generative_task_trains_and_evaluates(tmp_path, tiny_llm_dir, task, data, metric):
-    summary = run(config(tmp_path, tiny_llm_dir, task=task, data=f"{SAMPLES}/{data}", output=f"t-{task}",
+    summary = run_new(config(tmp_path, tiny_llm_dir, task=task, data=f"{SAMPLES}/{data}", output=f"t-{task}",
                          max_steps=2, eval_limit=3, max_seq_len=128))
     assert summary.status == "finished"
     assert metric in summary.metrics["adapter"] and metric in summary.metrics["base"]
@@ -175,7 +176,7 @@ def test_ner_head_evaluation_counts_words_cut_by_max_seq_len_as_outside(tmp_path
 
     labels = ["O", "B-PER", "I-PER"]
     cfg = config(tmp_path, str(tiny_bert_dir), task="ner", approach="head", quant="none")
-    model, tokenizer = build_head(cfg, labels, token_level=True)
+    model, tokenizer = build_head(cfg, labels, True, Runtime())
     rows = [{"tokens": ["Ann", "met", "Bob"] * 20, "tags": ["B-PER", "O", "B-PER"] * 20},
             {"tokens": ["Hi", "Ann"], "tags": ["O", "B-PER"]}]
     metrics = _head_metrics("ner", model, tokenizer, rows, labels, max_len=16)  # the first row is cut

@@ -115,7 +115,7 @@ def test_only_the_owner_stops_and_a_stopped_run_resumes_with_the_step_count(tmp_
 
 
 def test_a_bug_in_a_job_is_an_internal_error_with_the_traceback_in_the_log_file(tmp_path):
-    def broken_runner(config, on_event, stop_event, resume_run):
+    def broken_runner(config, run_dir, resume, on_event, stop_event):
         on_event("status", {"message": "about to fail"})
         raise ZeroDivisionError("division by zero in a buggy step")
 
@@ -137,7 +137,7 @@ def test_a_bug_in_a_job_is_an_internal_error_with_the_traceback_in_the_log_file(
 def test_a_queued_job_can_be_cancelled_and_unknown_ids_are_explained(tmp_path):
     started, release = threading.Event(), threading.Event()
 
-    def slow_runner(config, on_event, stop_event, resume_run):
+    def slow_runner(config, run_dir, resume, on_event, stop_event):
         started.set()
         release.wait(30)
         raise InputError("released")
@@ -244,7 +244,7 @@ def test_the_servers_runtime_reaches_the_training_process(tmp_path):
 
     gguf, _ = build_tiny_gguf(tmp_path / "gguf")
     cache = tmp_path / "server-cache"
-    manager = JobManager(tmp_path / "data", process_runner(Runtime("cpu", cache, False, tmp_path / "data")))
+    manager = JobManager(tmp_path / "data", process_runner(Runtime("cpu", cache, False)))
     try:
         done = wait_until_done(manager, manager.submit(config(tmp_path, gguf, output="rt"), owner="o"))
     finally:

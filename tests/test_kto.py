@@ -11,7 +11,7 @@ from assistant.core.errors import InputError
 from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file
 from finetune.kto import eval_pairs, kto_rows
-from finetune.recipe import run
+from tests.recipe_runs import run_new
 
 PAIRS = "finetune/samples/preference_pairs.jsonl"
 
@@ -54,18 +54,18 @@ def test_pairs_split_into_one_good_and_one_bad_row_and_evaluation_pairs_by_promp
 def test_dpo_refuses_unpaired_rows_and_kto_needs_both_sides(tmp_path):
     data = _unpaired(tmp_path / "rated.jsonl")
     with pytest.raises(InputError, match="--preference-loss kto"):
-        run(FinetuneConfig(method="preference", data=str(data), base="x", data_dir=str(tmp_path)))
+        run_new(FinetuneConfig(method="preference", data=str(data), base="x", data_dir=str(tmp_path)))
     only_good = _unpaired(tmp_path / "good.jsonl", [{"prompt": f"q{i}", "completion": f"a{i}", "label": True}
                                                     for i in range(12)])
     with pytest.raises(InputError, match="no bad"):
-        run(FinetuneConfig(method="preference", preference_loss="kto", data=str(only_good), base="x",
+        run_new(FinetuneConfig(method="preference", preference_loss="kto", data=str(only_good), base="x",
                            data_dir=str(tmp_path)))
 
 
 def test_a_tiny_kto_run_trains_saves_and_evaluates(tmp_path, tiny_llm_dir):
     data = _unpaired(tmp_path / "rated.jsonl")
     events = []
-    summary = run(FinetuneConfig(method="preference", preference_loss="kto", data=str(data), base=str(tiny_llm_dir),
+    summary = run_new(FinetuneConfig(method="preference", preference_loss="kto", data=str(data), base=str(tiny_llm_dir),
                                  max_steps=3, batch_size=4, learning_rate=5e-3, max_seq_len=96, validation_split=0.25,
                                  data_dir=str(tmp_path), output="kto-tiny"),
                   on_event=lambda kind, payload: events.append((kind, payload)))

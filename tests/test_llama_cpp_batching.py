@@ -158,10 +158,10 @@ def lora_info(tiny, tmp_path_factory):
     """A LoRA adapter really trained (a few steps) on the tiny GGUF base."""
     from finetune.adapters import AdapterStore
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
     data_dir = tmp_path_factory.mktemp("data")
-    run(FinetuneConfig(task="classification", base=str(tiny[0]), output="sentiment", max_steps=3, batch_size=8,
+    run_new(FinetuneConfig(task="classification", base=str(tiny[0]), output="sentiment", max_steps=3, batch_size=8,
                        eval_limit=4, learning_rate=5e-2, data="finetune/samples/sentiment_en.csv",
                        data_dir=str(data_dir)))
     return AdapterStore(data_dir / "adapters").get("sentiment")

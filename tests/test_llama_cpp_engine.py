@@ -20,7 +20,7 @@ from assistant.core.loading import load_causal_lm, load_llama_cpp, load_served_m
 from assistant.core.generation import encode_messages, generate, generate_batch, score_continuations
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
-from finetune.recipe import run
+from tests.recipe_runs import run_new
 from tests.cross_engine import decisive_disagreements, engine_greedy_ids, follows_oracle, oracle_logits, penalised
 from tests.tiny_models import build_tiny_gguf
 
@@ -49,7 +49,7 @@ def reference(tiny_gguf):
 def adapters(tiny_gguf, tmp_path_factory):
     """A LoRA adapter really trained (a few steps) on the GGUF base, in an adapter store."""
     data_dir = tmp_path_factory.mktemp("data")
-    run(FinetuneConfig(task="classification", base=str(tiny_gguf[0]), output="sentiment", max_steps=3,
+    run_new(FinetuneConfig(task="classification", base=str(tiny_gguf[0]), output="sentiment", max_steps=3,
                        batch_size=8, eval_limit=4, learning_rate=5e-2, data="finetune/samples/sentiment_en.csv",
                        data_dir=str(data_dir)))
     return AdapterStore(data_dir / "adapters")

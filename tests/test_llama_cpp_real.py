@@ -24,10 +24,10 @@ def trained(tmp_path_factory):
     """A generative adapter really trained (a few steps) on the embedded model."""
     from finetune.adapters import AdapterStore
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
     data_dir = tmp_path_factory.mktemp("real-gguf")
-    run(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base="smollm2-135m-instruct",
+    run_new(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base="smollm2-135m-instruct",
                        max_steps=4, batch_size=4, eval_limit=4, learning_rate=2e-3, data_dir=str(data_dir),
                        output="real-sentiment"))
     return AdapterStore(data_dir / "adapters")

@@ -7,7 +7,7 @@ import pytest
 from assistant.core.errors import InputError
 from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file
-from finetune.recipe import run
+from tests.recipe_runs import run_new, run_resumed
 
 PAIRS = "finetune/samples/preference_pairs.jsonl"
 
@@ -31,7 +31,7 @@ def test_bad_pairs_are_reported_by_row_number(tmp_path):
     assert "empty" in by_row[(6, "chosen")] and "empty" in by_row[(9, "rejected")]
     assert not report.ok
     with pytest.raises(InputError, match="row 3|line 3"):
-        run(FinetuneConfig(method="preference", data=str(path), base="x", data_dir=str(tmp_path)))
+        run_new(FinetuneConfig(method="preference", data=str(path), base="x", data_dir=str(tmp_path)))
 
 
 def test_method_preference_means_task_preference_and_checks_its_knobs():
@@ -47,7 +47,7 @@ def test_method_preference_means_task_preference_and_checks_its_knobs():
 @pytest.mark.parametrize("loss", ["dpo", "orpo"])
 def test_preference_run_saves_an_adapter_with_base_vs_adapter_scores(tmp_path, tiny_llm_dir, loss):
     events = []
-    summary = run(FinetuneConfig(method="preference", preference_loss=loss, data=PAIRS, base=str(tiny_llm_dir),
+    summary = run_new(FinetuneConfig(method="preference", preference_loss=loss, data=PAIRS, base=str(tiny_llm_dir),
                                  max_steps=3, batch_size=4, learning_rate=5e-3, max_seq_len=96, validation_split=0.25,
                                  data_dir=str(tmp_path), output=f"pref-{loss}"),
                   on_event=lambda kind, payload: events.append((kind, payload)))
@@ -76,12 +76,12 @@ def test_a_stopped_preference_run_keeps_a_checkpoint_and_resumes_to_the_end(tmp_
         if kind == "step":
             stop.set()
 
-    first = run(FinetuneConfig(**values), on_event=stop_after_first_step, stop_event=stop)
+    first = run_new(FinetuneConfig(**values), on_event=stop_after_first_step, stop_event=stop)
     assert first.status == "stopped" and 1 <= first.steps < 4
     assert not (tmp_path / "adapters" / "pref-resumed").exists()
     steps = []
-    second = run(FinetuneConfig(**values), on_event=lambda k, p: steps.append(p["step"]) if k == "step" else None,
-                 resume_run=first.run_id)
+    second = run_resumed(FinetuneConfig(**values), first.run_id,
+                         on_event=lambda k, p: steps.append(p["step"]) if k == "step" else None)
     assert second.status == "finished" and second.steps == 4 and steps[0] == first.steps + 1
     lines = (tmp_path / "adapters" / "pref-resumed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4][: len(lines)] and len(lines) == 4

@@ -31,10 +31,10 @@ ADAPTER_FILES = {"README.md", "adapter_config.json", "adapter_model.safetensors"
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, tiny_llm_dir):
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
     folder = tmp_path_factory.mktemp("publish-data")
-    run(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base=str(tiny_llm_dir),
+    run_new(FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base=str(tiny_llm_dir),
                        max_steps=2, eval_limit=4, data_dir=str(folder), output="a"))
     (folder / "adapters" / "a" / "notes.txt").write_text("private notes, not for the Hub\n")
     return folder

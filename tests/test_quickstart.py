@@ -24,10 +24,10 @@ def test_every_quickstart_form_is_a_valid_head_config(tmp_path):
 def test_start_queues_the_sample_with_the_quickstart_settings(tmp_path):
     seen = []
 
-    def runner(config, emit, stop, resume_run=None):
+    def runner(config, run_dir, resume, emit, stop):
         seen.append(config)
         emit("finished", {"adapter": "try-sentiment"})
-        return RunSummary(run_id=resume_run or "r", status="finished", steps=1, adapter="try-sentiment")
+        return RunSummary(run_id=run_dir.name, status="finished", steps=1, adapter="try-sentiment")
 
     jobs = JobManager(tmp_path, runner=runner)
     try:

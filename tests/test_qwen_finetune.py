@@ -43,10 +43,10 @@ def trained(tmp_path_factory):
     (learning rate 0 while warming up) is the base model itself."""
     from finetune.adapters import AdapterStore
     from finetune.config import FinetuneConfig
-    from finetune.recipe import run
+    from tests.recipe_runs import run_new
 
     data_dir = tmp_path_factory.mktemp("qwen-lora")
-    run(FinetuneConfig(task="classification", data="finetune/samples/sentiment_zh.jsonl", base=QWEN, max_steps=2,
+    run_new(FinetuneConfig(task="classification", data="finetune/samples/sentiment_zh.jsonl", base=QWEN, max_steps=2,
                        batch_size=4, max_seq_len=128, eval_limit=1, eval_every=2, learning_rate=2e-3,
                        data_dir=str(data_dir), output="qwen-sentiment"))
     return AdapterStore(data_dir / "adapters")

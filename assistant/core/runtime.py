@@ -1,9 +1,10 @@
 """Where and how models run, one object from the app's settings to serving, head loading and every
-training process: the device, the cache of converted models, whether model code may run, the data dir.
+training process: the device, the cache of converted models, whether model code may run.
 
-A training process (``finetune.worker``) receives it through its environment (``to_env``), the CLI
-reads the same variables (``from_env``), so a run started from the tab, the API or the command line
-loads its base exactly as the server would.
+A training process (``finetune.worker``) receives it through its environment (``to_env``) and reads it
+there once (``from_env``), as the CLI does, then passes it down: a run started from the tab, the API or the
+command line loads its base exactly as the server would. The data dir is not part of it: a run's data dir
+travels in its ``FinetuneConfig``.
 
     runtime = Runtime.from_env()
     load_causal_lm(base, quant, runtime.device, runtime.trust_remote_code, runtime.cache_dir)
@@ -24,7 +25,7 @@ def default_data_dir() -> Path:
 
 
 ENV = {"device": "ASSISTANT_DEVICE", "cache_dir": "ASSISTANT_CACHE_DIR",
-       "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE", "data_dir": "ASSISTANT_DATA_DIR"}
+       "trust_remote_code": "ASSISTANT_TRUST_REMOTE_CODE"}
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,10 @@ class Runtime:
     """Converted GGUF models and tokenizers."""
     trust_remote_code: bool = False
     """Let a model folder run its own Python code."""
-    data_dir: Path | None = None
-    """Adapters, runs and uploads (None: each caller's own default)."""
 
     def to_env(self) -> dict[str, str]:
         values = {"device": self.device, "cache_dir": str(self.cache_dir),
                   "trust_remote_code": "1" if self.trust_remote_code else "0"}
-        if self.data_dir is not None:
-            values["data_dir"] = str(self.data_dir)
         return {ENV[name]: value for name, value in values.items()}
 
     @classmethod
@@ -51,5 +48,4 @@ class Runtime:
         return cls(device=env.get(ENV["device"]) or "auto",
                    cache_dir=Path(env[ENV["cache_dir"]]).expanduser() if env.get(ENV["cache_dir"])
                    else default_cache_dir(),
-                   trust_remote_code=(env.get(ENV["trust_remote_code"]) or "").strip().lower() in ("1", "true", "yes"),
-                   data_dir=Path(env[ENV["data_dir"]]).expanduser() if env.get(ENV["data_dir"]) else None)
+                   trust_remote_code=(env.get(ENV["trust_remote_code"]) or "").strip().lower() in ("1", "true", "yes"))

@@ -23,7 +23,7 @@ from assistant.core.atomic_files import atomic_write_text
 from assistant.core.errors import InputError
 
 MIN_ROWS = 10
-"""What the Fine-tune reader needs (``finetune.data.readers.Limits.min_rows``)."""
+"""What the Fine-tune reader needs (``finetune.data.table.Limits.min_rows``)."""
 METHODS = ("auto", "kto", "dpo", "sft")
 FORMS = {"kto": {"task": "preference", "method": "preference", "preference_loss": "kto"},
          "dpo": {"task": "preference", "method": "preference", "preference_loss": "dpo"},

@@ -10,7 +10,6 @@ Every function here raises ``InputError`` with a message that says what to fix; 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -122,15 +121,15 @@ def inspect_dataset(path: str | Path, task: str | None = None, roles: dict[str, 
 
 
 def training_file(view: DatasetView, data_dir: str | Path) -> Path:
-    """A copy of the dataset inside ``data_dir/datasets`` (uploads are temporary; a resume needs the file).
-    With a corrected column mapping the copy is canonical JSON Lines, which the recipe reads unambiguously."""
+    """A copy of the dataset inside ``data_dir/datasets`` (uploads are temporary; a resume needs the file),
+    named by the fingerprint the inspection computed, so the file is not read again to name it. With a corrected
+    column mapping the copy is canonical JSON Lines, which the recipe reads unambiguously."""
     folder = Path(data_dir) / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     source = Path(view.path)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-.")[:40] or "data"
     if not view.custom_mapping:
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-        target = folder / f"{stem}-{digest}{source.suffix.lower()}"
+        target = folder / f"{stem}-{view.fingerprint[:12]}{source.suffix.lower()}"
         if not target.exists():
             shutil.copyfile(source, target)
         return target
@@ -170,7 +169,7 @@ def start_training(jobs: JobManager, view: DatasetView | None, form: dict, owner
     if data_task(form.get("task", "classification"), form.get("method", "supervised")) != view.task:
         raise InputError.keyed("finetune.checked_for_other_task", task=view.task)
     config = build_config(form, view.path, jobs.data_dir)  # validate the form before copying any data
-    from finetune.recipe import check_approach  # the recipe's own rule, checked before queueing
+    from finetune.recipe import check_approach  # the recipe's rule, checked here once for the run
 
     check_approach(config)
     if config.method == "preference" and "completion" in view.roles and config.preference_loss != "kto":

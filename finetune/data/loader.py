@@ -22,7 +22,9 @@ from typing import Any, Sequence
 from assistant.core.errors import InputError
 from finetune.data.canonical import convert, row_text
 from finetune.data.columns import ColumnMapping, detect_columns, guess_task
-from finetune.data.readers import FORMATS, Limits, Table, read_table
+from finetune.data.readers import read_table
+from finetune.data.sniff import FORMATS
+from finetune.data.table import Limits, Table
 from finetune.data.tags import entity_type
 from finetune.data.validation import (LengthStats, Problem, ValidationReport, check_classes, check_duplicates,
                                       check_row_count)
