@@ -109,10 +109,10 @@ def load_services(settings: AppSettings):
     """Load the starting model and build what every session shares. The UI serves the pool's default model
     through ``ActiveModel``, so picking another model moves every tab over without a restart."""
     from assistant.active_model import ActiveModel
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.agent import Agent
     from assistant.agent_router import AgentRouter
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.documents.readers import DocumentLimits
     from assistant.documents.router import DocsRouter
     from assistant.documents.shared import open_shared
@@ -132,11 +132,11 @@ def load_services(settings: AppSettings):
                      settings.max_model_memory_mb * 1024 * 1024, settings.context)
     pool.switch_default(settings.model)
     loaded = ActiveModel(pool)
-    runtime = AdapterRuntime(loaded, store, settings.model, settings.runtime())
+    adapters = ServedAdapters(loaded, store, settings.model, settings.machine())
     kb = load_builtin()
     router = FaqRouter(kb)
     router.warm()  # indexes the FAQ in the background; the first question does not wait
-    engine = ChatEngine(loaded, runtime)
+    chat = Chat(loaded, adapters)
     # The project's router (MiniLM loads on first use), also for a model whose template takes tools: on the routing
     # set's test split it routed 0.944 right, Qwen2.5-Coder-0.5B picking the tool itself (NativeToolRouter) 0.333
     # (bench/README.md, "Agent routing"; bench/agent_routing.py --router native).
@@ -144,10 +144,10 @@ def load_services(settings: AppSettings):
     documents = open_shared(settings.docs_dir, settings.data_dir, settings.qdrant_url, limits,
                             log=lambda line: print(line, file=sys.stderr))
     docs_router = DocsRouter(documents) if documents is not None else None
-    agent = Agent(loaded, AgentRouter(router, default_encoder), router, docs_router, adapters=runtime)
-    return Services(engine, runtime, kb, router, JobManager(settings.data_dir, process_runner(settings.runtime())), store,
+    agent = Agent(loaded, AgentRouter(router, default_encoder), router, docs_router, adapters=adapters)
+    return Services(chat, adapters, kb, router, JobManager(settings.data_dir, process_runner(settings.machine())), store,
                     admin_password=settings.admin_password, agent=agent, documents=documents, docs_limits=limits,
-                    pool=pool, feedback=Feedback(FeedbackStore(settings.data_dir)), served_model=settings.model)
+                    pool=pool, feedback=Feedback(FeedbackStore(settings.data_dir)), served_reference=settings.model)
 
 
 if __name__ == "__main__":

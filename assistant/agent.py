@@ -8,7 +8,7 @@ message, ``/agent`` returns it. A tool that fails (an empty text to translate, s
 whose output is the error, and the reply says so: the chat goes on. Tools run on the shared model
 with the request's adapter, exactly as their tabs run them.
 
-    agent = Agent(loaded, router, faq_router, DocsRouter(shared_index), adapters=runtime)
+    agent = Agent(loaded, router, faq_router, DocsRouter(shared_index), adapters=adapters)
     reply, steps = agent.run("Translate 'good morning' into German")
     reply, steps = agent.run("What does my manual say about backups?", uploads_index, "my-adapter")
 
@@ -41,7 +41,7 @@ class Agent:
     def __init__(self, loaded, router: AgentRouter, faq_router=None, docs: DocsRouter | None = None, adapters=None):
         """``docs``: the document-search tool over the operator's shared documents (None: none shared; a
         session's uploads, passed to ``route``/``tool_step``/``run``, still are searched). ``adapters``: the
-        ``AdapterRuntime`` a request's adapter runs on (None: tools always run on the base model)."""
+        ``ServedAdapters`` a request's adapter runs on (None: tools always run on the base model)."""
         self.loaded, self.router, self.faq_router, self.docs = loaded, router, faq_router, docs
         self.adapters = adapters
 

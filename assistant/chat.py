@@ -1,4 +1,4 @@
-"""The chat engine: template, trim to the context window, and stream tokens with a stop switch.
+"""``Chat``: template, trim to the context window, and stream tokens with a stop switch.
 
 Works without Gradio; the Chat tab, the ``/chat`` API endpoint and ``/v1`` all call it. Tokens come from
 whichever engine serves the model (``assistant.core.engines``: llama.cpp on a CPU for GGUF models, several
@@ -75,13 +75,13 @@ def message_text(content) -> str:
     return "" if content is None else str(content)
 
 
-class ChatEngine:
+class Chat:
     """Chat on one loaded model: as many replies at once as its engine decodes together (``concurrency``)."""
 
     def __init__(self, loaded: LoadedModel, adapters=None):
         self.loaded = loaded
         self.adapters = adapters
-        """Optional AdapterRuntime: lets each request pick a LoRA adapter."""
+        """Optional ServedAdapters: lets each request pick a LoRA adapter."""
 
     @property
     def tokenizer(self):
@@ -172,7 +172,7 @@ class ChatEngine:
         sets ``stop_event``, which frees the request's place at the engine's next step."""
         stop_event = stop_event or threading.Event()
         if adapter and self.adapters is None:
-            raise InputError("This engine serves no adapters.")
+            raise InputError("No adapters are served with this model.")
         info = self.adapters.generative(adapter) if self.adapters is not None else None
         model = model or self.loaded.current()
         return self._texts(model.engine.generate(ids, settings, stop_event, info), stop_event, model.tokenizer)
@@ -211,9 +211,9 @@ class ChatEngine:
 if __name__ == "__main__":
     from assistant.core.loading import load_served_model
 
-    engine = ChatEngine(load_served_model("smollm2-135m-instruct"))
+    chat = Chat(load_served_model("smollm2-135m-instruct"))
     shown = ""
-    for partial in engine.stream(" ".join(sys.argv[1:]) or "Hello!", settings=GenerationSettings(temperature=0)):
+    for partial in chat.stream(" ".join(sys.argv[1:]) or "Hello!", settings=GenerationSettings(temperature=0)):
         print(partial[len(shown):], end="", flush=True)
         shown = partial
     print()

@@ -11,7 +11,7 @@ Where the new model and the loaded ones would not fit together but the new one a
 recently used are unloaded first (requests for them then wait for the new load, as with Ollama).
 
     pool = ModelPool(catalog, model_builder(settings, store), max_loaded=1)
-    served = pool.get("smollm2-135m-instruct")      # a ServedModel: .loaded, .engine (ChatEngine + adapters)
+    served = pool.get("smollm2-135m-instruct")      # a ServedModel: .loaded, .chat (Chat + adapters)
     python bench/model_switch_memory.py      # load, switch and unload the embedded models, RSS at each step
 """
 
@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from assistant.chat import ChatEngine
+from assistant.chat import Chat
 from assistant.core.byte_sizes import human_bytes
 from assistant.core.errors import InputError
 from assistant.core.loading import LoadedModel
@@ -35,11 +35,11 @@ from assistant.core.model_catalog import ModelCatalog, ModelEntry
 
 @dataclass
 class ServedModel:
-    """One model in memory and the chat engine (with its adapters) that serves it."""
+    """One model in memory and the ``Chat`` (with its adapters) that serves it."""
 
     entry: ModelEntry
     loaded: LoadedModel
-    engine: ChatEngine
+    chat: Chat
     loaded_at: float = field(default_factory=time.time)
 
 
@@ -170,10 +170,10 @@ class ModelPool:
         return freed
 
 
-def model_builder(settings, store, runtime=None) -> Callable[[ModelEntry], ServedModel]:
+def model_builder(settings, store, machine=None) -> Callable[[ModelEntry], ServedModel]:
     """How the app (and every test that serves models) turns a list entry into a served model: the settings'
     engine, precision, device, context and serving format, and the adapter store."""
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.core.loading import load_served_model
 
     def build(entry: ModelEntry) -> ServedModel:
@@ -182,7 +182,7 @@ def model_builder(settings, store, runtime=None) -> Callable[[ModelEntry], Serve
                                    settings.serve_format, settings.parallel or None)
         for notice in loaded.notices:
             print(f"note: {notice}", file=sys.stderr)
-        adapters = AdapterRuntime(loaded, store, entry.reference, runtime or settings.runtime())
-        return ServedModel(entry, loaded, ChatEngine(loaded, adapters))
+        adapters = ServedAdapters(loaded, store, entry.reference, machine or settings.machine())
+        return ServedModel(entry, loaded, Chat(loaded, adapters))
 
     return build

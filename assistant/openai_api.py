@@ -34,7 +34,7 @@ import threading
 import time
 
 from assistant.arguments import text_arg
-from assistant.chat import ChatEngine
+from assistant.chat import Chat
 from assistant.core.engines.json_grammar import schema_grammar
 from assistant.core.engines.json_schema_limits import check_schema
 from assistant.core.errors import InputError, UserError
@@ -75,11 +75,11 @@ class OpenAIService:
     def models(self) -> dict:
         """The model list (loaded models first, then the rest of ``ModelCatalog.entries``), each loaded model's
         adapters after it as models of their own."""
-        now, loaded = int(time.time()), self.pool.loaded()
+        now, in_memory = int(time.time()), self.pool.loaded()
         entries = {entry.id: entry for entry in self.pool.catalog.entries()}
-        for served in loaded:
+        for served in in_memory:
             entries.setdefault(served.entry.id, served.entry)
-        order = [s.entry.id for s in loaded] + [i for i in entries if i not in {s.entry.id for s in loaded}]
+        order = [s.entry.id for s in in_memory] + [i for i in entries if i not in {s.entry.id for s in in_memory}]
         data = []
         for model_id in order:
             entry = entries[model_id]
@@ -88,8 +88,8 @@ class OpenAIService:
                          "size_bytes": entry.size_bytes, "quantization": entry.quantization,
                          "license": entry.license, "loaded": model_id in self.pool.loaded_ids(),
                          "usable": entry.usable, "problem": entry.problem})
-            served = next((s for s in loaded if s.entry.id == model_id), None)
-            adapters = served.engine.adapters if served is not None else None
+            served = next((s for s in in_memory if s.entry.id == model_id), None)
+            adapters = served.chat.adapters if served is not None else None
             for name in adapters.adapter_names() if adapters is not None else []:
                 data.append({"id": name, "object": "model", "created": now, "owned_by": "assistant-studio",
                              "name": name, "format": "adapter", "base": model_id, "loaded": True, "usable": True})
@@ -117,13 +117,13 @@ class OpenAIService:
 
     def _adapter_base(self, name: str) -> str | None:
         """The base model of the generative adapter ``name``, when there is one."""
-        loaded = self.pool.loaded()
-        for served in loaded:
-            adapters = served.engine.adapters
+        in_memory = self.pool.loaded()
+        for served in in_memory:
+            adapters = served.chat.adapters
             if adapters is not None and name in adapters.adapter_names():
                 return served.entry.id
-        runtime = loaded[0].engine.adapters if loaded else None
-        info = next((i for i in runtime.store.list() if i.name == name), None) if runtime is not None else None
+        adapters = in_memory[0].chat.adapters if in_memory else None
+        info = next((i for i in adapters.store.list() if i.name == name), None) if adapters is not None else None
         if info is None or info.broken or info.kind != "causal-lm-lora":
             return None
         return info.base_model
@@ -148,18 +148,18 @@ class OpenAIService:
         if stream and calls_tool:
             raise ApiError(400, "Streaming a required tool call is not supported; send stream=false.", param="stream")
         served, adapter = self._route(body.get("model"))
-        engine = served.engine
-        self._check_schema(engine, settings.json_schema, "tools" if calls_tool else "response_format")
+        chat = served.chat
+        self._check_schema(chat, settings.json_schema, "tools" if calls_tool else "response_format")
         try:
-            ids, _ = engine.prompt_ids(messages, settings.max_new_tokens)
+            ids, _ = chat.prompt_ids(messages, settings.max_new_tokens)
         except InputError as exc:
             raise ApiError(400, str(exc), param="messages") from None
         meta = {"id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "model": body["model"]}
         if stream:
-            lines = chat_events(engine, ids, settings, stops, adapter, meta, stop_event,
+            lines = chat_events(chat, ids, settings, stops, adapter, meta, stop_event,
                                       lambda text: self._remember(meta, messages, text, served, adapter))
-            return None, EventStream(lines, queue_position(engine))
-        replies = complete_each(engine, ids, settings, stops, adapter, stop_event, count)
+            return None, EventStream(lines, queue_position(chat))
+        replies = complete_each(chat, ids, settings, stops, adapter, stop_event, count)
         self._remember(meta, messages, replies[0][0], served, adapter)  # a rating of this id rates the first choice
         choices = []
         for index, (text, finish) in enumerate(replies):
@@ -170,17 +170,17 @@ class OpenAIService:
                     message = {"role": "assistant", "content": None, "tool_calls": [call]}
                     finish = "tool_calls"
             choices.append({"index": index, "message": message, "finish_reason": finish})
-        counted = usage(engine, ids, [text for text, _ in replies])
+        counted = usage(chat, ids, [text for text, _ in replies])
         return {**meta, "object": "chat.completion", "choices": choices, "usage": counted}, None
 
     @staticmethod
-    def _check_schema(engine: ChatEngine, schema: dict | None, param: str) -> None:
+    def _check_schema(chat: Chat, schema: dict | None, param: str) -> None:
         """Refuse a schema over the limits (``json_schema_limits``) and, on llama.cpp, build its grammar now: before
         the request waits for the model lock, so the engine finds it cached."""
         if schema is None:
             return
         try:
-            if engine.loaded.engine_name == "llama.cpp":
+            if chat.loaded.engine_name == "llama.cpp":
                 schema_grammar(schema)
             else:
                 check_schema(schema)
@@ -215,19 +215,19 @@ class OpenAIService:
         choice_count(body, allowed=False)
         settings = sampling(body)
         served, adapter = self._route(body.get("model"))
-        engine = served.engine
-        ids = list(engine.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        budget = engine.loaded.context_window - settings.max_new_tokens
+        chat = served.chat
+        ids = list(chat.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        budget = chat.loaded.context_window - settings.max_new_tokens
         if not ids or len(ids) > budget:
             raise ApiError(400, f"The prompt has {len(ids)} tokens; this model allows 1 to {budget} with "
                                 f"max_tokens={settings.max_new_tokens}.", param="prompt")
-        text, finish = complete(engine, ids, settings, stop_sequences(body.get("stop")), adapter,
+        text, finish = complete(chat, ids, settings, stop_sequences(body.get("stop")), adapter,
                                 stop_event or threading.Event())
         meta = {"id": f"cmpl-{secrets.token_hex(12)}"}
         self._remember(meta, [{"role": "user", "content": prompt}], text, served, adapter)
         return {"id": meta["id"], "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "choices": [{"index": 0, "text": text, "finish_reason": finish,
-                                                     "logprobs": None}], "usage": usage(engine, ids, [text])}
+                                                     "logprobs": None}], "usage": usage(chat, ids, [text])}
 
     def embeddings(self, body: dict) -> dict:
         from assistant.faq.embeddings import default_encoder

@@ -4,7 +4,7 @@ generated at once), server-sent event lines, token usage, and a stream's place i
     replies = complete_each(chat, ids, settings, stops, adapter, threading.Event(), count=3)
     for line in chat_events(chat, ids, settings, stops, adapter, meta, threading.Event()): ...
 
-``chat`` is the served model's ``assistant.chat.ChatEngine``. Used by ``assistant.openai_api``; tests:
+``chat`` is the served model's ``assistant.chat.Chat``. Used by ``assistant.openai_api``; tests:
 ``pytest tests/test_openai_api.py tests/test_openai_limits.py -q``.
 """
 

@@ -18,7 +18,7 @@ from assistant.core.field_docs import field_docs
 from assistant.core.loading import ENGINE_CHOICES, QUANT_CHOICES
 from assistant.core.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
 from assistant.core.gguf.prepared import MODES as SERVE_FORMATS
-from assistant.core.runtime import default_data_dir
+from assistant.core.machine_settings import default_data_dir
 
 
 @dataclass
@@ -144,11 +144,11 @@ class AppSettings:
             if isinstance(getattr(self, name), str):
                 setattr(self, name, getattr(self, name).strip().lower() in ("1", "true", "yes", "on"))
 
-    def runtime(self):
+    def machine(self):
         """The device, cache and trust setting that serving and every training process share."""
-        from assistant.core.runtime import Runtime
+        from assistant.core.machine_settings import MachineSettings
 
-        return Runtime(self.device, self.cache_dir, bool(self.trust_remote_code))
+        return MachineSettings(self.device, self.cache_dir, bool(self.trust_remote_code))
 
     def models_path(self) -> Path:
         """The models folder: ``--models-dir``, or DATA_DIR/models."""

@@ -9,7 +9,7 @@ Rows (each in its own subprocess, one after another, so peak RSS is that row's a
 
 - ``raw`` / ``raw-shipped``: raw ``Llama.generate`` on the file the app serves (the prepared copy where
   ``--serve-format auto`` makes one) / on the shipped file: the baselines;
-- ``app`` / ``app-shipped``: ``ChatEngine`` as the app serves (``load_served_model``, engine auto: llama.cpp),
+- ``app`` / ``app-shipped``: ``Chat`` as the app serves (``load_served_model``, engine auto: llama.cpp),
   with ``--serve-format auto`` / ``shipped``;
 - ``raw+adapter`` / ``app+adapter``: the same with a rank-16 all-linear LoRA adapter (random weights of a
   trained adapter's shape, converted to GGUF LoRA as the app does; raw loads that file with ``lora_path``);
@@ -144,26 +144,26 @@ def forget_cached_conversations(loaded) -> None:
 
 
 def app_measure(model: str, kind: str, data_dir: Path, new_tokens: int):
-    """(tokenizer, measure) for the app's ChatEngine, as the app serves ``model`` for ``kind``."""
-    from assistant.adapter_runtime import AdapterRuntime
-    from assistant.chat import ChatEngine, GenerationSettings
+    """(tokenizer, measure) for the app's ``Chat``, as the app serves ``model`` for ``kind``."""
+    from assistant.served_adapters import ServedAdapters
+    from assistant.chat import Chat, GenerationSettings
     from assistant.core.loading import load_served_model
     from finetune.adapters import AdapterStore
 
     adapter = "bench-lora" if kind == "app+adapter" else None
     loaded = load_served_model(model, engine="transformers" if kind == "app-transformers" else "auto",
                                serve_format="shipped" if kind == "app-shipped" else "auto")
-    runtime = AdapterRuntime(loaded, AdapterStore(data_dir / "adapters"), model)
-    engine, tokenizer = ChatEngine(loaded, runtime), loaded.tokenizer
+    adapters = ServedAdapters(loaded, AdapterStore(data_dir / "adapters"), model)
+    chat, tokenizer = Chat(loaded, adapters), loaded.tokenizer
     greedy = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
-    engine.reply("Hi", settings=GenerationSettings(temperature=0, max_new_tokens=4), adapter=adapter)
+    chat.reply("Hi", settings=GenerationSettings(temperature=0, max_new_tokens=4), adapter=adapter)
 
     def measure(prompt):
         forget_cached_conversations(loaded)  # no reuse of the previous run's KV cache
-        prompt_ids, _ = engine.prompt_ids(engine.conversation(prompt, [], ""), new_tokens)
+        prompt_ids, _ = chat.prompt_ids(chat.conversation(prompt, [], ""), new_tokens)
         began = time.perf_counter()
         first, text = None, ""
-        for text in engine.stream(prompt, [], "", greedy, adapter=adapter):  # text arrives word by word
+        for text in chat.stream(prompt, [], "", greedy, adapter=adapter):  # text arrives word by word
             first = first or time.perf_counter()
         end = time.perf_counter()
         produced = len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -174,14 +174,14 @@ def app_measure(model: str, kind: str, data_dir: Path, new_tokens: int):
 def plain_measure(model: str, new_tokens: int):
     import torch
 
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.core.loading import load_causal_lm
 
     loaded = load_causal_lm(model, quant="fp32")
-    engine = ChatEngine(loaded)
+    chat = Chat(loaded)
 
     def measure(prompt):
-        ids, _ = engine.prompt_ids(engine.conversation(prompt, [], ""), new_tokens)
+        ids, _ = chat.prompt_ids(chat.conversation(prompt, [], ""), new_tokens)
         x = torch.tensor([ids])
         with torch.inference_mode():
             began = time.perf_counter()

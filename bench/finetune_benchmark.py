@@ -43,14 +43,14 @@ def key_metric(metrics: dict) -> str:
 
 
 def finetune_row(name: str, data_dir: Path, **fields) -> dict:
-    from assistant.core.runtime import Runtime
+    from assistant.core.machine_settings import MachineSettings
     from finetune.config import FinetuneConfig
     from finetune.recipe import run
     from finetune.run_ids import new_run_id, run_folder
 
     config = FinetuneConfig(data_dir=str(data_dir), output=name, **fields)
     began = time.perf_counter()
-    summary = run(config, run_folder(data_dir, new_run_id(config.task)), Runtime.from_env(), False)
+    summary = run(config, run_folder(data_dir, new_run_id(config.task)), MachineSettings.from_env(), False)
     return {"row": name, "base": key_metric(summary.metrics["base"]), "adapter": key_metric(summary.metrics["adapter"]),
             "steps": summary.steps, "wall_s": time.perf_counter() - began, "train_tok_s": summary.tokens_per_second,
             "metrics": summary.metrics}
@@ -117,7 +117,7 @@ def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
     """
     import gc
 
-    from assistant.core.runtime import Runtime
+    from assistant.core.machine_settings import MachineSettings
     from finetune.config import FinetuneConfig
     from finetune.cpu_lora import cpu_has_bf16
     from finetune.encode import encode_supervised
@@ -137,7 +137,7 @@ def trainer_comparison(folder: Path, steps: int, batch_size: int) -> list[dict]:
     loops.append(("transformers.Trainer", _plain_peft_model, _train_with_trainer))
     for n, (which, build, train_fn) in enumerate(loops):
         with PeakRss() as rss:
-            model, loaded = build(config, Runtime.from_env())
+            model, loaded = build(config, MachineSettings.from_env())
             pad_id = loaded.tokenizer.pad_token_id
             examples = encode_supervised("classification", rows, loaded.tokenizer, 256, options)
             began = time.perf_counter()
@@ -160,7 +160,7 @@ def time_to_quality(folder: Path, n_train: int, target: float, eval_every: int, 
     """
     import threading
 
-    from assistant.core.runtime import Runtime
+    from assistant.core.machine_settings import MachineSettings
     from finetune.config import FinetuneConfig
     from finetune.loop import LoopSettings, steps_for, train
     from finetune.models import build_head, encode_head_examples, head_predict
@@ -170,7 +170,7 @@ def time_to_quality(folder: Path, n_train: int, target: float, eval_every: int, 
     labels = ["negative", "positive"]
     config = FinetuneConfig(task="classification", approach="head", base="minilm-l6-v2", data=str(train_path),
                             batch_size=32, learning_rate=1e-3, max_seq_len=96)
-    model, tokenizer = build_head(config, labels, False, Runtime.from_env())
+    model, tokenizer = build_head(config, labels, False, MachineSettings.from_env())
     train_examples = encode_head_examples(train_rows, tokenizer, labels, False, config.max_seq_len)
     dev_examples = encode_head_examples(dev_rows, tokenizer, labels, False, config.max_seq_len)
     total = steps_for(len(train_examples), config.batch_size, 1, max_epochs, 0)

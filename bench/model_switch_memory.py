@@ -31,7 +31,7 @@ def main(first: str, second: str) -> None:
 
     def answer(name: str) -> str:
         served = pool.get(name)
-        return served.engine.reply("Name three colours.", settings=GenerationSettings(temperature=0, max_new_tokens=24))
+        return served.chat.reply("Name three colours.", settings=GenerationSettings(temperature=0, max_new_tokens=24))
 
     started = time.perf_counter()
     answer(first)

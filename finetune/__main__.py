@@ -53,7 +53,7 @@ def load_config(args: argparse.Namespace):
 
     values: dict = {}
     if args.resume:
-        from assistant.core.runtime import default_data_dir
+        from assistant.core.machine_settings import default_data_dir
 
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", args.resume) or ".." in args.resume:
             raise UserError(f"--resume takes the id of a stopped run (a folder name under DATA_DIR/runs, such as "
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         config = load_config(args)
         from tqdm import tqdm
 
-        from assistant.core.runtime import Runtime
+        from assistant.core.machine_settings import MachineSettings
         from finetune.distributed import from_main
         from finetune.recipe import check_approach, run
         from finetune.run_ids import new_run_id, run_folder
@@ -116,7 +116,8 @@ def _run(args: argparse.Namespace) -> int:
             elif kind == "status":
                 (bar.write if bar else print)(payload["message"])
 
-        summary = run(config, run_folder(config.data_dir, run_id), Runtime.from_env(), bool(args.resume), on_event)
+        summary = run(config, run_folder(config.data_dir, run_id), MachineSettings.from_env(), bool(args.resume),
+                      on_event)
         if bar:
             bar.close()
         from finetune.distributed import is_main_process

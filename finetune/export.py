@@ -83,7 +83,7 @@ def zip_export(folder: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from assistant.core.runtime import default_data_dir
+    from assistant.core.machine_settings import default_data_dir
 
     from assistant.core.gguf.model_file import QUANT_TYPES
     from finetune.export_gguf import FORMATS, export_gguf

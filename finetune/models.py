@@ -14,7 +14,7 @@ import torch
 from assistant.core.head_loading import load_head_model
 from assistant.core.loading import LoadedModel, load_causal_lm, load_tokenizer, pick_device, quantization_config
 from assistant.core.model_sources import resolve_model
-from assistant.core.runtime import Runtime
+from assistant.core.machine_settings import MachineSettings
 from finetune.byte_dropout import use_byte_dropout
 from finetune.config import FinetuneConfig
 
@@ -56,13 +56,13 @@ def _cheap_dropout_on_cpu(model) -> None:
         use_byte_dropout(model)  # nn.Dropout's float RNG was a large share of a CPU QLoRA step
 
 
-def build_generative(config: FinetuneConfig, runtime: Runtime) -> tuple[torch.nn.Module, LoadedModel]:
-    """(peft model, the LoadedModel wrapping it for task evaluation), loaded on ``runtime``'s device, cache
+def build_generative(config: FinetuneConfig, machine: MachineSettings) -> tuple[torch.nn.Module, LoadedModel]:
+    """(peft model, the LoadedModel wrapping it for task evaluation), loaded on ``machine``'s device, cache
     and trust setting."""
     from peft import get_peft_model
 
-    loaded = load_causal_lm(config.base, config.quant if config.quant == "nf4" else "fp32", runtime.device,
-                            runtime.trust_remote_code, runtime.cache_dir)
+    loaded = load_causal_lm(config.base, config.quant if config.quant == "nf4" else "fp32", machine.device,
+                            machine.trust_remote_code, machine.cache_dir)
     model = _prepare(loaded.model, config.quant == "nf4")
     model = get_peft_model(model, lora_config(config, "CAUSAL_LM"))
     _cheap_dropout_on_cpu(model)
@@ -70,13 +70,13 @@ def build_generative(config: FinetuneConfig, runtime: Runtime) -> tuple[torch.nn
     return model, loaded
 
 
-def build_head(config: FinetuneConfig, labels: list[str], token_level: bool, runtime: Runtime):
-    """(peft model, tokenizer) for sequence or token classification on an encoder, loaded per ``runtime``."""
+def build_head(config: FinetuneConfig, labels: list[str], token_level: bool, machine: MachineSettings):
+    """(peft model, tokenizer) for sequence or token classification on an encoder, loaded per ``machine``."""
     from peft import get_peft_model
 
-    location = resolve_model(config.base, runtime.cache_dir).location
-    device = pick_device(runtime.device)
-    kwargs = {"trust_remote_code": runtime.trust_remote_code}
+    location = resolve_model(config.base, machine.cache_dir).location
+    device = pick_device(machine.device)
+    kwargs = {"trust_remote_code": machine.trust_remote_code}
     bnb = quantization_config(config.quant, device) if config.quant == "nf4" else None
     if bnb is not None:
         bnb.llm_int8_skip_modules = ["classifier", "pooler"]  # the new head stays in full precision

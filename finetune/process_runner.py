@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 
 from assistant.core.errors import UserError
-from assistant.core.runtime import Runtime
+from assistant.core.machine_settings import MachineSettings
 from finetune.config import FinetuneConfig
 from finetune.job_files import append_log
 from finetune.recipe import RunSummary
@@ -50,23 +50,23 @@ def _how_it_ended(returncode: int, stderr_tail: list[str]) -> str:
     return f"The training process exited with code {returncode}" + (f": {last.strip()[:300]}" if last else "")
 
 
-def process_runner(runtime: Runtime | None = None):
-    """A ``JobManager`` runner whose training processes load models with ``runtime`` (the server's)."""
+def process_runner(machine: MachineSettings | None = None):
+    """A ``JobManager`` runner whose training processes load models with ``machine`` (the server's)."""
     def runner(config, run_dir, resume, on_event, stop_event) -> RunSummary:
-        return run_in_process(config, run_dir, resume, on_event, stop_event, runtime)
+        return run_in_process(config, run_dir, resume, on_event, stop_event, machine)
 
     return runner
 
 
 def run_in_process(config: FinetuneConfig, run_dir: Path, resume: bool, on_event, stop_event: threading.Event,
-                   runtime: Runtime | None = None) -> RunSummary:
+                   machine: MachineSettings | None = None) -> RunSummary:
     """``finetune.recipe.run``'s contract, in a child process: events, Stop, the summary or an error.
-    The machine settings reach the child through its environment only (``runtime``, else this process's)."""
+    The machine settings reach the child through its environment only (``machine``, else this process's)."""
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "worker-config.json"
     config_path.write_text(json.dumps(config.to_dict(), ensure_ascii=False), encoding="utf-8")
-    env = {**os.environ, **(runtime.to_env() if runtime else {}), "PYTHONUNBUFFERED": "1",
+    env = {**os.environ, **(machine.to_env() if machine else {}), "PYTHONUNBUFFERED": "1",
            "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     stderr_tail: deque[str] = deque(maxlen=40)

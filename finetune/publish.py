@@ -145,7 +145,7 @@ def describe(files: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from assistant.core.runtime import default_data_dir
+    from assistant.core.machine_settings import default_data_dir
 
     parser = argparse.ArgumentParser(prog="python -m finetune.publish", description=(
         "Publish a trained adapter to the Hugging Face Hub with a generated model card. The token is read from "

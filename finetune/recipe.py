@@ -4,10 +4,10 @@
     -> (semi-supervised: pseudo-label, train again) -> evaluate base vs adapter -> save
 
 The CLI (``python -m finetune``) and the Fine-tune tab (through ``finetune.worker``) both call
-``run(config, run_dir, runtime, resume)``: the caller names the run folder (``finetune.run_ids``), passes the
+``run(config, run_dir, machine, resume)``: the caller names the run folder (``finetune.run_ids``), passes the
 machine settings it was given and says whether this is a new run or a resume. Progress reaches the caller
 through ``on_event(kind, payload)``; ``stop_event`` ends training at the next step with a checkpoint that
-``run(config, run_dir, runtime, resume=True)`` continues from. Tests: ``pytest tests/test_finetune_recipe.py -q``.
+``run(config, run_dir, machine, resume=True)`` continues from. Tests: ``pytest tests/test_finetune_recipe.py -q``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from assistant.core.errors import InputError
 from assistant.core.loading import pick_device
-from assistant.core.runtime import Runtime
+from assistant.core.machine_settings import MachineSettings
 from finetune.adapters import AdapterStore, write_metadata
 from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig
@@ -154,9 +154,9 @@ def has_checkpoint(config: FinetuneConfig, run_dir: Path) -> bool:
     return (run_dir / "checkpoint.pt").is_file()
 
 
-def run(config: FinetuneConfig, run_dir: Path, runtime: Runtime, resume: bool, on_event: Event | None = None,
+def run(config: FinetuneConfig, run_dir: Path, machine: MachineSettings, resume: bool, on_event: Event | None = None,
         stop_event: threading.Event | None = None) -> RunSummary:
-    """Run one fine-tuning job in ``run_dir`` (its name is the run id) on the machine ``runtime`` describes;
+    """Run one fine-tuning job in ``run_dir`` (its name is the run id) on the machine ``machine`` describes;
     ``resume`` continues from the checkpoint there. Returns when it finished (adapter saved) or was stopped
     (checkpoint kept). ``config`` has passed ``check_approach``."""
     emit = on_event or (lambda kind, payload: None)
@@ -169,7 +169,7 @@ def run(config: FinetuneConfig, run_dir: Path, runtime: Runtime, resume: bool, o
     # 1. Data: detect, validate (nothing trains on a file with errors), split; --base auto is decided here.
     emit("status", {"message": f"Reading {Path(config.data).name}"})
     dataset = _load_agreed(config)
-    config, choice = resolve_auto(config, dataset.rows, pick_device(runtime.device))
+    config, choice = resolve_auto(config, dataset.rows, pick_device(machine.device))
     if choice is not None:
         emit("status", {"message": f"Base {choice.describe()}"})
     if config.eval_data:
@@ -187,9 +187,9 @@ def run(config: FinetuneConfig, run_dir: Path, runtime: Runtime, resume: bool, o
     loaded = None
     if config.resolved_approach == "head":
         labels = options["labels"] if config.task == "classification" else options["tag_labels"]
-        model, tokenizer = build_head(config, labels, config.task == "ner", runtime)
+        model, tokenizer = build_head(config, labels, config.task == "ner", machine)
     else:
-        model, loaded = build_generative(config, runtime)
+        model, loaded = build_generative(config, machine)
         tokenizer = loaded.tokenizer
     train_examples = _encode(config, train_rows, tokenizer, options)
     val_examples = _encode(config, val_rows, tokenizer, options)

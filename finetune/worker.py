@@ -3,7 +3,7 @@
     python -m finetune.worker RUN_DIR/worker-config.json [--resume]
 
 Runs ``finetune.recipe.run`` in RUN_DIR (the config file's folder; ``--resume`` continues from its checkpoint)
-on the machine settings of its environment (``Runtime.from_env``, read here once: ``finetune.process_runner``
+on the machine settings of its environment (``MachineSettings.from_env``, read here once: ``finetune.process_runner``
 sets them from the server's), and writes one JSON line per event to stdout, each prefixed with
 ``EVENT_PREFIX`` (anything else a library prints there is not an event), then the run's summary or
 its error. SIGTERM asks the run to stop at the next step with a checkpoint, as the tab's Stop does.
@@ -38,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     from assistant.core.errors import UserError
-    from assistant.core.runtime import Runtime
+    from assistant.core.machine_settings import MachineSettings
     from finetune.config import FinetuneConfig
     from finetune.failures import explain
     from finetune.recipe import run
 
     try:
         config = FinetuneConfig(**json.loads(args.config.read_text(encoding="utf-8")))
-        summary = run(config, args.config.parent, Runtime.from_env(), args.resume,
+        summary = run(config, args.config.parent, MachineSettings.from_env(), args.resume,
                       lambda kind, payload: emit({"event": kind, "payload": payload}), stop)
     except UserError as exc:
         emit({"error": str(exc), "user": True})

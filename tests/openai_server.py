@@ -14,7 +14,7 @@ from tests.app_server import serving_asgi
 def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | None = None, feedback=None):
     """Yield the base URL (ending in ``/v1``) of the API on ``loaded``; stop the server afterwards. ``feedback``
     (an ``assistant.feedback.ratings.Feedback``): replies are remembered and ``POST /v1/feedback`` rates them."""
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.core.model_catalog import ModelCatalog, ModelEntry
     from assistant.model_pool import ModelPool, ServedModel
 
@@ -23,7 +23,7 @@ def serving_api(loaded, model_id: str = "served-model", api_keys: list[str] | No
 
     pool = ModelPool(ModelCatalog(Path(tempfile.mkdtemp(prefix="no-models-"))), refuse)
     pool.adopt(ServedModel(ModelEntry(model_id, loaded.name, "--model", "test", loaded.location), loaded,
-                           ChatEngine(loaded)))
+                           Chat(loaded)))
     with serving_pool(pool, api_keys, feedback) as url:
         yield url
 

@@ -11,7 +11,7 @@ import time
 import gradio as gr
 import pytest
 
-from assistant.adapter_runtime import AdapterRuntime
+from assistant.served_adapters import ServedAdapters
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE
 from assistant.ui.adapter_lists import newly_finished, seen_key
 from assistant.ui.adapters_panel import build_adapters_panel
@@ -43,12 +43,12 @@ def choices(dropdown: gr.Dropdown) -> list[str]:
 def app(tmp_path, tiny_loaded):
     jobs = JobManager(tmp_path / "data", runner=stand_in)
     store = AdapterStore(tmp_path / "data" / "adapters")
-    runtime = AdapterRuntime(tiny_loaded, store, SERVED)
+    adapters = ServedAdapters(tiny_loaded, store, SERVED)
     with gr.Blocks() as demo:
         picker = gr.Dropdown([BASE_MODEL_CHOICE], value=BASE_MODEL_CHOICE)
         tab = build_finetune_tab(jobs, store)
         panel = build_adapters_panel(store)
-        tab.follow_adapters(panel=panel, picker=picker, runtime=runtime)
+        tab.follow_adapters(panel=panel, picker=picker, adapters=adapters)
     checks = [f.fn for f in demo.fns.values() if f.fn.__qualname__ == "follow_adapters.<locals>.check"]
     assert len(checks) == 1, "one check on the tab's timer"
     yield checks[0], jobs, store, picker, panel, tab

@@ -57,7 +57,7 @@ def test_the_agent_runs_the_tool_and_a_failing_tool_is_a_visible_step(tiny_loade
 def test_the_request_s_adapter_runs_the_model_tools_and_not_the_faq(tiny_loaded, tmp_path):
     """The Chat tab and /agent pass their adapter to ``Agent.run``: a model-run tool runs with it active (an
     unknown one is refused as in the other tabs), the FAQ needs no model and ignores it."""
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.core.errors import InputError
     from finetune.adapters import AdapterStore
 
@@ -68,8 +68,8 @@ def test_the_request_s_adapter_runs_the_model_tools_and_not_the_faq(tiny_loaded,
         def route(self, question):
             return "LoRA trains two small matrices per layer."
 
-    runtime = AdapterRuntime(tiny_loaded, AdapterStore(tmp_path / "adapters"), "tiny")
-    agent = Agent(tiny_loaded, AgentRouter(Faq()), Faq(), adapters=runtime)
+    adapters = ServedAdapters(tiny_loaded, AdapterStore(tmp_path / "adapters"), "tiny")
+    agent = Agent(tiny_loaded, AgentRouter(Faq()), Faq(), adapters=adapters)
     with pytest.raises(InputError, match="no usable adapter named 'missing'"):
         agent.run("Is this review positive or negative: 'a wonderful film'", adapter="missing")
     reply, steps = agent.run("What is LoRA and how does it work?", None, "missing")
@@ -77,8 +77,8 @@ def test_the_request_s_adapter_runs_the_model_tools_and_not_the_faq(tiny_loaded,
 
 
 def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_path):
-    from assistant.adapter_runtime import AdapterRuntime
-    from assistant.chat import ChatEngine, GenerationSettings
+    from assistant.served_adapters import ServedAdapters
+    from assistant.chat import Chat, GenerationSettings
     from assistant.core.loading import load_causal_lm
     from assistant.ui.compare_panel import compare
     from finetune.adapters import AdapterStore
@@ -90,10 +90,10 @@ def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_pat
                        output="cmp", eval_every=3))  # validated at the end only: the kept weights are step 3's
                                                      # (step 1 trains at warm-up's learning rate 0: the base itself)
     loaded = load_causal_lm(str(tiny_llm_dir), "fp32")
-    engine = ChatEngine(loaded, AdapterRuntime(loaded, AdapterStore(tmp_path / "adapters"), str(tiny_llm_dir)))
-    *_, final = compare(engine, "great film, loved it", [None, "cmp"], max_new_tokens=12)
+    chat = Chat(loaded, ServedAdapters(loaded, AdapterStore(tmp_path / "adapters"), str(tiny_llm_dir)))
+    *_, final = compare(chat, "great film, loved it", [None, "cmp"], max_new_tokens=12)
     assert final[0] != final[1]
-    assert final[0] == engine.reply("great film, loved it", [], "", GenerationSettings(temperature=0.0, max_new_tokens=12))
+    assert final[0] == chat.reply("great film, loved it", [], "", GenerationSettings(temperature=0.0, max_new_tokens=12))
 
 
 @pytest.mark.real

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser]
 
 @pytest.fixture
 def app(tmp_path, tiny_loaded):
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.feedback.ratings import Feedback
     from assistant.feedback.store import FeedbackStore
     from assistant.ui.app_ui import Services, build_app, i18n
@@ -24,8 +24,8 @@ def app(tmp_path, tiny_loaded):
     from finetune.jobs import JobManager
 
     feedback = Feedback(FeedbackStore(tmp_path / "data"))
-    services = Services(ChatEngine(tiny_loaded), jobs=JobManager(tmp_path / "data"),
-                        store=AdapterStore(tmp_path / "data" / "adapters"), feedback=feedback, served_model="tiny")
+    services = Services(Chat(tiny_loaded), jobs=JobManager(tmp_path / "data"),
+                        store=AdapterStore(tmp_path / "data" / "adapters"), feedback=feedback, served_reference="tiny")
     with serving(build_app(services), i18n()) as url:
         yield url, feedback
     services.jobs.close()

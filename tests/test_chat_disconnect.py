@@ -25,13 +25,13 @@ RELEASED_WITHIN = 10.0
 
 @pytest.fixture(scope="module")
 def chat_app():
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.core.loading import load_served_model
     from assistant.ui import chat_tab
 
     loaded = load_served_model("smollm2-135m-instruct")
     with gr.Blocks() as demo:
-        chat_tab.build_chat_tab(ChatEngine(loaded))
+        chat_tab.build_chat_tab(Chat(loaded))
     with serving(demo) as url:
         yield url.rstrip("/"), demo, loaded
 

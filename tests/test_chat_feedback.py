@@ -88,12 +88,12 @@ def test_v1_replies_are_rated_by_their_id(tmp_path, tiny_loaded):
 def test_the_chat_tab_remembers_each_reply_so_its_thumb_counts(tmp_path, tiny_loaded):
     import gradio as gr
 
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.ui.chat_tab import build_chat_tab
 
     feedback = Feedback(FeedbackStore(tmp_path))
     with gr.Blocks() as demo:
-        build_chat_tab(ChatEngine(tiny_loaded), feedback=feedback)
+        build_chat_tab(Chat(tiny_loaded), feedback=feedback)
     respond = next(fn for fn in demo.fns.values() if fn.name == "respond").fn
     history = [{"role": "user", "content": "Hello"}]
     for _ in range(2):  # two turns: the second reply comes after the first
@@ -112,12 +112,12 @@ def test_the_chat_tab_remembers_each_reply_so_its_thumb_counts(tmp_path, tiny_lo
 def test_a_finished_feedback_run_opens_chats_compare_with_its_adapter(tmp_path, tiny_loaded):
     import gradio as gr
 
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.ui.app_ui import Services, build_app
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
 
-    services = Services(ChatEngine(tiny_loaded), jobs=JobManager(tmp_path / "data"),
+    services = Services(Chat(tiny_loaded), jobs=JobManager(tmp_path / "data"),
                         store=AdapterStore(tmp_path / "data" / "adapters"),
                         feedback=Feedback(FeedbackStore(tmp_path / "data")))
     try:

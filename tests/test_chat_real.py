@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.chat import ChatEngine, GenerationSettings
+from assistant.chat import Chat, GenerationSettings
 
 pytestmark = pytest.mark.real
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=24)
@@ -18,10 +18,10 @@ def test_default_model_is_really_4bit(real_chat_loaded):
 
 
 def test_streams_a_reply_in_english_and_chinese(real_chat_loaded):
-    engine = ChatEngine(real_chat_loaded)
-    english = list(engine.stream("What is the capital of France?", [], "", GREEDY))
+    chat = Chat(real_chat_loaded)
+    english = list(chat.stream("What is the capital of France?", [], "", GREEDY))
     assert len(english) > 2 and "Paris" in english[-1]
-    chinese = engine.reply("中国的首都是哪里？", [], "", GREEDY)
+    chinese = chat.reply("中国的首都是哪里？", [], "", GREEDY)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
 
 
@@ -30,9 +30,9 @@ def test_the_stream_grows_into_the_greedy_reply_of_the_model_itself(real_chat_lo
     dropped, repeated or reordered a piece of text would differ from it."""
     import torch
 
-    engine = ChatEngine(real_chat_loaded)
-    snapshots = list(engine.stream("Name three fruits.", [], "Be brief.", GREEDY))
-    ids, _ = engine.prompt_ids(engine.conversation("Name three fruits.", [], "Be brief."), GREEDY.max_new_tokens)
+    chat = Chat(real_chat_loaded)
+    snapshots = list(chat.stream("Name three fruits.", [], "Be brief.", GREEDY))
+    ids, _ = chat.prompt_ids(chat.conversation("Name three fruits.", [], "Be brief."), GREEDY.max_new_tokens)
     with real_chat_loaded.lock, torch.inference_mode():
         prompt = torch.tensor([ids])
         output = real_chat_loaded.model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),

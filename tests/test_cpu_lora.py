@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assistant.core.runtime import Runtime
+from assistant.core.machine_settings import MachineSettings
 from finetune.config import FinetuneConfig
 from finetune.cpu_lora import choose_mode, cpu_has_bf16, fast_lora_forward
 
@@ -22,7 +22,7 @@ def build(tmp_path, base, quant="nf4", dropout=0.0):
     config = FinetuneConfig(task="classification", data="finetune/samples/sentiment_en.csv", base=str(base),
                             quant=quant, lora_dropout=dropout, data_dir=str(tmp_path))
     torch.manual_seed(0)
-    model, _ = build_generative(config, Runtime())
+    model, _ = build_generative(config, MachineSettings())
     with torch.no_grad():  # LoRA B starts at zero: give it values so the update takes part in the comparison
         for name, param in model.named_parameters():
             if "lora_B" in name:

@@ -11,12 +11,12 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture(scope="module")
 def default_chat():
-    from assistant.chat import ChatEngine
+    from assistant.chat import Chat
     from assistant.core.loading import load_served_model
     from assistant.core.model_sources import DEFAULT_CHAT_MODEL
 
     loaded = load_served_model(DEFAULT_CHAT_MODEL)
-    yield loaded, ChatEngine(loaded)
+    yield loaded, Chat(loaded)
     loaded.engine.close()
 
 

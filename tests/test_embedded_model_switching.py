@@ -75,11 +75,11 @@ def test_requests_naming_either_embedded_model_get_that_models_reply_while_anoth
 
 def test_a_ui_reply_in_flight_finishes_on_its_model_when_the_picker_switches(pool):
     from assistant.active_model import ActiveModel
-    from assistant.chat import ChatEngine, GenerationSettings
+    from assistant.chat import Chat, GenerationSettings
 
     settings = GenerationSettings(temperature=0, max_new_tokens=24)
     pool.switch_default(SMALL)
-    chat = ChatEngine(ActiveModel(pool))
+    chat = Chat(ActiveModel(pool))
     alone = chat.reply("Name three colours.", settings=settings)
     stream = chat.stream("Name three colours.", settings=settings)
     texts = [next(stream)]

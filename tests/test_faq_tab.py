@@ -11,7 +11,7 @@ import os
 import gradio as gr
 import pytest
 
-from assistant.chat import ChatEngine
+from assistant.chat import Chat
 from assistant.faq.knowledge_base import load_builtin
 from assistant.tasks import faq
 from assistant.ui import chat_tab, faq_tab
@@ -27,7 +27,7 @@ def build_demo(loaded, with_router: bool = True) -> gr.Blocks:
     kb = load_builtin()
     with gr.Blocks() as demo:
         with gr.Tab("Chat"):
-            chat_tab.build_chat_tab(ChatEngine(loaded), faq=faq.FaqRouter(kb) if with_router else None)
+            chat_tab.build_chat_tab(Chat(loaded), faq=faq.FaqRouter(kb) if with_router else None)
         with gr.Tab("FAQ"):
             faq_tab.build_faq_tab(loaded, kb)
     return demo

@@ -98,12 +98,12 @@ def test_the_plan_names_the_method_and_the_estimate(tmp_path, tiny_llm_dir):
 
 def test_train_on_feedback_runs_a_normal_job_and_scores_the_held_out_pairs(tmp_path, tiny_llm_dir):
     from finetune.jobs import JobManager
-    from assistant.core.runtime import Runtime
+    from assistant.core.machine_settings import MachineSettings
     from finetune.recipe import run
     from tests.test_jobs import wait_until_done
 
     def in_this_process(config, run_dir, resume, on_event, stop_event):  # the recipe itself, without the child's start
-        return run(config, run_dir, Runtime.from_env(), resume, on_event, stop_event)
+        return run(config, run_dir, MachineSettings.from_env(), resume, on_event, stop_event)
 
     jobs = JobManager(tmp_path / "data", runner=in_this_process)
     try:

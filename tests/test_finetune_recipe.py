@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from assistant.core.errors import InputError
-from assistant.core.runtime import Runtime
+from assistant.core.machine_settings import MachineSettings
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from tests.recipe_runs import run_new, run_resumed
@@ -31,7 +31,7 @@ def test_qlora_changes_adapter_weights_and_not_the_base(tmp_path, tiny_llm_dir):
     from finetune.loop import LoopSettings, train
     from finetune.models import build_generative
 
-    model, _ = build_generative(config(tmp_path, tiny_llm_dir), Runtime())
+    model, _ = build_generative(config(tmp_path, tiny_llm_dir), MachineSettings())
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules()), "QLoRA base must be 4-bit"
     probe = torch.tensor([[5, 17, 42, 99, 7]])
 
@@ -176,7 +176,7 @@ def test_ner_head_evaluation_counts_words_cut_by_max_seq_len_as_outside(tmp_path
 
     labels = ["O", "B-PER", "I-PER"]
     cfg = config(tmp_path, str(tiny_bert_dir), task="ner", approach="head", quant="none")
-    model, tokenizer = build_head(cfg, labels, True, Runtime())
+    model, tokenizer = build_head(cfg, labels, True, MachineSettings())
     rows = [{"tokens": ["Ann", "met", "Bob"] * 20, "tags": ["B-PER", "O", "B-PER"] * 20},
             {"tokens": ["Hi", "Ann"], "tags": ["O", "B-PER"]}]
     metrics = _head_metrics("ner", model, tokenizer, rows, labels, max_len=16)  # the first row is cut

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from assistant.adapter_runtime import AdapterRuntime
-from assistant.chat import ChatEngine, GenerationSettings
+from assistant.served_adapters import ServedAdapters
+from assistant.chat import Chat, GenerationSettings
 from assistant.core.errors import ModelLoadError, UserError
 from assistant.core.loading import load_causal_lm, load_llama_cpp, load_served_model
 from assistant.core.generation import encode_messages, generate, generate_batch, score_continuations
@@ -94,25 +94,25 @@ def test_scores_equal_transformers_fp32(served, reference):
     assert score_continuations(served, prompt, candidates) == pytest.approx(
         score_continuations(reference, prompt, candidates), abs=1e-3)
     # the cached prefix is reused across calls and survives a chat turn in between
-    ChatEngine(served).reply("hello", settings=GREEDY)
+    Chat(served).reply("hello", settings=GREEDY)
     assert score_continuations(served, prompt, candidates) == pytest.approx(
         score_continuations(reference, prompt, candidates), abs=1e-3)
 
 
 def test_stream_grows_and_follows_an_independent_greedy_reference(served, reference):
-    engine = ChatEngine(served)
-    chunks = list(engine.stream("The quick brown fox", settings=GREEDY))
+    chat = Chat(served)
+    chunks = list(chat.stream("The quick brown fox", settings=GREEDY))
     assert len(chunks) > 3 and all(a != b and b.startswith(a) for a, b in zip(chunks, chunks[1:]))
-    ids, _ = greedy_against_reference(served, reference.model, engine.conversation("The quick brown fox", [], ""))
+    ids, _ = greedy_against_reference(served, reference.model, chat.conversation("The quick brown fox", [], ""))
     assert chunks[-1] == served.tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def test_stop_event_ends_the_stream_early(served):
-    engine = ChatEngine(served)
+    chat = Chat(served)
     stop = threading.Event()
     seen = []
-    for text in engine.stream("The quick brown fox", settings=GenerationSettings(temperature=0, max_new_tokens=200),
-                              stop_event=stop):
+    for text in chat.stream("The quick brown fox", settings=GenerationSettings(temperature=0, max_new_tokens=200),
+                            stop_event=stop):
         seen.append(text)
         if len(seen) == 3:
             stop.set()
@@ -120,20 +120,20 @@ def test_stop_event_ends_the_stream_early(served):
 
 
 def test_seeded_sampling_repeats_and_unseeded_varies(served):
-    engine = ChatEngine(served)
+    chat = Chat(served)
     seeded = GenerationSettings(temperature=1.0, top_p=1.0, max_new_tokens=16, seed=7)
-    assert engine.reply("Question: what is LoRA?", settings=seeded) == engine.reply("Question: what is LoRA?",
+    assert chat.reply("Question: what is LoRA?", settings=seeded) == chat.reply("Question: what is LoRA?",
                                                                                    settings=seeded)
     free = GenerationSettings(temperature=1.5, top_p=1.0, max_new_tokens=16)
-    assert len({engine.reply("Question: what is LoRA?", settings=free) for _ in range(4)}) > 1
+    assert len({chat.reply("Question: what is LoRA?", settings=free) for _ in range(4)}) > 1
 
 
 def test_adapter_reply_follows_peft_and_base_returns_per_request(served, reference, adapters, tiny_gguf):
     from peft import PeftModel
 
-    served_runtime = AdapterRuntime(served, adapters, str(tiny_gguf[0]))
-    assert served_runtime.adapter_names() == ["sentiment"]
-    fast = ChatEngine(served, served_runtime)
+    served_adapters = ServedAdapters(served, adapters, str(tiny_gguf[0]))
+    assert served_adapters.adapter_names() == ["sentiment"]
+    fast = Chat(served, served_adapters)
     peft = PeftModel.from_pretrained(load_causal_lm(str(tiny_gguf[0]), quant="fp32").model,
                                      str(adapters.get("sentiment").path)).eval()
 
@@ -141,7 +141,7 @@ def test_adapter_reply_follows_peft_and_base_returns_per_request(served, referen
     tuned = fast.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
     assert tuned != base
     messages = fast.conversation("great film, loved it", [], "")
-    with served_runtime.using("sentiment"):
+    with served_adapters.using("sentiment"):
         ids, _ = greedy_against_reference(served, peft, messages)
     assert tuned == served.tokenizer.decode(ids, skip_special_tokens=True)
     with peft.disable_adapter():  # control: the base alone must disagree at decisive steps
@@ -207,11 +207,11 @@ def test_probe_reports_a_file_llama_cpp_cannot_run(tmp_path):
 def test_work_outside_an_adapter_block_runs_on_the_base(engine_name, tiny_gguf, adapters, served):
     """A request that picks no adapter must never inherit the adapter of the request before it."""
     loaded = served if engine_name == "llama.cpp" else load_causal_lm(str(tiny_gguf[0]), quant="fp32")
-    runtime = AdapterRuntime(loaded, adapters, str(tiny_gguf[0]))
+    served_adapters = ServedAdapters(loaded, adapters, str(tiny_gguf[0]))
     prompt = encode_messages(loaded.tokenizer, [{"role": "user", "content": "great film, loved it"}])
     candidates = [[5, 6], [7]]
     base = score_continuations(loaded, prompt, candidates)
-    with runtime.using("sentiment"):
+    with served_adapters.using("sentiment"):
         tuned = score_continuations(loaded, prompt, candidates)
     assert tuned != pytest.approx(base, abs=1e-4)
     assert score_continuations(loaded, prompt, candidates) == pytest.approx(base, abs=1e-6)
@@ -226,9 +226,9 @@ def test_repetition_penalty_means_what_it_means_in_transformers(served, referenc
     checked against the reference's logits after transformers' own RepetitionPenaltyLogitsProcessor."""
     with_penalty = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.3)
     for prompt in PROMPTS:
-        messages = ChatEngine(served).conversation(prompt, [], "")
+        messages = Chat(served).conversation(prompt, [], "")
         ids, _ = greedy_against_reference(served, reference.model, messages, with_penalty)
-        assert ChatEngine(served).reply(prompt, settings=with_penalty) == served.tokenizer.decode(
+        assert Chat(served).reply(prompt, settings=with_penalty) == served.tokenizer.decode(
             ids, skip_special_tokens=True)
-    assert ChatEngine(served).reply(PROMPTS[0], settings=with_penalty) != ChatEngine(served).reply(
+    assert Chat(served).reply(PROMPTS[0], settings=with_penalty) != Chat(served).reply(
         PROMPTS[0], settings=GREEDY)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from assistant.chat import ChatEngine, GenerationSettings
+from assistant.chat import Chat, GenerationSettings
 
 pytestmark = pytest.mark.real
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -34,19 +34,19 @@ def trained(tmp_path_factory):
 
 
 def test_chat_answers_in_english_and_chinese(served):
-    engine = ChatEngine(served)
+    chat = Chat(served)
     # (France is a near tie on this 4-bit file: "The capital..." vs "L'Étoile..." as its first token)
-    assert "Tokyo" in engine.reply("What is the capital of Japan?", [], "", GREEDY)
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in engine.reply("中国的首都是哪里？", [], "", GREEDY))
+    assert "Tokyo" in chat.reply("What is the capital of Japan?", [], "", GREEDY)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chat.reply("中国的首都是哪里？", [], "", GREEDY))
 
 
 def test_stream_equals_raw_llama_cpp_greedy(served):
     """The app's streamed reply against llama-cpp-python driven directly on the same file and ids (plain
     greedy: llama-cpp-python's own repetition penalty covers a different window than the app's)."""
-    engine = ChatEngine(served)
+    chat = Chat(served)
     greedy = GenerationSettings(temperature=0, max_new_tokens=32, repetition_penalty=1.0)
-    *_, streamed = engine.stream("Name a fruit.", [], "Be brief.", greedy)
-    ids, _ = engine.prompt_ids(engine.conversation("Name a fruit.", [], "Be brief."), greedy.max_new_tokens)
+    *_, streamed = chat.stream("Name a fruit.", [], "Be brief.", greedy)
+    ids, _ = chat.prompt_ids(chat.conversation("Name a fruit.", [], "Be brief."), greedy.max_new_tokens)
     raw = llama_cpp.Llama(model_path=served.location, n_ctx=512, verbose=False)
     produced = []
     for token in raw.generate(ids, temp=0.0, repeat_penalty=1.0):
@@ -63,14 +63,14 @@ def test_trained_adapter_serves_on_llama_cpp_and_exports_to_gguf(served, trained
     import torch
     from peft import PeftModel
 
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.core.loading import load_causal_lm
     from assistant.tasks.classification import classify
     from assistant.core.generation import encode_messages
     from finetune.export_gguf import export_gguf
 
-    runtime = AdapterRuntime(served, trained, "smollm2-135m-instruct")
-    with runtime.using("real-sentiment"):
+    adapters = ServedAdapters(served, trained, "smollm2-135m-instruct")
+    with adapters.using("real-sentiment"):
         tuned = classify(served, "An absolute delight from start to finish.", "positive, negative")
     base = classify(served, "An absolute delight from start to finish.", "positive, negative")
     assert tuned["scores"] != base["scores"]

@@ -176,14 +176,14 @@ def test_a_model_that_fails_to_load_leaves_the_loaded_one_serving(client, pool, 
 
 def test_the_adapter_picker_lists_the_adapters_of_the_model_switched_to(pool, folders, tmp_path):
     from assistant.active_model import ActiveModel
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from tests.adapter_files import publish
 
     store = AdapterStore(tmp_path / "adapters")
     publish(store, "for-b", base_model=str(folders / "models" / "b.gguf"))
     publish(store, "for-smollm")  # trained on smollm2-135m-instruct
-    runtime = AdapterRuntime(ActiveModel(pool), store, "unused")
+    adapters = ServedAdapters(ActiveModel(pool), store, "unused")
     pool.switch_default("a.gguf")
-    assert runtime.adapter_names() == []
+    assert adapters.adapter_names() == []
     pool.switch_default("b.gguf")
-    assert runtime.adapter_names() == ["for-b"]
+    assert adapters.adapter_names() == ["for-b"]

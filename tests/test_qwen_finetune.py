@@ -91,18 +91,18 @@ def test_qwen_is_the_default_and_the_adapter_records_it(trained):
 
 @pytest.mark.real
 def test_served_adapter_scores_labels_as_peft_does(served, trained, oracle):
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.core.generation import encode_messages, score_continuations
     from assistant.tasks.classification import build_messages
 
-    runtime = AdapterRuntime(served, trained, QWEN)
-    assert runtime.adapter_names() == ["qwen-sentiment"]
+    adapters = ServedAdapters(served, trained, QWEN)
+    assert adapters.adapter_names() == ["qwen-sentiment"]
     tokenizer = served.tokenizer
     continuations = [tokenizer.encode(label, add_special_tokens=False) + [tokenizer.eos_token_id] for label in LABELS]
     moved = 0.0
     for review in REVIEWS:
         prompt = encode_messages(tokenizer, build_messages(review, LABELS))
-        with runtime.using("qwen-sentiment"):
+        with adapters.using("qwen-sentiment"):
             engine = score_continuations(served, prompt, continuations)
         expected = [_oracle_score(oracle, prompt, c) for c in continuations]
         assert engine == pytest.approx(expected, abs=SCORE_ATOL), (review, engine, expected)
@@ -115,16 +115,16 @@ def test_served_adapter_scores_labels_as_peft_does(served, trained, oracle):
 
 @pytest.mark.real
 def test_served_adapter_reply_follows_peft(served, trained, oracle):
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.core.generation import encode_messages
     from tests.cross_engine import decisive_disagreements, engine_greedy_ids, follows_oracle, oracle_logits
 
-    runtime = AdapterRuntime(served, trained, QWEN)
+    adapters = ServedAdapters(served, trained, QWEN)
     tokenizer = served.tokenizer
     question = "评论：房间很干净，服务也热情。这条评论是正面还是负面？"
     prompt = encode_messages(tokenizer, [{"role": "user", "content": question}])
     greedy = GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.0)
-    with runtime.using("qwen-sentiment"):
+    with adapters.using("qwen-sentiment"):
         ids = engine_greedy_ids(served, prompt, greedy, tokenizer.eos_token_id)
     assert follows_oracle(oracle_logits(oracle, prompt, ids), ids, TIE_MARGIN) >= len(ids) // 3
     with oracle.disable_adapter():  # control: the base alone would not have produced this reply

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.core.errors import InputError
-from assistant.core.runtime import Runtime
+from assistant.core.machine_settings import MachineSettings
 from finetune.config import FinetuneConfig
 from finetune.jobs import JobManager
 from finetune.recipe import RunSummary, run
@@ -56,7 +56,7 @@ def test_a_resume_without_a_checkpoint_is_refused_before_any_work(tmp_path, meth
     run_dir = run_folder(tmp_path, "classification-20261128-120000")
     run_dir.mkdir(parents=True)
     with pytest.raises(InputError, match="has no checkpoint to resume from.*Start it again as a new run"):
-        run(config, run_dir, Runtime(), True)
+        run(config, run_dir, MachineSettings(), True)
     assert sorted(run_dir.iterdir()) == []  # nothing read into it, nothing written
 
 

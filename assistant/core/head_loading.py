@@ -3,7 +3,7 @@
     model = load_head_model(location, ["negative", "positive"], token_level=False)   # one label per text
     model = load_head_model(location, ["O", "B-PER", "I-PER"], token_level=True)      # one label per token
 
-Used to train a head adapter (``finetune.models``), to serve one (``assistant.adapter_runtime``) and to
+Used to train a head adapter (``finetune.models``), to serve one (``assistant.served_adapters``) and to
 export one merged (``finetune.export``).
 """
 

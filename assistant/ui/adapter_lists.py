@@ -7,9 +7,9 @@ the same event redraws the adapter picker above the tabs and the Adapters panel,
 redraws the Fine-tune tab's "exists already" note. Nothing else tells a list that the adapters changed: a
 finished run, a rename or a delete in the panel all show up here within one tick.
 
-    follow_adapters(timer, seen, store, panel=panel, picker=picker, runtime=runtime, jobs=jobs, quick_job=job)
+    follow_adapters(timer, seen, store, panel=panel, picker=picker, adapters=adapters, jobs=jobs, quick_job=job)
     seen_key(store, jobs, job_id)                      # what the check compares, without Gradio
-    refreshed_picker(runtime, current, wanted=None)    # the picker's update: ``wanted``, else ``current``, else base
+    refreshed_picker(adapters, current, wanted=None)    # the picker's update: ``wanted``, else ``current``, else base
 
 Tests: ``pytest tests/test_adapter_lists.py -q``.
 """
@@ -24,7 +24,7 @@ from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picker_choices
 from assistant.ui.quickstart import adapter_to_select
 
 if TYPE_CHECKING:  # annotations only
-    from assistant.adapter_runtime import AdapterRuntime
+    from assistant.served_adapters import ServedAdapters
     from assistant.ui.adapters_panel import AdaptersPanel
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
@@ -42,15 +42,15 @@ def newly_finished(key: tuple, last: tuple | None) -> str | None:
     return wanted if wanted is not None and wanted != (last[1] if last else None) else None
 
 
-def refreshed_picker(runtime: AdapterRuntime | None, current: str | None, wanted: str | None = None) -> gr.Dropdown:
+def refreshed_picker(adapters: ServedAdapters | None, current: str | None, wanted: str | None = None) -> gr.Dropdown:
     """The picker listing the adapters usable now, showing ``wanted`` if it is one, else ``current``, else base."""
-    names = picker_choices(runtime, heads=True)
+    names = picker_choices(adapters, heads=True)
     value = wanted if wanted in names else (current if current in names else BASE_MODEL_CHOICE)
     return gr.Dropdown(choices=names, value=value)
 
 
 def follow_adapters(timer: gr.Timer, seen: gr.State, store: AdapterStore, *, panel: AdaptersPanel | None = None,
-                    picker: gr.Dropdown | None = None, runtime: AdapterRuntime | None = None,
+                    picker: gr.Dropdown | None = None, adapters: ServedAdapters | None = None,
                     jobs: JobManager | None = None, quick_job: gr.State | None = None) -> None:
     """Wire the one check on ``timer``: redraw ``panel`` and ``picker`` when ``seen_key`` differs from ``seen``
     (which it then updates); select the adapter of ``quick_job`` in ``picker`` once that run has finished."""
@@ -65,7 +65,7 @@ def follow_adapters(timer: gr.Timer, seen: gr.State, store: AdapterStore, *, pan
             return gr.skip()  # one skip for all outputs
         updates = {seen: key}
         if picker is not None:
-            updates[picker] = refreshed_picker(runtime, current, newly_finished(key, last))
+            updates[picker] = refreshed_picker(adapters, current, newly_finished(key, last))
         if panel is not None:
             updates.update(zip(panel.outputs, panel.refresh(selected)))
         return updates

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from assistant.adapter_runtime import AdapterRuntime
-from assistant.chat import ChatEngine
+from assistant.served_adapters import ServedAdapters
+from assistant.chat import Chat
 from assistant.ui import (adapters_panel, chat_feedback, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab,
                           feedback_panel, finetune_labels, model_picker, ner_tab, empty_states, quickstart,
                           translate_tab)
@@ -43,8 +43,8 @@ TRANSLATIONS = {
 class Services:
     """Everything loaded once at start and shared by all sessions."""
 
-    engine: ChatEngine
-    runtime: AdapterRuntime | None = None
+    chat: Chat
+    adapters: ServedAdapters | None = None
     faq_kb: KnowledgeBase | None = None
     faq_router: FaqRouter | None = None
     jobs: JobManager | None = None
@@ -61,7 +61,7 @@ class Services:
     """The chat models in memory and the list they come from; the model picker switches its default."""
     feedback: Feedback | None = None
     """Ratings of replies (Chat's thumbs, /feedback, /v1/feedback) and the Feedback view."""
-    served_model: str = ""
+    served_reference: str = ""
     """The model reference the server was started with (what "Train on feedback" trains); default: the loaded name."""
 
 
@@ -75,7 +75,7 @@ def i18n() -> gr.I18n:
 
 def build_app(services: Services) -> gr.Blocks:
     """The whole UI; call ``.queue().launch(i18n=i18n())`` on the result."""
-    engine, runtime = services.engine, services.runtime
+    chat, adapters = services.chat, services.adapters
     # Uploads and files handed to the browser live in Gradio's cache: swept every 30 min of what is
     # older than 6 h, so a long-running server's disk use stays bounded.
     with gr.Blocks(title=TITLE, delete_cache=(1800, 6 * 3600)) as demo:
@@ -86,8 +86,8 @@ def build_app(services: Services) -> gr.Blocks:
         with gr.Row():
             if services.pool is not None:
                 models = model_picker.build_model_picker(services.pool)
-            if runtime is not None:
-                picker = gr.Dropdown(picker_choices(runtime, heads=True), value=BASE_MODEL_CHOICE,
+            if adapters is not None:
+                picker = gr.Dropdown(picker_choices(adapters, heads=True), value=BASE_MODEL_CHOICE,
                                      label=tr("app.adapter"), info=tr("app.adapter_info"), elem_id="adapter-picker",
                                      interactive=True)
         if models is not None:
@@ -98,22 +98,22 @@ def build_app(services: Services) -> gr.Blocks:
         if services.jobs is not None:
             register_training_api(services.jobs, services.admin_password)
         if picker is not None:
-            demo.load(lambda current: refreshed_picker(runtime, current), picker, picker, api_visibility="private")
+            demo.load(lambda current: refreshed_picker(adapters, current), picker, picker, api_visibility="private")
         if models is not None:
-            _wire_models(services, engine, models, header, unlocked, picker, info)
+            _wire_models(services, chat, models, header, unlocked, picker, info)
             demo.load(lambda: model_picker.current_view(services.pool), None, [models, header],
                       api_visibility="private")
     return demo
 
 
-def _wire_models(services: Services, engine: ChatEngine, models, header, unlocked, picker, info) -> None:
+def _wire_models(services: Services, chat: Chat, models, header, unlocked, picker, info) -> None:
     """After a switch: the adapter picker lists the new model's adapters, the chat line describes it."""
     others = [info] + ([picker] if picker is not None else [])
 
     def refresh(_info, *adapter):
-        updates = [chat_tab.model_info(engine.loaded)]
+        updates = [chat_tab.model_info(chat.loaded)]
         if picker is not None:
-            updates.append(refreshed_picker(services.runtime, adapter[0]))
+            updates.append(refreshed_picker(services.adapters, adapter[0]))
         return updates
 
     model_picker.wire_model_picker(models, header, services.pool, unlocked, refresh, others)
@@ -134,20 +134,20 @@ class Opener:
 
 def _tabs(services: Services, picker, uploads, tabs: gr.Tabs, unlocked) -> gr.Markdown:
     """Every tab, inside ``tabs``; returns Chat's model line (the model picker updates it after a switch)."""
-    engine, runtime = services.engine, services.runtime
+    chat, adapters = services.chat, services.adapters
     with gr.Tab(tr("app.chat"), id="chat"):
-        info, compare = chat_tab.build_chat_tab(engine, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
+        info, compare = chat_tab.build_chat_tab(chat, faq=services.faq_router, adapter_picker=picker, agent=services.agent,
                                       session_docs=uploads, feedback=services.feedback)
     with gr.Tab(tr("app.classify"), id="classify"):
-        classify_tab.build_classify_tab(engine.loaded, runtime, picker)
+        classify_tab.build_classify_tab(chat.loaded, adapters, picker)
     with gr.Tab(tr("app.ner"), id="ner"):
-        ner_tab.build_ner_tab(engine.loaded, runtime, picker)
+        ner_tab.build_ner_tab(chat.loaded, adapters, picker)
     with gr.Tab(tr("app.translate"), id="translate"):
-        translate_tab.build_translate_tab(engine.loaded, runtime, picker)
+        translate_tab.build_translate_tab(chat.loaded, adapters, picker)
     if services.faq_kb is not None:
         with gr.Tab(tr("faq.tab"), id="faq"):
-            faq_tab.build_faq_tab(engine.loaded, services.faq_kb)
-            docs_panel.build_docs_panel(engine.loaded, services.documents, services.docs_limits, uploads)
+            faq_tab.build_faq_tab(chat.loaded, services.faq_kb)
+            docs_panel.build_docs_panel(chat.loaded, services.documents, services.docs_limits, uploads)
     if services.jobs is not None:
         opened = Opener(tabs, compare)
         if services.admin_password:
@@ -171,7 +171,7 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, 
                                                              value=current), finetune.base, finetune.base,
                                  api_visibility="private")
         with gr.Tab(tr("adapters.title"), id="adapters") as adapters_page:
-            adapters = adapters_panel.build_adapters_panel(services.store)
+            panel = adapters_panel.build_adapters_panel(services.store)
             if services.feedback is not None:
                 with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
                     feedback = _feedback_view(services)
@@ -181,13 +181,13 @@ def _training_ui(services: Services, picker: gr.Dropdown | None, in_tabs: bool, 
     else:
         finetune = build_finetune_tab(services.jobs, services.store, base_choices=bases)
         with gr.Accordion(tr("adapters.title"), open=True):
-            adapters = adapters_panel.build_adapters_panel(services.store)
+            panel = adapters_panel.build_adapters_panel(services.store)
         if services.feedback is not None:
             with gr.Accordion(tr("app.feedback"), open=True, elem_id="feedback-view"):
                 feedback = _feedback_view(services)
                 if opened is not None:
                     opened.on_finished(feedback.finished)
-    finetune.follow_adapters(panel=adapters, picker=picker, runtime=services.runtime)
+    finetune.follow_adapters(panel=panel, picker=picker, adapters=services.adapters)
 
 
 def _usable_models(services: Services) -> list[str] | None:
@@ -200,8 +200,8 @@ def _feedback_view(services: Services):
 
     def base() -> str:
         if services.pool is not None:
-            return services.engine.loaded.reference
-        return services.served_model or services.engine.loaded.name
+            return services.chat.loaded.reference
+        return services.served_reference or services.chat.loaded.name
 
     return feedback_panel.build_feedback_panel(services.feedback.store, services.jobs, base)
 

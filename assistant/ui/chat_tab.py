@@ -1,4 +1,4 @@
-"""The Chat tab and the ``/chat`` API endpoint: widgets wired to ``ChatEngine``, nothing more."""
+"""The Chat tab and the ``/chat`` API endpoint: widgets wired to ``Chat``, nothing more."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import gradio as gr
 from assistant.ui import examples
 from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
-from assistant.chat import ChatEngine, GenerationSettings, message_text
+from assistant.chat import Chat, GenerationSettings, message_text
 from assistant.core.errors import InputError
 from assistant.core.loading import human_bytes
 from assistant.ui.adapter_choice import picked_adapter, picker_inputs
@@ -71,7 +71,7 @@ def model_info(loaded) -> str:
             f" · **replies at once** {at_once}" + ("" if at_once > 1 else " (this engine answers one request at a time)"))
 
 
-def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
+def build_chat_tab(chat: Chat, faq=None, adapter_picker: gr.Dropdown | None = None, agent=None,
                    session_docs: gr.State | None = None, feedback=None):
     """Lay out the Chat tab inside the current ``gr.Blocks`` and wire its events; return the model line
     (``model_info``, for the model picker to update after a switch) and the compare panel (where a finished
@@ -83,10 +83,10 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
 
     ``faq``: an ``assistant.tasks.faq.FaqRouter``; when given, a checkbox (on by default) answers messages
     the FAQ covers well from the FAQ, citing the entry, instead of generating. ``/chat`` never routes.
-    ``adapter_picker``: a dropdown of adapter names (needs ``engine.adapters``); each reply uses its value.
+    ``adapter_picker``: a dropdown of adapter names (needs ``chat.adapters``); each reply uses its value.
     """
     stops = StopSwitches()
-    loaded = engine.loaded
+    loaded = chat.loaded
     at_once = loaded.engine.concurrency
 
     info = gr.Markdown(model_info(loaded), elem_id="model-info")
@@ -146,7 +146,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
                 yield history + [{"role": "assistant", "content": routed}]
                 return
             settings = GenerationSettings(temp, p, max_new, penalty)
-            for text in engine.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
+            for text in chat.stream(last, prior, system_prompt, settings, stop_event, adapter=adapter):
                 produced["text"] = text
                 yield history + [{"role": "assistant", "content": text}]
         finally:  # a stopped reply stays in the chat, so it can be rated too
@@ -175,19 +175,19 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
     stop.click(stop_reply, None, None, cancels=runs, api_visibility="private")
     if feedback is not None:
         build_chat_feedback(chatbot, feedback)
-    compare_panel = build_compare_panel(engine, MODEL_QUEUE)
+    compare_panel = build_compare_panel(chat, MODEL_QUEUE)
     clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
 
     @shows_user_errors
-    def chat(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
-             adapter: str = "") -> str:
+    def chat_api(message: str, system_prompt: str = "", temperature: float = 0.0, max_new_tokens: int = 256,
+                 adapter: str = "") -> str:
         """Answer one message (no history) and return the whole reply; ``adapter`` picks a trained adapter."""
         settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)
         adapter = text_arg(adapter, "adapter", optional=True)
-        return engine.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
-                            settings, adapter=picked_adapter(adapter))
+        return chat.reply(text_arg(message, "message"), [], text_arg(system_prompt, "system_prompt", optional=True),
+                          settings, adapter=picked_adapter(adapter))
 
-    gr.api(chat, api_name="chat", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
+    gr.api(chat_api, api_name="chat", concurrency_id=CHAT_QUEUE, concurrency_limit=at_once)
     if agent is None:
         return info, compare_panel
 
@@ -199,7 +199,7 @@ def build_chat_tab(engine: ChatEngine, faq=None, adapter_picker: gr.Dropdown | N
             raise InputError.keyed("chat.empty_message")
         adapter = picked_adapter(adapter)
         settings = GenerationSettings(temperature=0.0, max_new_tokens=256)
-        reply, steps = agent.run(message, adapter=adapter, reply_with_model=lambda text: engine.reply(
+        reply, steps = agent.run(message, adapter=adapter, reply_with_model=lambda text: chat.reply(
             text, [], "", settings, adapter=adapter))
         return {"reply": reply, "steps": [step.to_dict() for step in steps]}
 

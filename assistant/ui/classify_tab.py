@@ -17,7 +17,7 @@ from assistant.ui.downloads import download_path
 from assistant.ui.uploads import uploaded_file
 from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
-from assistant.adapter_runtime import head_label_scores
+from assistant.served_adapters import head_label_scores
 from assistant.core.errors import InputError
 from assistant.core.loading import LoadedModel
 from assistant.tasks import classification
@@ -81,10 +81,10 @@ def classify_file(loaded: LoadedModel, path: str | None, labels: str, progress=N
     return str(classification.write_predictions(target, header, rows, results))
 
 
-def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
+def build_classify_tab(loaded: LoadedModel, adapters=None, picker: gr.Dropdown | None = None) -> None:
     """Lay out the Classify tab inside the current ``gr.Blocks``; register ``/classify``.
 
-    ``runtime`` + ``picker``: the session's adapter (generative, or a classification head) runs the text box.
+    ``adapters`` + ``picker``: the session's adapter (generative, or a classification head) runs the text box.
     """
     gr.Markdown(tr("classify.intro"))
     with gr.Row():
@@ -106,7 +106,7 @@ def build_classify_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | 
         def with_head(head):
             return head_label_scores(head, classification.check_text(text_value))
 
-        return run_with_adapter(runtime, adapter, "classification",
+        return run_with_adapter(adapters, adapter, "classification",
                                 lambda: classify_for_ui(loaded, text_value, labels_value), with_head)
 
     def on_classify_file(path, labels_value, progress=gr.Progress()):

@@ -1,7 +1,7 @@
 """Side by side: one prompt to two targets (the base model or any generative adapter), the answers next
 to each other, to see what fine-tuning changed. Greedy decoding, so a difference is the adapter's.
 
-Built inside the Chat tab by ``build_compare_panel(engine)``; it runs on the shared model queue.
+Built inside the Chat tab by ``build_compare_panel(chat)``; it runs on the shared model queue.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from assistant.chat import ChatEngine, GenerationSettings
+from assistant.chat import Chat, GenerationSettings
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.ui.i18n import tr
 from assistant.ui.user_errors import shows_user_errors
@@ -24,12 +24,12 @@ TRANSLATIONS = {
 }
 
 
-def compare(engine: ChatEngine, prompt: str, targets: list[str | None], max_new_tokens: int = 256):
+def compare(chat: Chat, prompt: str, targets: list[str | None], max_new_tokens: int = 256):
     """Yield the list of answers as each target finishes (greedy; a target is an adapter name, None the base)."""
     settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
     answers = [""] * len(targets)
     for index, adapter in enumerate(targets):
-        answers[index] = engine.reply(prompt, [], "", settings, adapter=adapter)
+        answers[index] = chat.reply(prompt, [], "", settings, adapter=adapter)
         yield list(answers)
 
 
@@ -37,18 +37,18 @@ def compare(engine: ChatEngine, prompt: str, targets: list[str | None], max_new_
 class ComparePanel:
     accordion: gr.Accordion
     right: gr.Dropdown
-    runtime: object = None
+    adapters: object = None
 
     def show(self, adapter: str):
         """Updates for (accordion, right) that open the panel with ``adapter`` on the right (the base on the left)."""
-        return gr.Accordion(open=True), gr.Dropdown(choices=picker_choices(self.runtime), value=adapter)
+        return gr.Accordion(open=True), gr.Dropdown(choices=picker_choices(self.adapters), value=adapter)
 
 
-def build_compare_panel(engine: ChatEngine, queue_id: str) -> ComparePanel:
-    runtime = engine.adapters
+def build_compare_panel(chat: Chat, queue_id: str) -> ComparePanel:
+    adapters = chat.adapters
 
     def choices():
-        return picker_choices(runtime)
+        return picker_choices(adapters)
 
     names = choices()
     with gr.Accordion(tr("compare.title"), open=False, elem_id="compare") as accordion:
@@ -65,7 +65,7 @@ def build_compare_panel(engine: ChatEngine, queue_id: str) -> ComparePanel:
 
     @shows_user_errors
     def on_run(text, a, b):
-        for answers in compare(engine, text, [picked_adapter(a), picked_adapter(b)]):
+        for answers in compare(chat, text, [picked_adapter(a), picked_adapter(b)]):
             yield answers[0], answers[1]
 
     for dropdown in (left, right):
@@ -73,4 +73,4 @@ def build_compare_panel(engine: ChatEngine, queue_id: str) -> ComparePanel:
                        api_visibility="private")
     run.click(on_run, [prompt, left, right], [left_answer, right_answer], concurrency_id=queue_id,
               concurrency_limit=1, api_visibility="private")
-    return ComparePanel(accordion, right, runtime)
+    return ComparePanel(accordion, right, adapters)

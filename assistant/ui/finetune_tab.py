@@ -43,11 +43,11 @@ class FinetuneTab:
     quick_job: gr.State  # the session's one-click run: the app selects its adapter when it ends (quickstart)
     base: gr.Dropdown | None = None  # the base model picker (the app refreshes its list from the model list)
 
-    def follow_adapters(self, panel=None, picker: gr.Dropdown | None = None, runtime=None) -> None:
+    def follow_adapters(self, panel=None, picker: gr.Dropdown | None = None, adapters=None) -> None:
         """Call once: on this tab's timer, redraw the adapters ``panel``, the app's adapter ``picker`` (listing
-        ``runtime``'s adapters; the one-click run's adapter selected when it ends) and this tab's "exists
+        ``adapters``'s adapters; the one-click run's adapter selected when it ends) and this tab's "exists
         already" note whenever the adapter store changed."""
-        follow_adapters(self.timer, self.adapters_seen, self.store, panel=panel, picker=picker, runtime=runtime,
+        follow_adapters(self.timer, self.adapters_seen, self.store, panel=panel, picker=picker, adapters=adapters,
                         jobs=self.jobs, quick_job=self.quick_job)
 
 

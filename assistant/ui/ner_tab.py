@@ -12,7 +12,7 @@ from assistant.ui import examples
 from assistant.ui.examples import examples_that_run
 from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
-from assistant.adapter_runtime import head_entities
+from assistant.served_adapters import head_entities
 from assistant.core.loading import LoadedModel
 from assistant.tasks import ner
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
@@ -59,10 +59,10 @@ def highlighted_value(text: str, entities: list[dict]) -> dict:
     return {"text": text, "entities": [{"entity": e["type"], "start": e["start"], "end": e["end"]} for e in entities]}
 
 
-def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
+def build_ner_tab(loaded: LoadedModel, adapters=None, picker: gr.Dropdown | None = None) -> None:
     """Lay out the NER tab inside the current ``gr.Blocks``; register ``/ner``.
 
-    ``runtime`` + ``picker``: the session's adapter (generative, or a token-classification head) runs the box.
+    ``adapters`` + ``picker``: the session's adapter (generative, or a token-classification head) runs the box.
     """
     gr.Markdown(tr("ner.intro"))
     with gr.Row():
@@ -82,7 +82,7 @@ def build_ner_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None 
             entities = head_entities(head, text_checked)
             return highlighted_value(text_checked, entities), entities
 
-        return run_with_adapter(runtime, adapter, "ner", lambda: entities_for_ui(loaded, text_value, types_value),
+        return run_with_adapter(adapters, adapter, "ner", lambda: entities_for_ui(loaded, text_value, types_value),
                                 with_head)
 
     for trigger in (run.click, text.submit):

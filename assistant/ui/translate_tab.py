@@ -95,10 +95,10 @@ def translate_file(loaded: LoadedModel, path: str | None, source_lang: str, targ
     return str(target)
 
 
-def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown | None = None) -> None:
+def build_translate_tab(loaded: LoadedModel, adapters=None, picker: gr.Dropdown | None = None) -> None:
     """Lay out the Translate tab inside the current ``gr.Blocks``; register ``/translate``.
 
-    ``runtime`` + ``picker``: the session's generative adapter runs the text box.
+    ``adapters`` + ``picker``: the session's generative adapter runs the text box.
     """
     gr.Markdown(tr("translate.intro"))
     with gr.Row():
@@ -122,7 +122,7 @@ def build_translate_tab(loaded: LoadedModel, runtime=None, picker: gr.Dropdown |
             hint("translate_download")
 
     def on_run(text_value, source_value, target_value, adapter):
-        return run_with_adapter(runtime, adapter, "translation",
+        return run_with_adapter(adapters, adapter, "translation",
                                 lambda: translate_for_ui(loaded, text_value, source_value, target_value))
 
     def on_run_file(path, source_value, target_value, progress=gr.Progress()):

@@ -7,7 +7,7 @@
 
 ``Engine`` is what both offer, on token ids built by the model's Hugging Face tokenizer. ``generate`` needs no
 lock (each engine guards itself); the other methods expect the caller to hold ``LoadedModel.lock``, with the
-adapter chosen by an ``adapter`` block around them (``AdapterRuntime.using``).
+adapter chosen by an ``adapter`` block around them (``ServedAdapters.using``).
 ``assistant.core.loading.load_served_model`` picks the engine (``--engine auto|llama.cpp|transformers``).
 """
 

@@ -8,7 +8,7 @@ Adapters are converted once to GGUF LoRA (``assistant.core.gguf.lora_file``), lo
 switched per batch step with ``llama_set_adapters_lora``.
 
 Callers need no lock: the engine's own ``lock`` guards the context. ``decode``, ``greedy`` and ``score`` run under
-the innermost ``adapter`` block (the caller holds ``loaded.lock`` around it, as ``AdapterRuntime.using`` does);
+the innermost ``adapter`` block (the caller holds ``loaded.lock`` around it, as ``ServedAdapters.using`` does);
 ``generate`` takes the adapter as an argument.
 
     python -m assistant.core.generation "What is LoRA?"   # one reply from the embedded model, through this engine

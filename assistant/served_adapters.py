@@ -6,8 +6,8 @@ llama.cpp); each request activates its session's adapter (or none) while holding
 lock, so sessions never see each other's choice. Encoder-head adapters (classification / NER
 heads on MiniLM) load their own small encoder on first use.
 
-    runtime = AdapterRuntime(loaded, AdapterStore(data_dir / "adapters"), "smollm2-135m-instruct")
-    with runtime.using("sentiment-1"):
+    adapters = ServedAdapters(loaded, AdapterStore(data_dir / "adapters"), "smollm2-135m-instruct")
+    with adapters.using("sentiment-1"):
         classify(loaded, text, labels)
 """
 
@@ -34,11 +34,11 @@ class HeadModel:
     task: str
 
 
-class AdapterRuntime:
-    def __init__(self, loaded: LoadedModel, store, served_reference: str, runtime=None):
-        from assistant.core.runtime import Runtime
+class ServedAdapters:
+    def __init__(self, loaded: LoadedModel, store, served_reference: str, machine=None):
+        from assistant.core.machine_settings import MachineSettings
 
-        self.runtime = runtime or Runtime.from_env()
+        self.machine = machine or MachineSettings.from_env()
         """Where head encoders come from (the cache of converted models) and whether their code may run."""
         self.loaded = loaded
         self.store = store
@@ -112,11 +112,11 @@ class AdapterRuntime:
         with self._load_lock:
             cached = self._heads.get(name)
             if cached is None:
-                cached = self._heads[name] = _load_head(info, self.runtime)
+                cached = self._heads[name] = _load_head(info, self.machine)
             return cached
 
 
-def _load_head(info, runtime) -> HeadModel:
+def _load_head(info, machine) -> HeadModel:
     from peft import PeftModel
 
     from assistant.core.head_loading import load_head_model
@@ -124,8 +124,8 @@ def _load_head(info, runtime) -> HeadModel:
     from assistant.core.model_sources import resolve_model
 
     labels = list(info.labels or [])
-    location = resolve_model(info.base_model, runtime.cache_dir).location
-    base = load_head_model(location, labels, info.task == "ner", trust_remote_code=runtime.trust_remote_code)
+    location = resolve_model(info.base_model, machine.cache_dir).location
+    base = load_head_model(location, labels, info.task == "ner", trust_remote_code=machine.trust_remote_code)
     model = PeftModel.from_pretrained(base, str(info.path)).merge_and_unload().eval()
     return HeadModel(model, load_tokenizer(str(info.path)), labels, info.task)
 

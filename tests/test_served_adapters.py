@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from assistant.adapter_runtime import AdapterRuntime, head_entities, head_label_scores
+from assistant.served_adapters import ServedAdapters, head_entities, head_label_scores
 from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
-from assistant.chat import ChatEngine, GenerationSettings
+from assistant.chat import Chat, GenerationSettings
 from assistant.core.errors import InputError
 from assistant.core.loading import load_causal_lm
 from finetune.adapters import AdapterStore
@@ -26,21 +26,21 @@ def trained(tmp_path_factory, tiny_llm_dir, tiny_bert_dir):
 
 
 def test_choices_list_compatible_generative_adapters(trained, tiny_llm_dir):
-    runtime = AdapterRuntime(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
-    assert runtime.adapter_names() == ["sentiment"]
-    assert set(runtime.adapter_names(heads=True)) == {"sentiment", "head"}
-    assert runtime.adapter_names(task="translation") == []
-    assert picker_choices(runtime) == [BASE_MODEL_CHOICE, "sentiment"]
+    adapters = ServedAdapters(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
+    assert adapters.adapter_names() == ["sentiment"]
+    assert set(adapters.adapter_names(heads=True)) == {"sentiment", "head"}
+    assert adapters.adapter_names(task="translation") == []
+    assert picker_choices(adapters) == [BASE_MODEL_CHOICE, "sentiment"]
     assert picked_adapter(BASE_MODEL_CHOICE) is None and picked_adapter("") is None
     assert picked_adapter("sentiment") == "sentiment"
 
 
 def test_adapter_changes_the_reply_and_the_base_stays_available(trained, tiny_llm_dir):
     loaded = load_causal_lm(str(tiny_llm_dir), "nf4")
-    engine = ChatEngine(loaded, AdapterRuntime(loaded, trained, str(tiny_llm_dir)))
-    base_before = engine.reply("great film, loved it", settings=GREEDY)
-    with_adapter = engine.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
-    base_after = engine.reply("great film, loved it", settings=GREEDY, adapter=None)
+    chat = Chat(loaded, ServedAdapters(loaded, trained, str(tiny_llm_dir)))
+    base_before = chat.reply("great film, loved it", settings=GREEDY)
+    with_adapter = chat.reply("great film, loved it", settings=GREEDY, adapter="sentiment")
+    base_after = chat.reply("great film, loved it", settings=GREEDY, adapter=None)
     assert with_adapter != base_before
     assert base_after == base_before
 
@@ -49,26 +49,26 @@ def test_incompatible_or_head_adapter_is_a_clear_error(trained, tiny_llm_dir, tm
     import shutil
 
     other = shutil.copytree(tiny_llm_dir, tmp_path / "other-model")
-    runtime = AdapterRuntime(load_causal_lm(str(other), "fp32"), trained, str(other))
-    assert runtime.adapter_names() == []
+    adapters = ServedAdapters(load_causal_lm(str(other), "fp32"), trained, str(other))
+    assert adapters.adapter_names() == []
     with pytest.raises(InputError, match="trained on"):
-        with runtime.using("sentiment"):
+        with adapters.using("sentiment"):
             pass
     with pytest.raises(InputError, match="classifier-head adapter"):
-        with runtime.using("head"):
+        with adapters.using("head"):
             pass
 
 
 def test_head_adapter_scores_labels(trained, tiny_llm_dir):
-    runtime = AdapterRuntime(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
-    scores = head_label_scores(runtime.head("head"), "what a wonderful evening")
+    adapters = ServedAdapters(load_causal_lm(str(tiny_llm_dir), "fp32"), trained, str(tiny_llm_dir))
+    scores = head_label_scores(adapters.head("head"), "what a wonderful evening")
     assert set(scores) == {"negative", "positive"} and abs(sum(scores.values()) - 1) < 1e-5
 
 
 def test_head_entities_offsets_are_exact(tmp_path, tiny_bert_dir):
     from transformers import AutoModelForTokenClassification
 
-    from assistant.adapter_runtime import HeadModel
+    from assistant.served_adapters import HeadModel
     from assistant.core.loading import load_tokenizer
 
     labels = ["O", "B-LOC", "I-LOC"]
@@ -86,16 +86,16 @@ def test_task_tabs_run_the_chosen_adapter(trained, tiny_llm_dir):
     from assistant.ui.adapter_choice import run_with_adapter
 
     loaded = load_causal_lm(str(tiny_llm_dir), "fp32")
-    runtime = AdapterRuntime(loaded, trained, str(tiny_llm_dir))
+    adapters = ServedAdapters(loaded, trained, str(tiny_llm_dir))
 
     def generative():
         return classification.classify(loaded, "a lovely day", "negative, positive")["scores"]
 
-    base = run_with_adapter(runtime, BASE_MODEL_CHOICE, "classification", generative)
-    tuned = run_with_adapter(runtime, "sentiment", "classification", generative)
+    base = run_with_adapter(adapters, BASE_MODEL_CHOICE, "classification", generative)
+    tuned = run_with_adapter(adapters, "sentiment", "classification", generative)
     assert set(base) == set(tuned) == {"negative", "positive"} and base != tuned
-    head = run_with_adapter(runtime, "head", "classification", generative,
+    head = run_with_adapter(adapters, "head", "classification", generative,
                             lambda h: head_label_scores(h, "a lovely day"))
     assert set(head) == {"negative", "positive"}
     with pytest.raises(gr.Error, match="classification head; it cannot run the ner task"):
-        run_with_adapter(runtime, "head", "ner", generative, lambda h: None)
+        run_with_adapter(adapters, "head", "ner", generative, lambda h: None)

@@ -6,8 +6,8 @@ there once (``from_env``), as the CLI does, then passes it down: a run started f
 command line loads its base exactly as the server would. The data dir is not part of it: a run's data dir
 travels in its ``FinetuneConfig``.
 
-    runtime = Runtime.from_env()
-    load_causal_lm(base, quant, runtime.device, runtime.trust_remote_code, runtime.cache_dir)
+    machine = MachineSettings.from_env()
+    load_causal_lm(base, quant, machine.device, machine.trust_remote_code, machine.cache_dir)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ENV = {"device": "ASSISTANT_DEVICE", "cache_dir": "ASSISTANT_CACHE_DIR",
 
 
 @dataclass(frozen=True)
-class Runtime:
+class MachineSettings:
     device: str = "auto"
     """auto (CUDA if present, else CPU), cpu or cuda."""
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -43,7 +43,7 @@ class Runtime:
         return {ENV[name]: value for name, value in values.items()}
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Runtime":
+    def from_env(cls, env: dict | None = None) -> "MachineSettings":
         env = os.environ if env is None else env
         return cls(device=env.get(ENV["device"]) or "auto",
                    cache_dir=Path(env[ENV["cache_dir"]]).expanduser() if env.get(ENV["cache_dir"])
