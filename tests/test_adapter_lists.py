@@ -22,14 +22,14 @@ from finetune.jobs import JobManager
 from tests.adapter_files import publish
 
 
-def stand_in(config, emit, stop, resume_run=None):
+def stand_in(config, run_dir, resume, emit, stop):
     """A training run in a blink: publishes a real adapter folder under the requested name, then reports it."""
     from finetune.recipe import RunSummary
 
     emit("start", {"total_steps": 1, "train_examples": 9, "val_examples": 3, "command": "python -m finetune"})
     info = publish(AdapterStore(f"{config.data_dir}/adapters"), config.output, base_model=SERVED)
     emit("finished", {"adapter": info.name})
-    return RunSummary(run_id=resume_run or "run", status="finished", steps=1, adapter=info.name)
+    return RunSummary(run_id=run_dir.name, status="finished", steps=1, adapter=info.name)
 
 
 SERVED = "served-model"
