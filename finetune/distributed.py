@@ -68,6 +68,7 @@ def from_main(value):
         return value
     from accelerate.utils import broadcast_object_list
 
+    state()  # the process group must exist first: before it, accelerate hands each rank its own value back
     return broadcast_object_list([value], from_process=0)[0]
 
 
