@@ -93,14 +93,15 @@ def _train_with_trainer(model, examples, pad_id, steps, batch_size, output_dir: 
     return (losses[-1] if losses else output.training_loss), sum(len(e["input_ids"]) for e in examples)
 
 
-def _plain_peft_model(config):
-    """The recipe from the PEFT / bitsandbytes docs, without this project's CPU changes."""
+def _plain_peft_model(config, machine):
+    """The recipe from the PEFT / bitsandbytes docs, without this project's CPU changes (same signature as
+    ``finetune.models.build_generative``)."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     from assistant.core.loading import load_causal_lm
     from finetune.models import keep_4bit_layout_trainable, lora_config
 
-    loaded = load_causal_lm(config.base, quant="nf4")
+    loaded = load_causal_lm(config.base, "nf4", machine.device, machine.trust_remote_code, machine.cache_dir)
     keep_4bit_layout_trainable(loaded.model)  # a correctness fix for this CPU, not a speed-up
     model = prepare_model_for_kbit_training(loaded.model, use_gradient_checkpointing=False)
     loaded.model = get_peft_model(model, lora_config(config, "CAUSAL_LM"))
