@@ -108,18 +108,19 @@ class AdapterStore:
                     continue
         return sorted(infos, key=lambda info: (-(timestamp(info.created) or 0.0), info.name))
 
-    def version(self) -> tuple[tuple[str, int], ...]:
+    def version(self) -> tuple[tuple[str, int, int], ...]:
         """A value that changes whenever an adapter is saved, renamed or deleted, by this process or another
-        (the training child process publishes into this folder): each visible folder's name and inode number,
-        read by one ``scandir`` (no file is opened, nothing is parsed), so a once-a-second poll can afford it.
-        Compare two versions for equality only.
+        (the training child process publishes into this folder): each visible folder's name, inode number and
+        change time in nanoseconds, read by one ``scandir`` and a ``stat`` per folder (no file is opened, nothing is
+        parsed), so a once-a-second poll can afford it. Compare two versions for equality only.
 
         Why not a counter or the folder's mtime: a counter in this process misses the child's writes, and the
         mtime moves on hidden work folders too and ticks too coarsely to tell two changes within a few
         milliseconds apart. Every change of the store is one ``rename`` of a visible folder, which changes
-        this listing; an adapter deleted and saved again under its name gets a new folder, so a new inode.
-        Edits inside an adapter's folder by hand are not seen (the Refresh button reads them)."""
-        return tuple((path.name, inode) for path, inode in self._folders_with_inodes())
+        this listing; an adapter deleted and saved again under its name gets a new folder: a new change time (the
+        file system may hand the freed inode number straight back, so the inode alone is not enough; the clean-clone
+        test run caught that). Edits inside an adapter's folder by hand are not seen (the Refresh button reads them)."""
+        return tuple((path.name, inode, changed) for path, inode, changed in self._folders_with_inodes())
 
     def names(self) -> tuple[str, ...]:
         """The names of the visible adapter folders, broken ones included, without reading them."""
@@ -183,15 +184,23 @@ class AdapterStore:
     # --- internals -------------------------------------------------------------------------------
 
     def _folders(self) -> Iterator[Path]:
-        for path, _ in self._folders_with_inodes():
-            yield path
+        for entry in self._visible_entries():
+            yield Path(entry.path)
 
-    def _folders_with_inodes(self) -> Iterator[tuple[Path, int]]:
+    def _folders_with_inodes(self) -> Iterator[tuple[Path, int, int]]:
+        """(folder, inode, change time in ns) of each visible adapter folder, by name."""
+        for entry in self._visible_entries():
+            try:
+                changed = entry.stat(follow_symlinks=False).st_ctime_ns
+            except FileNotFoundError:  # deleted between the listing and the stat: the next poll sees it gone
+                continue
+            yield Path(entry.path), entry.inode(), changed
+
+    def _visible_entries(self) -> list[os.DirEntry]:
         with os.scandir(self.root) as entries:
             visible = [entry for entry in entries if not entry.name.startswith(".")
                        and entry.is_dir(follow_symlinks=False)]
-        for entry in sorted(visible, key=lambda e: e.name):
-            yield Path(entry.path), entry.inode()
+        return sorted(visible, key=lambda e: e.name)
 
     def _existing(self, clean: str) -> Path:
         path = self.root / clean
