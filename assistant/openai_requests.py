@@ -78,17 +78,16 @@ MAX_CHOICES = 8
 
 def choice_count(body: dict, allowed: bool = True) -> int:
     """``n``: how many choices to return (1 when absent). ``allowed`` False: the endpoint returns one choice only."""
-    value = body.get("n")
-    if value is None:
+    if body.get("n") is None:
         return 1
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not value >= 1:
-        raise ApiError(400, f"'n' must be a whole number from 1; got {json.dumps(value)[:40]}.", param="n")
-    if value > 1 and not allowed:
+    try:
+        count = number_arg(body["n"], "n", 1, MAX_CHOICES, integer=True)
+    except InputError as exc:
+        raise ApiError(400, f"{str(exc).rstrip('.')} (at most {MAX_CHOICES} choices per request).", param="n") from None
+    if count > 1 and not allowed:
         raise ApiError(400, "'n' above 1 is supported by non-streamed /v1/chat/completions only: leave n out, or "
                             "send the request several times.", param="n")
-    if value > MAX_CHOICES:
-        raise ApiError(400, f"'n' is {int(value)}; at most {MAX_CHOICES} choices per request.", param="n")
-    return int(value)
+    return count
 
 
 def max_tokens(body: dict) -> int:

@@ -75,6 +75,8 @@ HOSTILE = {
     "n=9": (chat_body(n=9), "n", "at most 8 choices"),
     "n=true": (chat_body(n=True), "n", "'n' must be a whole number from 1"),
     "n=0": (chat_body(n=0), "n", "'n' must be a whole number from 1"),
+    "n=Infinity": (chat_body(n=float("inf")), "n", "'n' must be a whole number from 1"),
+    "n=NaN": (chat_body(n=float("nan")), "n", "'n' must be a whole number from 1"),
     "n=2 streamed": (chat_body(n=2, stream=True), "n", "non-streamed /v1/chat/completions only"),
     "max_tokens 0": (chat_body(max_tokens=0), "max_tokens", "'max_tokens' must be a whole number from 1"),
     "max_completion_tokens -5": (chat_body(max_completion_tokens=-5), "max_completion_tokens", "from 1"),
