@@ -15,10 +15,10 @@ llama.cpp they join its batch (``--parallel`` replies decoded together, the rest
 transformers they take the model lock one at a time. Tool arguments and JSON replies are constrained to their
 schema by llama.cpp's grammar sampler (one per request), so even the 135M model cannot produce broken JSON;
 schemas are bounded first (``assistant.core.engines.json_schema_limits``: size, depth, lengths, enum sizes) and
-their grammars built before the request waits for the model. ``n`` must be 1 and ``stream`` a boolean. A client
-that disconnects stops its generation at the
-next token. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY`` is required (any case of
-"Bearer"). Errors are OpenAI-style objects: 400 bad request (also: a model that cannot be used, would not
+their grammars built before the request waits for the model. ``n`` (1 to 8 choices, generated together) only
+without ``stream``; a stream's ``X-Queue-Position`` header says its place in line for a slot. A client that
+disconnects stops its generation at the next token. With ``ASSISTANT_API_KEYS`` set, ``Authorization: Bearer KEY``
+is required (any case of "Bearer"). Errors are OpenAI-style objects: 400 bad request (also: a model that cannot be used, would not
 fit, or lies outside the models folder), 401 bad key, 404 unknown model, 413 body over 8 MiB, 500 a model that
 failed to load.
 
@@ -76,17 +76,18 @@ class OpenAIService:
         """The model list (loaded models first, then the rest of ``ModelCatalog.entries``), each loaded model's
         adapters after it as models of their own."""
         now, in_memory = int(time.time()), self.pool.loaded()
+        loaded_ids = [served.entry.id for served in in_memory]
         entries = {entry.id: entry for entry in self.pool.catalog.entries()}
         for served in in_memory:
             entries.setdefault(served.entry.id, served.entry)
-        order = [s.entry.id for s in in_memory] + [i for i in entries if i not in {s.entry.id for s in in_memory}]
+        order = loaded_ids + [i for i in entries if i not in loaded_ids]
         data = []
         for model_id in order:
             entry = entries[model_id]
             data.append({"id": model_id, "object": "model", "created": now, "owned_by": "assistant-studio",
                          "name": entry.name, "source": entry.source, "format": entry.format,
                          "size_bytes": entry.size_bytes, "quantization": entry.quantization,
-                         "license": entry.license, "loaded": model_id in self.pool.loaded_ids(),
+                         "license": entry.license, "loaded": model_id in loaded_ids,
                          "usable": entry.usable, "problem": entry.problem})
             served = next((s for s in in_memory if s.entry.id == model_id), None)
             adapters = served.chat.adapters if served is not None else None
@@ -157,7 +158,7 @@ class OpenAIService:
         meta = {"id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "model": body["model"]}
         if stream:
             lines = chat_events(chat, ids, settings, stops, adapter, meta, stop_event,
-                                      lambda text: self._remember(meta, messages, text, served, adapter))
+                                lambda text: self._remember(meta, messages, text, served, adapter))
             return None, EventStream(lines, queue_position(chat))
         replies = complete_each(chat, ids, settings, stops, adapter, stop_event, count)
         self._remember(meta, messages, replies[0][0], served, adapter)  # a rating of this id rates the first choice
