@@ -109,7 +109,6 @@ def load_services(settings: AppSettings):
     """Load the starting model and build what every session shares. The UI serves the pool's default model
     through ``ActiveModel``, so picking another model moves every tab over without a restart."""
     from assistant.active_model import ActiveModel
-    from assistant.served_adapters import ServedAdapters
     from assistant.agent import Agent
     from assistant.agent_router import AgentRouter
     from assistant.chat import Chat
@@ -121,6 +120,7 @@ def load_services(settings: AppSettings):
     from assistant.feedback.ratings import Feedback
     from assistant.feedback.store import FeedbackStore
     from assistant.model_pool import ModelPool, model_builder
+    from assistant.served_adapters import ServedAdapters
     from assistant.tasks.faq import FaqRouter
     from assistant.ui.app_ui import Services
     from finetune.adapters import AdapterStore

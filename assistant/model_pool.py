@@ -173,8 +173,8 @@ class ModelPool:
 def model_builder(settings, store, machine=None) -> Callable[[ModelEntry], ServedModel]:
     """How the app (and every test that serves models) turns a list entry into a served model: the settings'
     engine, precision, device, context and serving format, and the adapter store."""
-    from assistant.served_adapters import ServedAdapters
     from assistant.core.loading import load_served_model
+    from assistant.served_adapters import ServedAdapters
 
     def build(entry: ModelEntry) -> ServedModel:
         loaded = load_served_model(entry.reference, settings.quant, settings.device, settings.engine,

@@ -15,10 +15,10 @@ from pathlib import Path
 from assistant.arguments import number_arg
 from assistant.core.errors import InputError
 from assistant.core.field_docs import field_docs
-from assistant.core.loading import ENGINE_CHOICES, QUANT_CHOICES
-from assistant.core.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
 from assistant.core.gguf.prepared import MODES as SERVE_FORMATS
+from assistant.core.loading import ENGINE_CHOICES, QUANT_CHOICES
 from assistant.core.machine_settings import default_data_dir
+from assistant.core.model_sources import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS, default_cache_dir
 
 
 @dataclass

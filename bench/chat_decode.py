@@ -145,9 +145,9 @@ def forget_cached_conversations(loaded) -> None:
 
 def app_measure(model: str, kind: str, data_dir: Path, new_tokens: int):
     """(tokenizer, measure) for the app's ``Chat``, as the app serves ``model`` for ``kind``."""
-    from assistant.served_adapters import ServedAdapters
     from assistant.chat import Chat, GenerationSettings
     from assistant.core.loading import load_served_model
+    from assistant.served_adapters import ServedAdapters
     from finetune.adapters import AdapterStore
 
     adapter = "bench-lora" if kind == "app+adapter" else None

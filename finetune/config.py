@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from assistant.core.errors import InputError
-from assistant.core.model_sources import EMBEDDED_MODELS
 from assistant.core.machine_settings import default_data_dir
+from assistant.core.model_sources import EMBEDDED_MODELS
 from finetune.tasks import METHODS, TASKS, task_for_method
 
 PREFERENCE_LOSSES = ("dpo", "orpo", "kto")

@@ -13,8 +13,8 @@ import torch
 
 from assistant.core.head_loading import load_head_model
 from assistant.core.loading import LoadedModel, load_causal_lm, load_tokenizer, pick_device, quantization_config
-from assistant.core.model_sources import resolve_model
 from assistant.core.machine_settings import MachineSettings
+from assistant.core.model_sources import resolve_model
 from finetune.byte_dropout import use_byte_dropout
 from finetune.config import FinetuneConfig
 

@@ -27,14 +27,14 @@ from assistant.core.machine_settings import MachineSettings
 from finetune.adapters import AdapterStore, write_metadata
 from finetune.auto_choice import resolve_auto
 from finetune.config import FinetuneConfig
-from finetune.distributed import agree, is_distributed, is_main_process, wait_for_everyone, world_size
 from finetune.data import load_dataset_file, split_train_validation
+from finetune.distributed import agree, is_distributed, is_main_process, wait_for_everyone, world_size
 from finetune.early_stopping import EarlyStopping
 from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
 from finetune.evaluate import base_vs_adapter
+from finetune.kto import kto_rows
 from finetune.loop import LoopSettings, steps_for, train
 from finetune.models import build_generative, build_head, encode_head_examples, head_predict
-from finetune.kto import kto_rows
 from finetune.preference import TRAINER_DIR, check_preference_rows, encode_pairs, preference_metrics, train_preference
 from finetune.tasks import data_task
 

@@ -57,8 +57,8 @@ def test_the_agent_runs_the_tool_and_a_failing_tool_is_a_visible_step(tiny_loade
 def test_the_request_s_adapter_runs_the_model_tools_and_not_the_faq(tiny_loaded, tmp_path):
     """The Chat tab and /agent pass their adapter to ``Agent.run``: a model-run tool runs with it active (an
     unknown one is refused as in the other tabs), the FAQ needs no model and ignores it."""
-    from assistant.served_adapters import ServedAdapters
     from assistant.core.errors import InputError
+    from assistant.served_adapters import ServedAdapters
     from finetune.adapters import AdapterStore
 
     class Faq:
@@ -77,9 +77,9 @@ def test_the_request_s_adapter_runs_the_model_tools_and_not_the_faq(tiny_loaded,
 
 
 def test_compare_gives_each_target_its_answer(tiny_loaded, tiny_llm_dir, tmp_path):
-    from assistant.served_adapters import ServedAdapters
     from assistant.chat import Chat, GenerationSettings
     from assistant.core.loading import load_causal_lm
+    from assistant.served_adapters import ServedAdapters
     from assistant.ui.compare_panel import compare
     from finetune.adapters import AdapterStore
     from finetune.config import FinetuneConfig

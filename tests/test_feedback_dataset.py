@@ -97,8 +97,8 @@ def test_the_plan_names_the_method_and_the_estimate(tmp_path, tiny_llm_dir):
 
 
 def test_train_on_feedback_runs_a_normal_job_and_scores_the_held_out_pairs(tmp_path, tiny_llm_dir):
-    from finetune.jobs import JobManager
     from assistant.core.machine_settings import MachineSettings
+    from finetune.jobs import JobManager
     from finetune.recipe import run
     from tests.test_jobs import wait_until_done
 

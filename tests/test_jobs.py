@@ -238,8 +238,8 @@ def test_kill_9_of_the_training_process_leaves_the_manager_serving_and_the_run_r
 def test_the_servers_machine_settings_reach_the_training_process(tmp_path):
     """The cache dir (and device, trust setting) the server runs with is what the training process loads with:
     a GGUF base is converted into the server's cache, not the default one."""
-    from finetune.process_runner import process_runner
     from assistant.core.machine_settings import MachineSettings
+    from finetune.process_runner import process_runner
     from tests.tiny_models import build_tiny_gguf
 
     gguf, _ = build_tiny_gguf(tmp_path / "gguf")

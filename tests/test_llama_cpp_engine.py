@@ -13,15 +13,15 @@ from dataclasses import replace
 
 import pytest
 
-from assistant.served_adapters import ServedAdapters
 from assistant.chat import Chat, GenerationSettings
 from assistant.core.errors import ModelLoadError, UserError
-from assistant.core.loading import load_causal_lm, load_llama_cpp, load_served_model
 from assistant.core.generation import encode_messages, generate, generate_batch, score_continuations
+from assistant.core.loading import load_causal_lm, load_llama_cpp, load_served_model
+from assistant.served_adapters import ServedAdapters
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
-from tests.recipe_runs import run_new
 from tests.cross_engine import decisive_disagreements, engine_greedy_ids, follows_oracle, oracle_logits, penalised
+from tests.recipe_runs import run_new
 from tests.tiny_models import build_tiny_gguf
 
 pytest.importorskip("llama_cpp")

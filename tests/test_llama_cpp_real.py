@@ -63,10 +63,10 @@ def test_trained_adapter_serves_on_llama_cpp_and_exports_to_gguf(served, trained
     import torch
     from peft import PeftModel
 
-    from assistant.served_adapters import ServedAdapters
-    from assistant.core.loading import load_causal_lm
-    from assistant.tasks.classification import classify
     from assistant.core.generation import encode_messages
+    from assistant.core.loading import load_causal_lm
+    from assistant.served_adapters import ServedAdapters
+    from assistant.tasks.classification import classify
     from finetune.export_gguf import export_gguf
 
     adapters = ServedAdapters(served, trained, "smollm2-135m-instruct")

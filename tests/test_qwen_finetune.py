@@ -91,8 +91,8 @@ def test_qwen_is_the_default_and_the_adapter_records_it(trained):
 
 @pytest.mark.real
 def test_served_adapter_scores_labels_as_peft_does(served, trained, oracle):
-    from assistant.served_adapters import ServedAdapters
     from assistant.core.generation import encode_messages, score_continuations
+    from assistant.served_adapters import ServedAdapters
     from assistant.tasks.classification import build_messages
 
     adapters = ServedAdapters(served, trained, QWEN)
@@ -115,8 +115,8 @@ def test_served_adapter_scores_labels_as_peft_does(served, trained, oracle):
 
 @pytest.mark.real
 def test_served_adapter_reply_follows_peft(served, trained, oracle):
-    from assistant.served_adapters import ServedAdapters
     from assistant.core.generation import encode_messages
+    from assistant.served_adapters import ServedAdapters
     from tests.cross_engine import decisive_disagreements, engine_greedy_ids, follows_oracle, oracle_logits
 
     adapters = ServedAdapters(served, trained, QWEN)

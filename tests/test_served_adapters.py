@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from assistant.served_adapters import ServedAdapters, head_entities, head_label_scores
-from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from assistant.chat import Chat, GenerationSettings
 from assistant.core.errors import InputError
 from assistant.core.loading import load_causal_lm
+from assistant.served_adapters import ServedAdapters, head_entities, head_label_scores
+from assistant.ui.adapter_choice import BASE_MODEL_CHOICE, picked_adapter, picker_choices
 from finetune.adapters import AdapterStore
 from finetune.config import FinetuneConfig
 from tests.recipe_runs import run_new
@@ -68,8 +68,8 @@ def test_head_adapter_scores_labels(trained, tiny_llm_dir):
 def test_head_entities_offsets_are_exact(tmp_path, tiny_bert_dir):
     from transformers import AutoModelForTokenClassification
 
-    from assistant.served_adapters import HeadModel
     from assistant.core.loading import load_tokenizer
+    from assistant.served_adapters import HeadModel
 
     labels = ["O", "B-LOC", "I-LOC"]
     torch.manual_seed(0)

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from assistant.ui.user_errors import shows_user_errors
-from assistant.served_adapters import ServedAdapters
 from assistant.core.errors import InputError
+from assistant.served_adapters import ServedAdapters
+from assistant.ui.user_errors import shows_user_errors
 
 BASE_MODEL_CHOICE = "(base model)"
 """The picker's label for running without an adapter: display only, never passed past the UI."""

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from assistant.served_adapters import ServedAdapters
 from assistant.chat import Chat
+from assistant.served_adapters import ServedAdapters
 from assistant.ui import (adapters_panel, chat_feedback, chat_tab, classify_tab, compare_panel, docs_panel, faq_tab,
                           feedback_panel, finetune_labels, model_picker, ner_tab, empty_states, quickstart,
                           translate_tab)
@@ -23,10 +23,10 @@ if TYPE_CHECKING:  # annotations only: importing these here would load training 
     from assistant.documents.readers import DocumentLimits
     from assistant.faq.knowledge_base import KnowledgeBase
     from assistant.feedback.ratings import Feedback
+    from assistant.model_pool import ModelPool
     from assistant.tasks.faq import FaqRouter
     from finetune.adapters import AdapterStore
     from finetune.jobs import JobManager
-    from assistant.model_pool import ModelPool
 
 TITLE = "LLM Assistant Studio"
 

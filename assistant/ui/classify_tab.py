@@ -11,20 +11,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.ui import examples
-from assistant.ui.examples import examples_that_run
-from assistant.ui.downloads import download_path
-from assistant.ui.uploads import uploaded_file
-from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
-from assistant.served_adapters import head_label_scores
 from assistant.core.errors import InputError
 from assistant.core.loading import LoadedModel
+from assistant.served_adapters import head_label_scores
 from assistant.tasks import classification
+from assistant.ui import examples
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
-from assistant.ui.i18n import tr
+from assistant.ui.downloads import download_path
 from assistant.ui.empty_states import hint
+from assistant.ui.examples import examples_that_run
+from assistant.ui.i18n import tr
+from assistant.ui.uploads import uploaded_file
+from assistant.ui.user_errors import shows_user_errors
 
 MAX_FILE_ROWS = 2_000
 DEFAULT_LABELS = "positive, negative"

@@ -41,7 +41,7 @@ class FinetuneTab:
     store: AdapterStore
     jobs: JobManager
     quick_job: gr.State  # the session's one-click run: the app selects its adapter when it ends (quickstart)
-    base: gr.Dropdown | None = None  # the base model picker (the app refreshes its list from the model list)
+    base: gr.Dropdown  # the base model picker (the app refreshes its list from the model list)
 
     def follow_adapters(self, panel=None, picker: gr.Dropdown | None = None, adapters=None) -> None:
         """Call once: on this tab's timer, redraw the adapters ``panel``, the app's adapter ``picker`` (listing

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from assistant.ui import examples
-from assistant.ui.examples import examples_that_run
-from assistant.ui.user_errors import shows_user_errors
 from assistant.arguments import text_arg
-from assistant.served_adapters import head_entities
 from assistant.core.loading import LoadedModel
+from assistant.served_adapters import head_entities
 from assistant.tasks import ner
+from assistant.ui import examples
 from assistant.ui.adapter_choice import picker_inputs, run_with_adapter
 from assistant.ui.chat_tab import MODEL_QUEUE
-from assistant.ui.i18n import tr
 from assistant.ui.empty_states import hint
+from assistant.ui.examples import examples_that_run
+from assistant.ui.i18n import tr
+from assistant.ui.user_errors import shows_user_errors
 
 DEFAULT_TYPES = ", ".join(ner.DEFAULT_ENTITY_TYPES)
 

@@ -55,7 +55,6 @@ def _trained_context(path: Path) -> int:
     """``<arch>.context_length`` from the file's header (llama.cpp would allocate it all by default). Read with the
     project's header reader, which skips the vocabulary: gguf's ``GGUFReader`` parses every token and merge, about
     10 s for Qwen2.5's 151k-token vocabulary on 2 cores, at every load."""
-    from assistant.core.errors import UserError
     from assistant.core.gguf.header import read_header
 
     try:
