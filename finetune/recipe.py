@@ -30,7 +30,7 @@ from finetune.config import FinetuneConfig
 from finetune.data import load_dataset_file, split_train_validation
 from finetune.distributed import agree, is_distributed, is_main_process, wait_for_everyone, world_size
 from finetune.early_stopping import EarlyStopping
-from finetune.encode import count_target_tokens, encode_packed_text, encode_supervised, task_module
+from finetune.encode import encode_packed_text, encode_supervised, task_module
 from finetune.evaluate import base_vs_adapter
 from finetune.kto import kto_rows
 from finetune.loop import LoopSettings, steps_for, train

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from assistant.core.errors import InputError, UserError
 from finetune.adapters import AdapterStore, sanitize_name, write_metadata

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets, dataset_updates
+from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets
 from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, ROLE_SLOTS
 from finetune.adapters import AdapterStore
 from finetune.jobs import JobManager

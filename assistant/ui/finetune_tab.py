@@ -19,7 +19,7 @@ import gradio as gr
 
 from assistant.ui.adapter_lists import follow_adapters
 from assistant.ui.finetune_events import FinetuneEvents, FinetuneWidgets
-from assistant.ui.finetune_forms import DEFAULTS, FORM_FIELDS, ROLE_SLOTS, sample_files
+from assistant.ui.finetune_forms import DEFAULTS, ROLE_SLOTS, sample_files
 from assistant.ui.finetune_labels import FIELD_HELP, TRANSLATIONS
 from assistant.ui.finetune_view import loss_frame, progress_line
 from assistant.ui.i18n import tr
