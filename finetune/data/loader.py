@@ -183,6 +183,7 @@ def split_train_validation(rows: Sequence[dict], fraction: float = 0.1, seed: in
     groups: dict[Any, list[list[int]]] = defaultdict(list)
     for members in units.values():
         kind = tuple(sorted({str(rows[i]["label"]) for i in members})) if stratify else None
+        # a unit of one label is stratified by that label itself, so rows without a prompt split exactly as before
         groups[kind[0] if stratify and len(kind) == 1 else kind].append(members)
     val_indices: set[int] = set()
     for key in sorted(groups, key=str):
